@@ -1,7 +1,36 @@
-//! The one place where trustpull decides trust.
+//! The one place where trustpull decides trust (DESIGN.md §4 and §6).
 //!
-//! This crate will hold the `ImageVerifier` trait, its cosign (Sigstore bundle), no-op and
-//! strict implementations, the trust root and the verification cache (DESIGN.md §4 and §6).
-//! It will not fetch layers or extract images.
+//! - [`ImageVerifier`]: the object-safe trait installers call with an [`ImageSubject`] (an image
+//!   pinned by digest). It answers [`Verification::Verified`] with a [`Receipt`],
+//!   [`Verification::Unverified`], or a [`VerifyError`] that keeps deterministic rejections
+//!   ([`VerifyError::Rejected`], listing every candidate and why) apart from retryable failures
+//!   ([`VerifyError::Unavailable`]) and strict-mode refusals ([`VerifyError::Refused`]).
+//! - [`NoopVerifier`] and [`StrictVerifier`]: the verifiers for galleries without a policy.
+//! - [`SignatureSource`]: where signature candidates come from (registries, OCI layouts).
+//! - With the default feature `cosign`: `CosignVerifier`, `TrustRoot` and `verify_bundle`, the
+//!   Sigstore bundle checks on sigstore-verify.
 //!
-//! Nothing is implemented yet; see the verifier issue.
+//! It does not fetch layers or extract images, and it reads no environment and no clock.
+//! Without default features the crate has no crypto dependencies, so the downloader can depend
+//! on the trait alone.
+//!
+//! ```
+//! use trustpull_verifier::{ImageSubject, ImageVerifier, StrictVerifier, VerifyError};
+//! # tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(async {
+//! let subject = ImageSubject::new("ghcr.io", "acme/b", trustpull_policy::Digest::of(b"m"), "application/vnd.oci.image.manifest.v1+json");
+//! let strict = StrictVerifier::new("gallery acme has no verification policy");
+//! assert!(matches!(strict.verify(&subject).await, Err(VerifyError::Refused { .. })));
+//! # });
+//! ```
+
+mod error;
+mod receipt;
+mod source;
+mod subject;
+mod verifier;
+
+pub use error::{BundleRejection, CandidateReason, CandidateRejection, Rejection, VerifyError};
+pub use receipt::{Receipt, SignedTarget, Verification};
+pub use source::{SignatureCandidate, SignatureSource, SourceError, StaticSource};
+pub use subject::ImageSubject;
+pub use verifier::{ImageVerifier, NoopVerifier, StrictVerifier};

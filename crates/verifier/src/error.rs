@@ -1,0 +1,211 @@
+//! [`VerifyError`] and the rejection reasons it carries.
+
+use std::fmt;
+
+use trustpull_policy::{Digest, PolicyViolation};
+
+use crate::{SignatureCandidate, SourceError};
+
+/// Why a verifier did not vouch for an image.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// Deterministic: no candidate signature satisfied the policy. Retrying will not help.
+    #[error(transparent)]
+    Rejected(Rejection),
+    /// Signatures could not be looked up; retrying may help. Never means "no signatures".
+    #[error("could not look up signatures for {image}@{digest}; retry later")]
+    Unavailable {
+        /// `registry/repository`.
+        image: String,
+        /// The manifest digest.
+        digest: Digest,
+        /// What failed.
+        #[source]
+        source: SourceError,
+    },
+    /// A strict installer has no policy for this image ([`crate::StrictVerifier`]).
+    #[error("refusing {image}@{digest}: {reason}")]
+    Refused {
+        /// `registry/repository`.
+        image: String,
+        /// The manifest digest.
+        digest: Digest,
+        /// What to change, e.g. which gallery needs a `verification:` block.
+        reason: String,
+    },
+}
+
+impl VerifyError {
+    /// True when a retry may help.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// Every candidate signature for an image and why each failed. Empty means none was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// `registry/repository`.
+    pub image: String,
+    /// The manifest digest.
+    pub digest: Digest,
+    /// Each candidate and why it failed, in the order tried.
+    pub candidates: Vec<CandidateRejection>,
+}
+
+impl std::error::Error for Rejection {}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.candidates.is_empty() {
+            return write!(
+                f,
+                "no signatures found for {}@{}; sign it (cosign sign --new-bundle-format) or check the verification policy",
+                self.image, self.digest
+            );
+        }
+        write!(
+            f,
+            "no signature for {}@{} satisfies the policy ({} tried)",
+            self.image,
+            self.digest,
+            self.candidates.len()
+        )?;
+        for c in &self.candidates {
+            write!(f, "; {c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One candidate and why it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CandidateRejection {
+    /// The candidate.
+    pub candidate: SignatureCandidate,
+    /// The digest it was found for (the manifest or its index).
+    pub signs: Digest,
+    /// Why it failed.
+    pub reason: CandidateReason,
+}
+
+impl fmt::Display for CandidateRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "candidate {} (for {}): {}",
+            self.candidate.digest(),
+            self.signs,
+            self.reason
+        )
+    }
+}
+
+/// Why one candidate failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CandidateReason {
+    /// The source could not produce a usable bundle for it.
+    #[error(transparent)]
+    Source(SourceError),
+    /// The bundle was read and rejected.
+    #[error(transparent)]
+    Bundle(BundleRejection),
+    /// Not tried: the verifier's candidate bound was reached.
+    #[error("not tried: more than {limit} candidates")]
+    NotTried {
+        /// The bound.
+        limit: usize,
+    },
+}
+
+/// Why one Sigstore bundle does not vouch for a digest under a policy. Deterministic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleRejection {
+    /// The bundle is bigger than the verifier accepts.
+    #[error("bundle is {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not a parseable Sigstore bundle.
+    #[error("malformed bundle: {reason}")]
+    Malformed {
+        /// What the parser said.
+        reason: String,
+    },
+    /// A bundle media type this verifier does not know.
+    #[error("unsupported bundle version {media_type:?}; expected application/vnd.dev.sigstore.bundle v0.1 to v0.3")]
+    UnsupportedVersion {
+        /// The declared media type.
+        media_type: String,
+    },
+    /// The signing certificate, its chain or its SCT was rejected.
+    #[error("certificate rejected: {reason}")]
+    Certificate {
+        /// Detail.
+        reason: String,
+    },
+    /// The transparency-log evidence (entry, SET, inclusion proof, checkpoint) was rejected.
+    #[error("transparency log evidence rejected: {reason}")]
+    TransparencyLog {
+        /// Detail.
+        reason: String,
+    },
+    /// A timestamp was rejected or none could be verified.
+    #[error("timestamp rejected: {reason}")]
+    Timestamp {
+        /// Detail.
+        reason: String,
+    },
+    /// The signature does not verify.
+    #[error("signature invalid: {reason}")]
+    Signature {
+        /// Detail.
+        reason: String,
+    },
+    /// The bundle signs something else (message digest or DSSE subject differs).
+    #[error("bundle does not sign {expected}: {reason}")]
+    ArtifactMismatch {
+        /// The digest that had to be signed.
+        expected: Digest,
+        /// Detail.
+        reason: String,
+    },
+    /// The trust root cannot verify this bundle (e.g. no key for its log).
+    #[error("the trust root cannot verify this bundle: {reason}; check --trusted-root")]
+    TrustRoot {
+        /// Detail.
+        reason: String,
+    },
+    /// A DSSE envelope with a payload type other than in-toto.
+    #[error("DSSE payload type {found:?} is not application/vnd.in-toto+json")]
+    PayloadType {
+        /// The declared payload type.
+        found: String,
+    },
+    /// The DSSE payload is not an in-toto statement v1.
+    #[error("DSSE payload is not an in-toto statement: {reason}")]
+    Statement {
+        /// Detail.
+        reason: String,
+    },
+    /// The in-toto statement's subjects do not include the image digest.
+    #[error("in-toto statement subjects {found:?} do not include {expected}; the attestation is for another image")]
+    SubjectDigest {
+        /// The image digest.
+        expected: Digest,
+        /// The sha256 digests the statement names.
+        found: Vec<String>,
+    },
+    /// The certificate has no identity (SAN) to check.
+    #[error("signing certificate has no subject alternative name to check the identity against")]
+    NoIdentity,
+    /// The bundle verified but the signer does not satisfy the policy.
+    #[error("policy not satisfied: {0}")]
+    Policy(PolicyViolation),
+}

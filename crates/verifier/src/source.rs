@@ -1,0 +1,196 @@
+//! Where signature candidates come from: the [`SignatureSource`] trait.
+//!
+//! A source answers two questions for an image digest: which signature artifacts might sign it
+//! ([`SignatureSource::candidates`]), and what bytes a given candidate's Sigstore bundle has
+//! ([`SignatureSource::bundle`]). It decides nothing about trust; the verifier checks every
+//! bundle it returns.
+//!
+//! Implementations (the trait lives here, in the trait-only part of the crate, so that both can
+//! be written without the `cosign` feature's crypto dependencies):
+//!
+//! - registries: the referrers API with the referrers-tag fallback (DESIGN.md §5). The impl over
+//!   `trustpull-referrers` lives in this crate behind the `cosign` feature, because the
+//!   dependency direction is `verifier(cosign) -> referrers`.
+//! - a local OCI image layout, where bundles are stored as referrers (`trustpull-downloader`).
+//! - [`StaticSource`], in-memory bundles, for tests and for `verify-bundle`-style use.
+//!
+//! # Contract for implementors
+//!
+//! - Return [`SourceError::Unavailable`] when the lookup as a whole failed and a retry may help:
+//!   401/403/429/5xx, timeouts, connection errors, an unreadable layout. Never turn such a
+//!   failure into an empty list: an empty list means "this image has no signatures", which is a
+//!   definitive rejection.
+//! - Return [`SourceError::BadCandidate`] from [`SignatureSource::bundle`] when one candidate
+//!   is unusable (its manifest has no bundle layer, two layers, a digest mismatch, an oversized
+//!   body). The verifier records it as that candidate's rejection reason and goes on with the
+//!   others.
+//! - Bound what you read (DESIGN.md §5: bundle ≤ 4 MiB, ≤ 1,000 descriptors) and check digests
+//!   of everything fetched by digest.
+//! - Order candidates newest first when you know their creation time; the verifier tries all of
+//!   them (up to its own bound) and passes if any passes, so order only affects speed.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use trustpull_policy::Digest;
+
+use crate::ImageSubject;
+
+/// One signature artifact that may sign an image: typically a referrer manifest whose single
+/// layer is a Sigstore bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignatureCandidate {
+    digest: Digest,
+    artifact_type: Option<String>,
+    created: Option<String>,
+}
+
+impl SignatureCandidate {
+    /// A candidate identified by `digest`: the referrer manifest digest for registries and
+    /// layouts, or the bundle's own digest when there is no manifest around it.
+    pub fn new(digest: Digest) -> Self {
+        Self {
+            digest,
+            artifact_type: None,
+            created: None,
+        }
+    }
+
+    /// Records the descriptor's `artifactType`.
+    #[must_use]
+    pub fn with_artifact_type(mut self, artifact_type: impl Into<String>) -> Self {
+        self.artifact_type = Some(artifact_type.into());
+        self
+    }
+
+    /// Records the `org.opencontainers.image.created` annotation.
+    #[must_use]
+    pub fn with_created(mut self, created: impl Into<String>) -> Self {
+        self.created = Some(created.into());
+        self
+    }
+
+    /// The digest that identifies the candidate (referrer manifest digest).
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// The descriptor's `artifactType`, if known.
+    pub fn artifact_type(&self) -> Option<&str> {
+        self.artifact_type.as_deref()
+    }
+
+    /// The creation time annotation, if any (not trusted; only used for ordering).
+    pub fn created(&self) -> Option<&str> {
+        self.created.as_deref()
+    }
+}
+
+/// Why a [`SignatureSource`] could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The lookup as a whole failed; retrying may help. Never means "no signatures".
+    #[error("signature lookup at {location} is unavailable ({reason}); retry later or check access to it")]
+    Unavailable {
+        /// What was being read: a registry URL, a layout path.
+        location: String,
+        /// What went wrong, e.g. `HTTP 503: service unavailable`, `timed out after 30s`.
+        reason: String,
+        /// The HTTP status, when there was one.
+        status: Option<u16>,
+    },
+    /// One candidate is unusable; the others are still tried.
+    #[error("signature candidate {candidate} is unusable: {reason}")]
+    BadCandidate {
+        /// The candidate's digest.
+        candidate: Digest,
+        /// What is wrong with it, e.g. `manifest has 2 layers, expected 1 bundle layer`.
+        reason: String,
+    },
+}
+
+impl SourceError {
+    /// True for [`SourceError::Unavailable`].
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// A place signature bundles for images can be found. See the module docs for the contract.
+#[async_trait]
+pub trait SignatureSource: Send + Sync + Debug {
+    /// The candidates that may sign `digest` (the subject's manifest digest, or its index
+    /// digest when the policy accepts index signatures). An empty list means the image has no
+    /// signatures there; a failed lookup is [`SourceError::Unavailable`].
+    async fn candidates(
+        &self,
+        subject: &ImageSubject,
+        digest: &Digest,
+    ) -> Result<Vec<SignatureCandidate>, SourceError>;
+
+    /// The Sigstore bundle bytes of `candidate` (a JSON document, size-bounded by the source).
+    async fn bundle(
+        &self,
+        subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<Vec<u8>, SourceError>;
+}
+
+/// An in-memory source: bundles keyed by the digest they sign. Candidates are identified by
+/// the bundle's own digest. For tests and for verifying bundles already on disk.
+#[derive(Debug, Clone, Default)]
+pub struct StaticSource {
+    bundles: BTreeMap<Digest, Vec<Vec<u8>>>,
+}
+
+impl StaticSource {
+    /// An empty source: every image has no signatures.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a bundle for images with digest `signs`.
+    #[must_use]
+    pub fn with_bundle(mut self, signs: Digest, bundle: Vec<u8>) -> Self {
+        self.bundles.entry(signs).or_default().push(bundle);
+        self
+    }
+}
+
+#[async_trait]
+impl SignatureSource for StaticSource {
+    async fn candidates(
+        &self,
+        _subject: &ImageSubject,
+        digest: &Digest,
+    ) -> Result<Vec<SignatureCandidate>, SourceError> {
+        Ok(self
+            .bundles
+            .get(digest)
+            .map(|bs| {
+                bs.iter()
+                    .map(|b| SignatureCandidate::new(Digest::of(b)))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn bundle(
+        &self,
+        _subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<Vec<u8>, SourceError> {
+        self.bundles
+            .values()
+            .flatten()
+            .find(|b| Digest::of(b) == *candidate.digest())
+            .cloned()
+            .ok_or_else(|| SourceError::BadCandidate {
+                candidate: candidate.digest().clone(),
+                reason: "no bundle with this digest in the static source".into(),
+            })
+    }
+}
