@@ -1,1 +1,32 @@
-//! Galleries.
+//! Galleries for trustpull: the operator config that says which galleries to trust and who must
+//! have signed their images, the backend indexes they publish, and the decision of how each
+//! entry may be installed.
+//!
+//! Parsing is strict where the operator writes (the config: unknown keys, half policies and bad
+//! regexes are load-time errors) and tolerant where someone else writes (the index: unknown
+//! fields kept, anchors and `!!merge <<:` keys resolved, bad input a typed error). This crate
+//! does not download or verify anything; the install flows that do will sit on top of
+//! `trustpull-downloader`.
+//!
+//! ```
+//! use std::path::Path;
+//! use trustpull_gallery::{plan, BackendIndex, OperatorConfig, SourcePlan, VerifierChoice};
+//!
+//! let config = OperatorConfig::parse(
+//!     "galleries:\n  - name: acme\n    url: index.yaml\n    verification:\n      issuer: https://token.actions.githubusercontent.com\n      identity: https://github.com/acme/b/.github/workflows/r.yml@refs/heads/main\n",
+//!     Path::new("/etc/trustpull/galleries.yaml"),
+//! )?;
+//! let index = BackendIndex::parse("- name: b\n  uri: quay.io/acme/b:v1\n")?;
+//! let entry = index.resolve("b", "default")?;
+//! let plan = plan(entry, config.gallery("acme").expect("configured"), config.require_integrity);
+//! assert!(matches!(plan.primary, SourcePlan::Oci { verifier: VerifierChoice::Cosign(_), .. }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod index;
+mod plan;
+
+pub use config::{ConfigError, Gallery, IndexLocation, OperatorConfig, RegistrySettings};
+pub use index::{BackendEntry, BackendIndex, IndexError, LookupError, MAX_INDEX_BYTES};
+pub use plan::{plan, InstallPlan, SourcePlan, VerifierChoice};

@@ -144,11 +144,22 @@ mod tests {
     fn names_and_arcs_are_unique_and_round_trip() {
         let mut arcs: Vec<u32> = FulcioClaim::ALL.iter().map(|c| c.oid_arc()).collect();
         arcs.dedup();
-        assert_eq!(arcs.len(), FulcioClaim::ALL.len(), "OID arcs must be unique and ordered");
+        assert_eq!(
+            arcs.len(),
+            FulcioClaim::ALL.len(),
+            "OID arcs must be unique and ordered"
+        );
         for claim in FulcioClaim::ALL {
             assert_eq!(FulcioClaim::from_name(claim.name()), Some(claim));
         }
-        assert_eq!(FulcioClaim::SourceRepositoryUri.oid(), "1.3.6.1.4.1.57264.1.12");
-        assert_eq!(FulcioClaim::from_name("issuer"), None, "issuer is its own policy field");
+        assert_eq!(
+            FulcioClaim::SourceRepositoryUri.oid(),
+            "1.3.6.1.4.1.57264.1.12"
+        );
+        assert_eq!(
+            FulcioClaim::from_name("issuer"),
+            None,
+            "issuer is its own policy field"
+        );
     }
 }

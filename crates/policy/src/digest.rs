@@ -44,10 +44,14 @@ impl Digest {
     /// Checks `value` and wraps it.
     pub fn parse(value: &str) -> Result<Self, DigestError> {
         let Some(hex) = value.strip_prefix("sha256:") else {
-            return Err(DigestError::UnsupportedAlgorithm { value: value.to_owned() });
+            return Err(DigestError::UnsupportedAlgorithm {
+                value: value.to_owned(),
+            });
         };
         if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(DigestError::BadHex { value: value.to_owned() });
+            return Err(DigestError::BadHex {
+                value: value.to_owned(),
+            });
         }
         Ok(Self(value.to_owned()))
     }
@@ -75,7 +79,8 @@ impl Digest {
     /// The raw 32 bytes of the hash.
     pub fn bytes(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
-        hex::decode_to_slice(self.hex(), &mut out).expect("a Digest holds 64 hex characters by construction");
+        hex::decode_to_slice(self.hex(), &mut out)
+            .expect("a Digest holds 64 hex characters by construction");
         out
     }
 }

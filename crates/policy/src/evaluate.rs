@@ -57,7 +57,10 @@ pub enum PolicyViolation {
         partial_match: bool,
     },
     /// A Fulcio claim differs or is absent.
-    #[error("certificate claim {name} mismatch: expected {expected:?}, found {}", show(found))]
+    #[error(
+        "certificate claim {name} mismatch: expected {expected:?}, found {}",
+        show(found)
+    )]
     Extension {
         /// The claim name.
         name: &'static str,
@@ -88,7 +91,8 @@ pub enum PolicyViolation {
 }
 
 fn show(v: &Option<String>) -> String {
-    v.as_ref().map_or_else(|| "none".to_owned(), |s| format!("{s:?}"))
+    v.as_ref()
+        .map_or_else(|| "none".to_owned(), |s| format!("{s:?}"))
 }
 
 fn partial_hint(partial: bool, what: &str) -> String {
@@ -114,6 +118,7 @@ fn partial_hint(partial: bool, what: &str) -> String {
 /// # Ok::<(), trustpull_policy::PolicyError>(())
 /// ```
 pub fn evaluate(policy: &TrustPolicy, facts: &SignerFacts) -> Result<(), PolicyViolation> {
+    let policy = policy.rules();
     let issuer = facts.issuer.as_deref();
     if !issuer.is_some_and(|i| policy.issuer.matches(i)) {
         return Err(PolicyViolation::Issuer {
@@ -148,9 +153,14 @@ pub fn evaluate(policy: &TrustPolicy, facts: &SignerFacts) -> Result<(), PolicyV
         }
     }
     if let Some(not_before) = policy.not_before {
-        let signed_at = facts.earliest_timestamp().ok_or(PolicyViolation::NoVerifiedTimestamp)?;
+        let signed_at = facts
+            .earliest_timestamp()
+            .ok_or(PolicyViolation::NoVerifiedTimestamp)?;
         if signed_at < not_before {
-            return Err(PolicyViolation::SignedBeforeCutoff { not_before, signed_at });
+            return Err(PolicyViolation::SignedBeforeCutoff {
+                not_before,
+                signed_at,
+            });
         }
     }
     Ok(())
@@ -166,7 +176,11 @@ mod tests {
     const ID: &str = "https://github.com/acme/b/.github/workflows/r.yml@refs/heads/main";
 
     fn policy(f: impl FnOnce(&mut PolicySpec)) -> TrustPolicy {
-        let mut spec = PolicySpec { issuer: Some(ISSUER.into()), identity: Some(ID.into()), ..PolicySpec::default() };
+        let mut spec = PolicySpec {
+            issuer: Some(ISSUER.into()),
+            identity: Some(ID.into()),
+            ..PolicySpec::default()
+        };
         f(&mut spec);
         TrustPolicy::new(spec).expect("test policies are valid")
     }
@@ -175,33 +189,179 @@ mod tests {
         SignerFacts {
             identity: ID.into(),
             issuer: Some(ISSUER.into()),
-            extensions: [("source_repository_uri".to_owned(), "https://github.com/acme/b".to_owned())].into(),
-            verified_timestamps: vec!["2026-06-01T00:00:00Z".parse().unwrap(), "2026-05-01T00:00:00Z".parse().unwrap()],
+            extensions: [(
+                "source_repository_uri".to_owned(),
+                "https://github.com/acme/b".to_owned(),
+            )]
+            .into(),
+            verified_timestamps: vec![
+                "2026-06-01T00:00:00Z".parse().unwrap(),
+                "2026-05-01T00:00:00Z".parse().unwrap(),
+            ],
             predicate_type: Some(crate::COSIGN_SIGN_PREDICATE.into()),
         }
     }
 
     #[test]
     fn evaluation_table() {
-        type Case = (&'static str, fn(&mut PolicySpec), fn(&mut SignerFacts), fn(&Result<(), PolicyViolation>) -> bool);
+        type Case = (
+            &'static str,
+            fn(&mut PolicySpec),
+            fn(&mut SignerFacts),
+            fn(&Result<(), PolicyViolation>) -> bool,
+        );
         let cases: Vec<Case> = vec![
             ("exact match", |_| {}, |_| {}, |r| r.is_ok()),
-            ("wrong issuer", |_| {}, |f| f.issuer = Some("https://evil".into()), |r| matches!(r, Err(PolicyViolation::Issuer { partial_match: false, .. }))),
-            ("no issuer", |_| {}, |f| f.issuer = None, |r| matches!(r, Err(PolicyViolation::Issuer { found: None, .. }))),
-            ("wrong identity", |_| {}, |f| f.identity = "x".into(), |r| matches!(r, Err(PolicyViolation::Identity { partial_match: false, .. }))),
-            ("regex full match", |s| { s.identity = None; s.identity_regex = Some(r"https://github\.com/acme/b/.+@refs/heads/main".into()) }, |_| {}, |r| r.is_ok()),
-            ("regex substring only", |s| { s.identity = None; s.identity_regex = Some(r"acme/b".into()) }, |_| {}, |r| matches!(r, Err(PolicyViolation::Identity { partial_match: true, .. }))),
-            ("exact and regex both required", |s| s.identity_regex = Some("nomatch".into()), |_| {}, |r| matches!(r, Err(PolicyViolation::Identity { .. }))),
-            ("issuer regex substring", |s| { s.issuer = None; s.issuer_regex = Some("token".into()) }, |_| {}, |r| matches!(r, Err(PolicyViolation::Issuer { partial_match: true, .. }))),
-            ("extension match", |s| { s.extensions.insert("source_repository_uri".into(), "https://github.com/acme/b".into()); }, |_| {}, |r| r.is_ok()),
-            ("extension mismatch", |s| { s.extensions.insert("source_repository_uri".into(), "https://github.com/acme/c".into()); }, |_| {}, |r| matches!(r, Err(PolicyViolation::Extension { found: Some(_), .. }))),
-            ("extension absent", |s| { s.extensions.insert("runner_environment".into(), "github-hosted".into()); }, |_| {}, |r| matches!(r, Err(PolicyViolation::Extension { found: None, .. }))),
-            ("predicate not accepted", |s| s.predicate_types = Some(vec!["https://slsa.dev/provenance/v1".into()]), |_| {}, |r| matches!(r, Err(PolicyViolation::PredicateType { .. }))),
-            ("message signature has no predicate", |s| s.predicate_types = Some(vec!["https://slsa.dev/provenance/v1".into()]), |f| f.predicate_type = None, |r| r.is_ok()),
-            ("not_before before signing", |s| s.not_before = Some("2026-04-30T23:59:59Z".into()), |_| {}, |r| r.is_ok()),
-            ("not_before equal to earliest", |s| s.not_before = Some("2026-05-01T00:00:00Z".into()), |_| {}, |r| r.is_ok()),
-            ("not_before after earliest", |s| s.not_before = Some("2026-05-01T00:00:01Z".into()), |_| {}, |r| matches!(r, Err(PolicyViolation::SignedBeforeCutoff { .. }))),
-            ("not_before without timestamps", |s| s.not_before = Some("2026-05-01T00:00:00Z".into()), |f| f.verified_timestamps.clear(), |r| matches!(r, Err(PolicyViolation::NoVerifiedTimestamp))),
+            (
+                "wrong issuer",
+                |_| {},
+                |f| f.issuer = Some("https://evil".into()),
+                |r| {
+                    matches!(
+                        r,
+                        Err(PolicyViolation::Issuer {
+                            partial_match: false,
+                            ..
+                        })
+                    )
+                },
+            ),
+            (
+                "no issuer",
+                |_| {},
+                |f| f.issuer = None,
+                |r| matches!(r, Err(PolicyViolation::Issuer { found: None, .. })),
+            ),
+            (
+                "wrong identity",
+                |_| {},
+                |f| f.identity = "x".into(),
+                |r| {
+                    matches!(
+                        r,
+                        Err(PolicyViolation::Identity {
+                            partial_match: false,
+                            ..
+                        })
+                    )
+                },
+            ),
+            (
+                "regex full match",
+                |s| {
+                    s.identity = None;
+                    s.identity_regex = Some(r"https://github\.com/acme/b/.+@refs/heads/main".into())
+                },
+                |_| {},
+                |r| r.is_ok(),
+            ),
+            (
+                "regex substring only",
+                |s| {
+                    s.identity = None;
+                    s.identity_regex = Some(r"acme/b".into())
+                },
+                |_| {},
+                |r| {
+                    matches!(
+                        r,
+                        Err(PolicyViolation::Identity {
+                            partial_match: true,
+                            ..
+                        })
+                    )
+                },
+            ),
+            (
+                "exact and regex both required",
+                |s| s.identity_regex = Some("nomatch".into()),
+                |_| {},
+                |r| matches!(r, Err(PolicyViolation::Identity { .. })),
+            ),
+            (
+                "issuer regex substring",
+                |s| {
+                    s.issuer = None;
+                    s.issuer_regex = Some("token".into())
+                },
+                |_| {},
+                |r| {
+                    matches!(
+                        r,
+                        Err(PolicyViolation::Issuer {
+                            partial_match: true,
+                            ..
+                        })
+                    )
+                },
+            ),
+            (
+                "extension match",
+                |s| {
+                    s.extensions.insert(
+                        "source_repository_uri".into(),
+                        "https://github.com/acme/b".into(),
+                    );
+                },
+                |_| {},
+                |r| r.is_ok(),
+            ),
+            (
+                "extension mismatch",
+                |s| {
+                    s.extensions.insert(
+                        "source_repository_uri".into(),
+                        "https://github.com/acme/c".into(),
+                    );
+                },
+                |_| {},
+                |r| matches!(r, Err(PolicyViolation::Extension { found: Some(_), .. })),
+            ),
+            (
+                "extension absent",
+                |s| {
+                    s.extensions
+                        .insert("runner_environment".into(), "github-hosted".into());
+                },
+                |_| {},
+                |r| matches!(r, Err(PolicyViolation::Extension { found: None, .. })),
+            ),
+            (
+                "predicate not accepted",
+                |s| s.predicate_types = Some(vec!["https://slsa.dev/provenance/v1".into()]),
+                |_| {},
+                |r| matches!(r, Err(PolicyViolation::PredicateType { .. })),
+            ),
+            (
+                "message signature has no predicate",
+                |s| s.predicate_types = Some(vec!["https://slsa.dev/provenance/v1".into()]),
+                |f| f.predicate_type = None,
+                |r| r.is_ok(),
+            ),
+            (
+                "not_before before signing",
+                |s| s.not_before = Some("2026-04-30T23:59:59Z".into()),
+                |_| {},
+                |r| r.is_ok(),
+            ),
+            (
+                "not_before equal to earliest",
+                |s| s.not_before = Some("2026-05-01T00:00:00Z".into()),
+                |_| {},
+                |r| r.is_ok(),
+            ),
+            (
+                "not_before after earliest",
+                |s| s.not_before = Some("2026-05-01T00:00:01Z".into()),
+                |_| {},
+                |r| matches!(r, Err(PolicyViolation::SignedBeforeCutoff { .. })),
+            ),
+            (
+                "not_before without timestamps",
+                |s| s.not_before = Some("2026-05-01T00:00:00Z".into()),
+                |f| f.verified_timestamps.clear(),
+                |r| matches!(r, Err(PolicyViolation::NoVerifiedTimestamp)),
+            ),
         ];
         for (name, p, f, expect) in cases {
             let mut fa = facts();
@@ -213,9 +373,16 @@ mod tests {
 
     #[test]
     fn partial_match_message_says_whole_identity() {
-        let p = policy(|s| { s.identity = None; s.identity_regex = Some("acme".into()) });
+        let p = policy(|s| {
+            s.identity = None;
+            s.identity_regex = Some("acme".into())
+        });
         let err = evaluate(&p, &facts()).unwrap_err();
-        assert!(err.to_string().contains("identity_regex must match the whole identity"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("identity_regex must match the whole identity"),
+            "{err}"
+        );
     }
 
     proptest! {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use regex::Regex;
@@ -147,7 +148,11 @@ impl FullRegex {
         };
         let unanchored = Regex::new(pattern).map_err(bad)?;
         let anchored = Regex::new(&format!("^(?:{pattern})$")).map_err(bad)?;
-        Ok(Self { pattern: pattern.to_owned(), anchored, unanchored })
+        Ok(Self {
+            pattern: pattern.to_owned(),
+            anchored,
+            unanchored,
+        })
     }
 
     pub(crate) fn is_full_match(&self, value: &str) -> bool {
@@ -180,7 +185,9 @@ impl Matcher {
 
     /// True when the regex matched part of the value but not all of it.
     pub(crate) fn partial_regex_match(&self, value: &str) -> bool {
-        self.regex.as_ref().is_some_and(|r| r.is_partial_match(value))
+        self.regex
+            .as_ref()
+            .is_some_and(|r| r.is_partial_match(value))
     }
 }
 
@@ -197,7 +204,9 @@ impl fmt::Display for Matcher {
 
 fn non_blank(field: &str, value: &Option<String>) -> Result<Option<String>, PolicyError> {
     match value {
-        Some(v) if v.trim().is_empty() => Err(PolicyError::Blank { field: field.to_owned() }),
+        Some(v) if v.trim().is_empty() => Err(PolicyError::Blank {
+            field: field.to_owned(),
+        }),
         other => Ok(other.clone()),
     }
 }
@@ -219,8 +228,13 @@ fn non_blank(field: &str, value: &Option<String>) -> Result<Option<String>, Poli
 /// assert!(TrustPolicy::new(PolicySpec::default()).is_err());
 /// # Ok::<(), trustpull_policy::PolicyError>(())
 /// ```
+///
+/// Cloning is cheap (the validated policy is shared), so every verifier and plan can hold one.
 #[derive(Debug, Clone)]
-pub struct TrustPolicy {
+pub struct TrustPolicy(Arc<Validated>);
+
+#[derive(Debug)]
+pub(crate) struct Validated {
     spec: PolicySpec,
     pub(crate) issuer: Matcher,
     pub(crate) identity: Matcher,
@@ -239,24 +253,35 @@ impl TrustPolicy {
         }
         let issuer = Matcher::new("issuer", &spec.issuer, "issuer_regex", &spec.issuer_regex)?
             .ok_or(PolicyError::MissingIssuer)?;
-        let identity = Matcher::new("identity", &spec.identity, "identity_regex", &spec.identity_regex)?
-            .ok_or(PolicyError::MissingIdentity)?;
+        let identity = Matcher::new(
+            "identity",
+            &spec.identity,
+            "identity_regex",
+            &spec.identity_regex,
+        )?
+        .ok_or(PolicyError::MissingIdentity)?;
         let not_before = match non_blank("not_before", &spec.not_before)? {
             None => None,
             Some(v) => Some(
                 DateTime::parse_from_rfc3339(&v)
-                    .map_err(|e| PolicyError::BadNotBefore { value: v.clone(), reason: e.to_string() })?
+                    .map_err(|e| PolicyError::BadNotBefore {
+                        value: v.clone(),
+                        reason: e.to_string(),
+                    })?
                     .with_timezone(&Utc),
             ),
         };
         let mut extensions = BTreeMap::new();
         for (name, value) in &spec.extensions {
-            let claim = FulcioClaim::from_name(name).ok_or_else(|| PolicyError::UnknownExtension {
-                name: name.clone(),
-                known: FulcioClaim::ALL.map(FulcioClaim::name).join(", "),
-            })?;
+            let claim =
+                FulcioClaim::from_name(name).ok_or_else(|| PolicyError::UnknownExtension {
+                    name: name.clone(),
+                    known: FulcioClaim::ALL.map(FulcioClaim::name).join(", "),
+                })?;
             if value.trim().is_empty() {
-                return Err(PolicyError::Blank { field: format!("extensions.{name}") });
+                return Err(PolicyError::Blank {
+                    field: format!("extensions.{name}"),
+                });
             }
             extensions.insert(claim, value.clone());
         }
@@ -265,7 +290,9 @@ impl TrustPolicy {
             Some(types) if types.is_empty() => return Err(PolicyError::NoPredicateTypes),
             Some(types) => {
                 if types.iter().any(|t| t.trim().is_empty()) {
-                    return Err(PolicyError::Blank { field: "predicate_types".into() });
+                    return Err(PolicyError::Blank {
+                        field: "predicate_types".into(),
+                    });
                 }
                 types.clone()
             }
@@ -279,8 +306,9 @@ impl TrustPolicy {
             not_before: not_before.map(|t| t.to_rfc3339()),
             ..spec.clone()
         };
-        let canonical = serde_json::to_vec(&normalized).expect("a PolicySpec always serializes to JSON");
-        Ok(Self {
+        let canonical =
+            serde_json::to_vec(&normalized).expect("a PolicySpec always serializes to JSON");
+        Ok(Self(Arc::new(Validated {
             fingerprint: Digest::of(&canonical),
             spec: normalized,
             issuer,
@@ -289,32 +317,36 @@ impl TrustPolicy {
             not_before,
             predicate_types,
             signed,
-        })
+        })))
+    }
+
+    pub(crate) fn rules(&self) -> &Validated {
+        &self.0
     }
 
     /// The policy with defaults filled in, as it is fingerprinted and recorded in receipts.
     pub fn spec(&self) -> &PolicySpec {
-        &self.spec
+        &self.0.spec
     }
 
     /// A stable hash of the validated policy, for cache keys and receipts.
     pub fn fingerprint(&self) -> &Digest {
-        &self.fingerprint
+        &self.0.fingerprint
     }
 
     /// Which digest must carry the signature for an image selected from an index.
     pub fn signed(&self) -> SignedBy {
-        self.signed
+        self.0.signed
     }
 
     /// The accepted in-toto predicate types.
     pub fn predicate_types(&self) -> &[String] {
-        &self.predicate_types
+        &self.0.predicate_types
     }
 
     /// The revocation cutoff, if any.
     pub fn not_before(&self) -> Option<DateTime<Utc>> {
-        self.not_before
+        self.0.not_before
     }
 }
 
@@ -326,7 +358,7 @@ impl<'de> Deserialize<'de> for TrustPolicy {
 
 impl Serialize for TrustPolicy {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.spec.serialize(s)
+        self.0.spec.serialize(s)
     }
 }
 
@@ -335,7 +367,11 @@ mod tests {
     use super::*;
 
     fn spec(issuer: &str, identity: &str) -> PolicySpec {
-        PolicySpec { issuer: Some(issuer.into()), identity: Some(identity.into()), ..PolicySpec::default() }
+        PolicySpec {
+            issuer: Some(issuer.into()),
+            identity: Some(identity.into()),
+            ..PolicySpec::default()
+        }
     }
 
     fn check(spec: PolicySpec, expected: Result<(), PolicyError>) {
@@ -346,25 +382,49 @@ mod tests {
     fn validation_table() {
         check(spec("https://i", "me"), Ok(()));
         check(PolicySpec::default(), Err(PolicyError::Empty));
-        check(PolicySpec { issuer: Some("https://i".into()), ..PolicySpec::default() }, Err(PolicyError::MissingIdentity));
-        check(PolicySpec { identity: Some("me".into()), ..PolicySpec::default() }, Err(PolicyError::MissingIssuer));
-        check(spec("  ", "me"), Err(PolicyError::Blank { field: "issuer".into() }));
         check(
-            PolicySpec { identity_regex: Some("(".into()), identity: None, ..spec("https://i", "x") },
-            Err(PolicyError::BadRegex {
-                field: "identity_regex",
-                pattern: "(".into(),
-                reason: Regex::new("(").unwrap_err().to_string(),
+            PolicySpec {
+                issuer: Some("https://i".into()),
+                ..PolicySpec::default()
+            },
+            Err(PolicyError::MissingIdentity),
+        );
+        check(
+            PolicySpec {
+                identity: Some("me".into()),
+                ..PolicySpec::default()
+            },
+            Err(PolicyError::MissingIssuer),
+        );
+        check(
+            spec("  ", "me"),
+            Err(PolicyError::Blank {
+                field: "issuer".into(),
             }),
         );
         assert!(matches!(
-            TrustPolicy::new(PolicySpec { not_before: Some("yesterday".into()), ..spec("https://i", "me") }),
+            TrustPolicy::new(PolicySpec { identity_regex: Some("(".into()), identity: None, ..spec("https://i", "x") }),
+            Err(PolicyError::BadRegex { field: "identity_regex", pattern, reason }) if pattern == "(" && reason.contains("unclosed group")
+        ));
+        assert!(matches!(
+            TrustPolicy::new(PolicySpec {
+                not_before: Some("yesterday".into()),
+                ..spec("https://i", "me")
+            }),
             Err(PolicyError::BadNotBefore { .. })
         ));
         let mut ext = spec("https://i", "me");
         ext.extensions.insert("source_repo".into(), "x".into());
-        assert!(matches!(TrustPolicy::new(ext), Err(PolicyError::UnknownExtension { name, .. }) if name == "source_repo"));
-        check(PolicySpec { predicate_types: Some(vec![]), ..spec("https://i", "me") }, Err(PolicyError::NoPredicateTypes));
+        assert!(
+            matches!(TrustPolicy::new(ext), Err(PolicyError::UnknownExtension { name, .. }) if name == "source_repo")
+        );
+        check(
+            PolicySpec {
+                predicate_types: Some(vec![]),
+                ..spec("https://i", "me")
+            },
+            Err(PolicyError::NoPredicateTypes),
+        );
     }
 
     #[test]
@@ -379,16 +439,33 @@ mod tests {
         let c = TrustPolicy::new(spec("https://i", "you")).unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
-        let d = TrustPolicy::new(PolicySpec { not_before: Some("2026-05-01T02:00:00+02:00".into()), ..spec("https://i", "me") }).unwrap();
-        let e = TrustPolicy::new(PolicySpec { not_before: Some("2026-05-01T00:00:00Z".into()), ..spec("https://i", "me") }).unwrap();
-        assert_eq!(d.fingerprint(), e.fingerprint(), "the same instant in two offsets is one policy");
+        let d = TrustPolicy::new(PolicySpec {
+            not_before: Some("2026-05-01T02:00:00+02:00".into()),
+            ..spec("https://i", "me")
+        })
+        .unwrap();
+        let e = TrustPolicy::new(PolicySpec {
+            not_before: Some("2026-05-01T00:00:00Z".into()),
+            ..spec("https://i", "me")
+        })
+        .unwrap();
+        assert_eq!(
+            d.fingerprint(),
+            e.fingerprint(),
+            "the same instant in two offsets is one policy"
+        );
     }
 
     #[test]
     fn deserializes_with_unknown_keys_rejected() {
-        let ok: TrustPolicy = serde_json::from_str(r#"{"issuer":"https://i","identity":"me","signed":"platform"}"#).unwrap();
+        let ok: TrustPolicy =
+            serde_json::from_str(r#"{"issuer":"https://i","identity":"me","signed":"platform"}"#)
+                .unwrap();
         assert_eq!(ok.signed(), SignedBy::Platform);
-        let err = serde_json::from_str::<TrustPolicy>(r#"{"issuer":"https://i","identity":"me","idenity_regex":"x"}"#).unwrap_err();
+        let err = serde_json::from_str::<TrustPolicy>(
+            r#"{"issuer":"https://i","identity":"me","idenity_regex":"x"}"#,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("idenity_regex"), "{err}");
     }
 

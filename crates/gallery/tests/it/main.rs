@@ -1,0 +1,3 @@
+//! Integration tests for trustpull-gallery: the real LocalAI backend index.
+
+mod localai;
