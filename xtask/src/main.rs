@@ -7,6 +7,8 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod ci;
+#[cfg(test)]
+mod tidy;
 mod util;
 
 use std::process::ExitCode;
