@@ -5,7 +5,15 @@ use crate::util::{self, cargo};
 /// Runs formatting, lints and tests.
 pub fn run_ci() -> Result<(), String> {
     util::run(cargo().args(["fmt", "--all", "--check"]))?;
-    util::run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    util::run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     util::run(cargo().args(["test", "--workspace", "--locked"]))?;
     Ok(())
 }
@@ -13,7 +21,9 @@ pub fn run_ci() -> Result<(), String> {
 /// Entry point; `ci` takes no arguments.
 pub fn run(args: &[String]) -> Result<(), String> {
     if let Some(extra) = args.first() {
-        return Err(format!("`cargo xtask ci` takes no arguments, got {extra:?}"));
+        return Err(format!(
+            "`cargo xtask ci` takes no arguments, got {extra:?}"
+        ));
     }
     run_ci()
 }

@@ -22,7 +22,9 @@ pub fn cargo() -> Command {
 /// Runs `cmd`, echoing it first; an unsuccessful exit is an error naming the command.
 pub fn run(cmd: &mut Command) -> Result<(), String> {
     eprintln!("$ {}", display(cmd));
-    let status = cmd.status().map_err(|e| format!("could not start {}: {e}", display(cmd)))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start {}: {e}", display(cmd)))?;
     if status.success() {
         Ok(())
     } else {
