@@ -1,0 +1,557 @@
+//! The tar-attack table, whiteouts across layers, compression detection and limits.
+//!
+//! Every hostile archive is written with raw headers (the `tar` builder refuses `..`), extracted
+//! into `<tmp>/root`, and the test then lists `<tmp>` to prove nothing appeared beside the root
+//! and the `outside/victim` file is untouched.
+
+use super::*;
+use crate::Limits;
+use std::os::unix::fs::MetadataExt;
+
+const VICTIM: &[u8] = b"precious";
+
+/// One raw tar entry.
+struct E {
+    path: &'static str,
+    kind: tar::EntryType,
+    link: &'static str,
+    data: &'static [u8],
+    mode: u32,
+}
+
+fn file(path: &'static str, data: &'static [u8]) -> E {
+    E {
+        path,
+        kind: tar::EntryType::Regular,
+        link: "",
+        data,
+        mode: 0o644,
+    }
+}
+fn dir(path: &'static str) -> E {
+    E {
+        path,
+        kind: tar::EntryType::Directory,
+        link: "",
+        data: b"",
+        mode: 0o755,
+    }
+}
+fn symlink(path: &'static str, link: &'static str) -> E {
+    E {
+        path,
+        kind: tar::EntryType::Symlink,
+        link,
+        data: b"",
+        mode: 0o777,
+    }
+}
+fn hardlink(path: &'static str, link: &'static str) -> E {
+    E {
+        path,
+        kind: tar::EntryType::Link,
+        link,
+        data: b"",
+        mode: 0o644,
+    }
+}
+fn special(path: &'static str, kind: tar::EntryType) -> E {
+    E {
+        path,
+        kind,
+        link: "",
+        data: b"",
+        mode: 0o644,
+    }
+}
+
+fn tar_of(entries: &[E]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut header = tar::Header::new_gnu();
+        {
+            let gnu = header.as_gnu_mut().expect("a GNU header");
+            gnu.name[..e.path.len()].copy_from_slice(e.path.as_bytes());
+            gnu.linkname[..e.link.len()].copy_from_slice(e.link.as_bytes());
+        }
+        header.set_entry_type(e.kind);
+        header.set_size(e.data.len() as u64);
+        header.set_mode(e.mode);
+        header.set_cksum();
+        builder.append(&header, e.data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+/// `<tmp>/root` (the extraction root) and `<tmp>/outside/victim`, plus the absolute paths the
+/// hostile archives point at, substituted for `OUT` in link targets.
+struct Scene {
+    tmp: tempfile::TempDir,
+}
+
+impl Scene {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("root")).unwrap();
+        fs::create_dir(tmp.path().join("outside")).unwrap();
+        fs::write(tmp.path().join("outside/victim"), VICTIM).unwrap();
+        Self { tmp }
+    }
+    fn root(&self) -> PathBuf {
+        self.tmp.path().join("root")
+    }
+    fn outside(&self) -> PathBuf {
+        self.tmp.path().join("outside")
+    }
+
+    fn extract(&self, layers: &[Vec<u8>]) -> Result<ExtractStats, ExtractError> {
+        self.extract_with(layers, &Limits::default())
+    }
+
+    fn extract_with(
+        &self,
+        layers: &[Vec<u8>],
+        limits: &Limits,
+    ) -> Result<ExtractStats, ExtractError> {
+        let mut ex = Extractor::new(&self.root(), limits, CancelFlag::default());
+        for layer in layers {
+            ex.extract_layer(layer.as_slice(), DeclaredCompression::Sniff)?;
+        }
+        Ok(ex.stats().clone())
+    }
+
+    /// Nothing but `root` and `outside` beside the root; `outside` holds only the untouched victim.
+    fn assert_outside_untouched(&self) {
+        assert_eq!(listing(self.tmp.path()), vec!["outside", "root"]);
+        assert_eq!(listing(&self.outside()), vec!["victim"]);
+        assert_eq!(fs::read(self.outside().join("victim")).unwrap(), VICTIM);
+        assert_eq!(
+            fs::metadata(self.outside()).unwrap().mode() & 0o7777,
+            0o755 & !umask_bits()
+        );
+    }
+}
+
+fn umask_bits() -> u32 {
+    // Directories made by create_dir get 0777 & !umask; compare against what `outside` got at
+    // creation instead of assuming a umask: recreate a probe dir.
+    let probe = tempfile::tempdir().unwrap();
+    let p = probe.path().join("p");
+    fs::create_dir(&p).unwrap();
+    !fs::metadata(&p).unwrap().mode() & 0o777 & !0o022 | 0o022 & !fs::metadata(&p).unwrap().mode()
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A link target pointing at `<tmp>/outside` (absolute), leaked so the table can hold `&'static str`.
+fn out(scene: &Scene, rest: &str) -> &'static str {
+    Box::leak(format!("{}{rest}", scene.outside().display()).into_boxed_str())
+}
+
+fn unsafe_reason(result: Result<ExtractStats, ExtractError>) -> Option<UnsafeReason> {
+    match result {
+        Err(ExtractError::UnsafeEntry { reason, .. }) => Some(reason),
+        _ => None,
+    }
+}
+
+#[test]
+fn attack_parent_component() {
+    let s = Scene::new();
+    let r = s.extract(&[tar_of(&[file("../escape", b"x")])]);
+    assert_eq!(unsafe_reason(r), Some(UnsafeReason::ParentComponent));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_parent_component_in_the_middle() {
+    let s = Scene::new();
+    let r = s.extract(&[tar_of(&[dir("a/"), file("a/../../outside/victim", b"x")])]);
+    assert_eq!(unsafe_reason(r), Some(UnsafeReason::ParentComponent));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn absolute_and_dot_paths_are_rooted() {
+    let s = Scene::new();
+    let abs: &'static str = out(&s, "/victim");
+    s.extract(&[tar_of(&[
+        file(abs, b"x"),
+        file("./rel/./f", b"y"),
+        dir("./"),
+    ])])
+    .unwrap();
+    // The absolute path landed under the root, not outside it.
+    let rooted = s.root().join(abs.trim_start_matches('/'));
+    assert_eq!(fs::read(rooted).unwrap(), b"x");
+    assert_eq!(fs::read(s.root().join("rel/f")).unwrap(), b"y");
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_write_through_symlink_parent_same_layer() {
+    let s = Scene::new();
+    let link = out(&s, "");
+    let r = s.extract(&[tar_of(&[
+        symlink("evil", link),
+        file("evil/victim", b"pwned"),
+    ])]);
+    assert_eq!(unsafe_reason(r), Some(UnsafeReason::ThroughSymlink));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_write_through_relative_symlink_parent() {
+    let s = Scene::new();
+    let r = s.extract(&[tar_of(&[
+        symlink("up", "../outside"),
+        file("up/new", b"pwned"),
+    ])]);
+    assert_eq!(unsafe_reason(r), Some(UnsafeReason::ThroughSymlink));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_write_through_symlink_parent_across_layers() {
+    let s = Scene::new();
+    let link = out(&s, "");
+    let r = s.extract(&[
+        tar_of(&[symlink("evil", link)]),
+        tar_of(&[file("evil/victim", b"pwned")]),
+    ]);
+    assert_eq!(unsafe_reason(r), Some(UnsafeReason::ThroughSymlink));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_overwrite_symlink_itself_replaces_the_link() {
+    let s = Scene::new();
+    let link = out(&s, "/victim");
+    s.extract(&[tar_of(&[symlink("f", link)]), tar_of(&[file("f", b"new")])])
+        .unwrap();
+    let meta = fs::symlink_metadata(s.root().join("f")).unwrap();
+    assert!(meta.file_type().is_file());
+    assert_eq!(fs::read(s.root().join("f")).unwrap(), b"new");
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_directory_over_symlink_does_not_chmod_outside() {
+    let s = Scene::new();
+    let link = out(&s, "");
+    s.extract(&[
+        tar_of(&[symlink("d", link)]),
+        tar_of(&[E {
+            mode: 0o700,
+            ..dir("d/")
+        }]),
+    ])
+    .unwrap();
+    assert!(fs::symlink_metadata(s.root().join("d"))
+        .unwrap()
+        .file_type()
+        .is_dir());
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_hardlink_parent_component() {
+    let s = Scene::new();
+    let r = s.extract(&[tar_of(&[hardlink("h", "../outside/victim")])]);
+    assert_eq!(unsafe_reason(r), Some(UnsafeReason::HardlinkTarget));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_hardlink_absolute_outside() {
+    let s = Scene::new();
+    // An absolute link name is an archive path: it means <root>/<that path>, which is missing.
+    let r = s.extract(&[tar_of(&[hardlink("h", out(&s, "/victim"))])]);
+    assert_eq!(unsafe_reason(r), Some(UnsafeReason::HardlinkTarget));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_hardlink_through_symlink() {
+    let s = Scene::new();
+    let link = out(&s, "");
+    let r = s.extract(&[tar_of(&[symlink("s", link), hardlink("h", "s/victim")])]);
+    assert_eq!(unsafe_reason(r), Some(UnsafeReason::HardlinkTarget));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_hardlink_then_overwrite_does_not_write_through() {
+    let s = Scene::new();
+    s.extract(&[tar_of(&[
+        file("a", b"original"),
+        hardlink("b", "a"),
+        file("b", b"changed"),
+    ])])
+    .unwrap();
+    assert_eq!(fs::read(s.root().join("a")).unwrap(), b"original");
+    assert_eq!(fs::read(s.root().join("b")).unwrap(), b"changed");
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_device_nodes_and_fifos_are_skipped() {
+    let s = Scene::new();
+    let stats = s
+        .extract(&[tar_of(&[
+            special("dev/null", tar::EntryType::Char),
+            special("dev/sda", tar::EntryType::Block),
+            special("fifo", tar::EntryType::Fifo),
+            file("ok", b"ok"),
+        ])])
+        .unwrap();
+    assert_eq!(stats.skipped, 3);
+    assert_eq!(listing(&s.root()), vec!["ok"]);
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_setuid_setgid_sticky_stripped() {
+    let s = Scene::new();
+    s.extract(&[tar_of(&[
+        E {
+            mode: 0o6755,
+            ..file("suid", b"x")
+        },
+        E {
+            mode: 0o1777,
+            ..dir("tmp/")
+        },
+    ])])
+    .unwrap();
+    assert_eq!(
+        fs::metadata(s.root().join("suid")).unwrap().mode() & 0o7777,
+        0o755
+    );
+    assert_eq!(
+        fs::metadata(s.root().join("tmp")).unwrap().mode() & 0o7777,
+        0o777
+    );
+}
+
+#[test]
+fn attack_whiteout_through_symlink() {
+    let s = Scene::new();
+    let link = out(&s, "");
+    let r = s.extract(&[
+        tar_of(&[symlink("s", link)]),
+        tar_of(&[file("s/.wh.victim", b"")]),
+    ]);
+    assert_eq!(unsafe_reason(r), Some(UnsafeReason::ThroughSymlink));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_opaque_whiteout_through_symlink() {
+    let s = Scene::new();
+    let link = out(&s, "");
+    let r = s.extract(&[
+        tar_of(&[symlink("s", link)]),
+        tar_of(&[file("s/.wh..wh..opq", b"")]),
+    ]);
+    assert_eq!(unsafe_reason(r), Some(UnsafeReason::ThroughSymlink));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_whiteout_of_parent() {
+    let s = Scene::new();
+    let r = s.extract(&[tar_of(&[file("a/.wh..", b"")])]);
+    assert_eq!(unsafe_reason(r), Some(UnsafeReason::BadWhiteout));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_file_under_a_file() {
+    let s = Scene::new();
+    let r = s.extract(&[tar_of(&[file("f", b"x"), file("f/g", b"y")])]);
+    assert_eq!(unsafe_reason(r), Some(UnsafeReason::ParentNotDirectory));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_malformed_gnu_sparse_header_is_corrupt() {
+    let s = Scene::new();
+    let r = s.extract(&[tar_of(&[special("sparse", tar::EntryType::GNUSparse)])]);
+    assert!(matches!(r, Err(ExtractError::Corrupt { .. })), "{r:?}");
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_entry_count_limit() {
+    let s = Scene::new();
+    let limits = Limits {
+        max_entries: 3,
+        ..Limits::default()
+    };
+    let r = s.extract_with(
+        &[tar_of(&[
+            file("a", b""),
+            file("b", b""),
+            file("c", b""),
+            file("d", b""),
+        ])],
+        &limits,
+    );
+    assert!(matches!(r, Err(ExtractError::TooManyEntries { limit: 3 })));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_size_limit_across_layers() {
+    let s = Scene::new();
+    let limits = Limits {
+        max_extracted_bytes: 10,
+        ..Limits::default()
+    };
+    let r = s.extract_with(
+        &[
+            tar_of(&[file("a", b"123456")]),
+            tar_of(&[file("b", b"12345")]),
+        ],
+        &limits,
+    );
+    assert!(matches!(r, Err(ExtractError::TooLarge { limit: 10 })));
+    assert!(
+        !s.root().join("b").exists(),
+        "the over-limit file is refused before it is written"
+    );
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn truncated_archive_is_corrupt() {
+    let s = Scene::new();
+    let mut tar = tar_of(&[file("a", &[7u8; 2000])]);
+    tar.truncate(1024);
+    let r = s.extract(&[tar]);
+    assert!(matches!(
+        r,
+        Err(ExtractError::Corrupt {
+            compression: Compression::None,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn cancelled_extraction_stops() {
+    let s = Scene::new();
+    let cancel = CancelFlag::default();
+    cancel.cancel();
+    let mut ex = Extractor::new(&s.root(), &Limits::default(), cancel);
+    let r = ex.extract_layer(
+        tar_of(&[file("a", b"x")]).as_slice(),
+        DeclaredCompression::Sniff,
+    );
+    assert!(matches!(r, Err(ExtractError::Cancelled)));
+    assert!(listing(&s.root()).is_empty());
+}
+
+#[test]
+fn whiteouts_apply_across_layers() {
+    let s = Scene::new();
+    let lower = tar_of(&[
+        dir("a/"),
+        file("a/gone", b"1"),
+        file("a/kept", b"2"),
+        dir("b/"),
+        file("b/x", b"3"),
+        dir("c/"),
+        file("c/lower", b"4"),
+        dir("c/sub/"),
+        file("c/sub/lower", b"5"),
+    ]);
+    let upper = tar_of(&[
+        file("a/.wh.gone", b""),
+        file(".wh.b", b""),
+        // Entries of the same layer survive its own opaque marker, wherever the marker sits.
+        file("c/new", b"6"),
+        dir("c/sub/"),
+        file("c/.wh..wh..opq", b""),
+        file("c/sub/new", b"7"),
+        // A whiteout in the same layer as its target does not hide it.
+        file("d", b"8"),
+        file(".wh.d", b""),
+    ]);
+    let stats = s.extract(&[lower, upper]).unwrap();
+    assert_eq!(stats.whiteouts, 4);
+    assert_eq!(listing(&s.root()), vec!["a", "c", "d"]);
+    assert_eq!(listing(&s.root().join("a")), vec!["kept"]);
+    assert_eq!(listing(&s.root().join("c")), vec!["new", "sub"]);
+    assert_eq!(listing(&s.root().join("c/sub")), vec!["new"]);
+}
+
+#[test]
+fn whiteout_in_a_third_layer_hides_a_second_layer_file() {
+    let s = Scene::new();
+    s.extract(&[
+        tar_of(&[file("x", b"1")]),
+        tar_of(&[file("y", b"2")]),
+        tar_of(&[file(".wh.y", b"")]),
+    ])
+    .unwrap();
+    assert_eq!(listing(&s.root()), vec!["x"]);
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn compressions_by_media_type_and_by_sniffing() {
+    let plain = tar_of(&[file("f", b"hello")]);
+    let zst = zstd::encode_all(plain.as_slice(), 1).unwrap();
+    let gz = gzip(&plain);
+    let cases: [(&str, &[u8]); 6] = [
+        ("application/vnd.oci.image.layer.v1.tar", &plain),
+        ("application/vnd.oci.image.layer.v1.tar", &gz),
+        ("application/vnd.docker.image.rootfs.diff.tar", &zst),
+        ("application/vnd.oci.image.layer.v1.tar+gzip", &gz),
+        ("application/vnd.docker.image.rootfs.diff.tar.gzip", &gz),
+        ("application/vnd.oci.image.layer.v1.tar+zstd", &zst),
+    ];
+    for (media_type, blob) in cases {
+        let s = Scene::new();
+        let mut ex = Extractor::new(&s.root(), &Limits::default(), CancelFlag::default());
+        ex.extract_layer(blob, declared(media_type).unwrap())
+            .unwrap();
+        assert_eq!(
+            fs::read(s.root().join("f")).unwrap(),
+            b"hello",
+            "{media_type}"
+        );
+    }
+}
+
+#[test]
+fn gzip_declared_but_plain_is_corrupt() {
+    let s = Scene::new();
+    let plain = tar_of(&[file("f", b"hello")]);
+    let mut ex = Extractor::new(&s.root(), &Limits::default(), CancelFlag::default());
+    let r = ex.extract_layer(
+        plain.as_slice(),
+        DeclaredCompression::Known(Compression::Gzip),
+    );
+    assert!(matches!(
+        r,
+        Err(ExtractError::Corrupt {
+            compression: Compression::Gzip,
+            ..
+        })
+    ));
+}
