@@ -11,6 +11,7 @@
 
 mod exit;
 mod list;
+mod verify_bundle;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,8 @@ struct Cli {
 enum Command {
     /// List the backends the configured galleries offer.
     List(list::Args),
+    /// Verify one Sigstore bundle for a file or digest (sigstore-conformance protocol).
+    VerifyBundle(verify_bundle::Args),
 }
 
 #[tokio::main]
@@ -40,6 +43,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::List(args) => list::run(args),
+        Command::VerifyBundle(args) => verify_bundle::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

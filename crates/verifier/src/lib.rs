@@ -34,3 +34,18 @@ pub use receipt::{Receipt, SignedTarget, Verification};
 pub use source::{SignatureCandidate, SignatureSource, SourceError, StaticSource};
 pub use subject::ImageSubject;
 pub use verifier::{ImageVerifier, NoopVerifier, StrictVerifier};
+
+#[cfg(feature = "cosign")]
+mod bundle;
+#[cfg(feature = "cosign")]
+mod certificate;
+#[cfg(feature = "cosign")]
+mod trust_root;
+
+#[cfg(feature = "cosign")]
+pub use bundle::{
+    verify_bundle, verify_signature, verify_with_key, KeyError, ManagedKey, SignedBundle,
+    VerifiedBundle, IN_TOTO_PAYLOAD_TYPE, MAX_BUNDLE_BYTES,
+};
+#[cfg(feature = "cosign")]
+pub use trust_root::{TrustRoot, TrustRootError};
