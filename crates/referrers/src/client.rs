@@ -1,0 +1,1003 @@
+//! [`RegistryClient`]: authenticated, bounded, retrying reads from an OCI registry.
+//!
+//! Every request goes through [`RegistryClient::send`], which owns the rules of DESIGN.md §5:
+//! plain HTTP only for listed hosts; on a 401 one authentication round (Basic, or a bearer token
+//! from the challenge's realm) and one replay; retries with exponential backoff and full jitter
+//! for connection errors, timeouts, 429 and 502/503/504, honouring `Retry-After`; redirects
+//! followed by hand so credentials are only sent to the registry's own origin.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use reqwest::header::{
+    HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use reqwest::{Response, StatusCode, Url};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use trustpull_policy::Digest;
+
+use crate::credentials::{Credential, Credentials};
+use crate::manifest::MANIFEST_ACCEPT;
+use crate::{ImageReference, Limits, RegistryError, Repository};
+
+/// Builds a [`RegistryClient`].
+///
+/// ```
+/// use trustpull_referrers::{Credentials, Limits, RegistryClient};
+/// let client = RegistryClient::builder()
+///     .credentials(Credentials::anonymous())
+///     .plain_http_host("127.0.0.1:5000")
+///     .limits(Limits::default())
+///     .build()?;
+/// # let _ = client;
+/// # Ok::<(), trustpull_referrers::RegistryError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RegistryClientBuilder {
+    credentials: Credentials,
+    plain_http: BTreeSet<String>,
+    extra_ca_pem: Vec<Vec<u8>>,
+    limits: Limits,
+    user_agent: Option<String>,
+}
+
+impl RegistryClientBuilder {
+    /// Where credentials come from (default: anonymous).
+    #[must_use]
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Talks plain HTTP to `host[:port]` (exactly as written in references). Every other host
+    /// is HTTPS only.
+    #[must_use]
+    pub fn plain_http_host(mut self, host: impl Into<String>) -> Self {
+        self.plain_http.insert(host.into());
+        self
+    }
+
+    /// Trusts the CA certificates in `pem` (one or more PEM blocks) in addition to the system
+    /// and webpki roots.
+    #[must_use]
+    pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.extra_ca_pem.push(pem.into());
+        self
+    }
+
+    /// The bounds to enforce (default: [`Limits::default`]).
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The `User-Agent` to send (default `trustpull/<version>`).
+    #[must_use]
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = Some(agent.into());
+        self
+    }
+
+    /// Builds the client. Fails only on unusable configuration (a CA file that does not parse).
+    pub fn build(self) -> Result<RegistryClient, RegistryError> {
+        let mut http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.limits.connect_timeout)
+            .read_timeout(self.limits.read_timeout)
+            .user_agent(
+                self.user_agent
+                    .unwrap_or_else(|| format!("trustpull/{}", env!("CARGO_PKG_VERSION"))),
+            );
+        let mut certs = Vec::new();
+        for pem in &self.extra_ca_pem {
+            let parsed =
+                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| RegistryError::Config {
+                    reason: format!("CA certificate PEM does not parse: {e}"),
+                })?;
+            if parsed.is_empty() {
+                return Err(RegistryError::Config {
+                    reason: "CA certificate file holds no PEM certificate".to_owned(),
+                });
+            }
+            certs.extend(parsed);
+        }
+        if !certs.is_empty() {
+            http = http.tls_certs_merge(certs);
+        }
+        let http = http.build().map_err(|e| RegistryError::Config {
+            reason: format!("cannot build the HTTP client: {e}"),
+        })?;
+        Ok(RegistryClient {
+            inner: Arc::new(Inner {
+                http,
+                credentials: self.credentials,
+                plain_http: self.plain_http,
+                limits: self.limits,
+                auth: Mutex::new(HashMap::new()),
+                credential_cache: tokio::sync::Mutex::new(HashMap::new()),
+                jitter: AtomicU64::new(0),
+                jitter_state: std::collections::hash_map::RandomState::new(),
+            }),
+        })
+    }
+}
+
+/// A registry client: cheap to clone (an `Arc` inside), all methods take `&self`.
+///
+/// Public operations:
+/// - [`RegistryClient::resolve`]: a tag or digest reference → manifest/index bytes, media type
+///   and digest (a digest reference never looks up a tag);
+/// - [`RegistryClient::fetch_manifest`]: by digest, capped and digest-checked;
+/// - [`RegistryClient::fetch_blob`]: small blobs by digest into memory, capped and checked;
+/// - [`RegistryClient::fetch_blob_to`]: large blobs streamed into an `AsyncWrite`, size and
+///   digest checked; [`RegistryClient::blob_stream`] for the raw stream (checks are the
+///   caller's);
+/// - [`RegistryClient::discover_signatures`] and [`RegistryClient::fetch_signature_bundle`]:
+///   signature discovery (see [`crate::discovery`]).
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    credentials: Credentials,
+    plain_http: BTreeSet<String>,
+    limits: Limits,
+    /// (api host, repository) → `Authorization` value that worked last.
+    auth: Mutex<HashMap<(String, String), String>>,
+    /// api host → credentials looked up (helpers run at most once per host).
+    credential_cache: tokio::sync::Mutex<HashMap<String, Option<Credential>>>,
+    jitter: AtomicU64,
+    jitter_state: std::collections::hash_map::RandomState,
+}
+
+/// A manifest or index read from a registry, with the digest of exactly these bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchedManifest {
+    /// sha256 of `bytes` (equal to the requested digest when fetched by digest).
+    pub digest: Digest,
+    /// The document's `mediaType` field, else the response `Content-Type`.
+    pub media_type: String,
+    /// The raw bytes, as hashed.
+    pub bytes: Bytes,
+}
+
+/// A blob body as a stream of chunks. Size and digest are NOT checked: use
+/// [`RegistryClient::fetch_blob_to`] unless you check them yourself.
+pub struct BlobStream {
+    /// The `Content-Length` the registry announced, if any (untrusted).
+    pub content_length: Option<u64>,
+    inner: Pin<Box<dyn Stream<Item = Result<Bytes, RegistryError>> + Send>>,
+}
+
+impl std::fmt::Debug for BlobStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStream")
+            .field("content_length", &self.content_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream for BlobStream {
+    type Item = Result<Bytes, RegistryError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+/// How a request should be sent.
+#[derive(Clone, Copy)]
+pub(crate) struct RequestOptions<'a> {
+    pub accept: &'a str,
+    /// Whole-request timeout; `None` for streamed blobs (then only connect/read timeouts apply).
+    pub whole_timeout: bool,
+}
+
+enum Attempt {
+    Response(Response),
+    Failed(RegistryError),
+}
+
+impl RegistryClient {
+    /// Starts a [`RegistryClientBuilder`].
+    pub fn builder() -> RegistryClientBuilder {
+        RegistryClientBuilder::default()
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The base URL for a repository: `https://host/v2/name/` (http for listed hosts).
+    pub(crate) fn repo_url(&self, repo: &Repository, rest: &str) -> Result<Url, RegistryError> {
+        let scheme = if self.inner.plain_http.contains(repo.registry())
+            || self.inner.plain_http.contains(repo.api_host())
+        {
+            "http"
+        } else {
+            "https"
+        };
+        let text = format!("{scheme}://{}/v2/{}/{rest}", repo.api_host(), repo.name());
+        Url::parse(&text).map_err(|e| RegistryError::InvalidReference {
+            reference: text.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Resolves `reference` to its manifest or index. A digest reference is fetched by digest
+    /// (checked); a tag reference is fetched by tag and its digest computed from the bytes
+    /// (and compared with `Docker-Content-Digest` when the registry sends one).
+    pub async fn resolve(
+        &self,
+        reference: &ImageReference,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let repo = reference.repository();
+        let url = self.repo_url(
+            repo,
+            &format!("manifests/{}", reference.manifest_reference()),
+        )?;
+        let resp = self
+            .send(
+                repo,
+                url.clone(),
+                RequestOptions {
+                    accept: MANIFEST_ACCEPT,
+                    whole_timeout: true,
+                },
+            )
+            .await?;
+        let resp = expect_success(&url, resp).await?;
+        let header_digest = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| Digest::parse(v).ok());
+        let content_type = content_type(resp.headers());
+        let bytes = self
+            .read_capped(&url, resp, self.inner.limits.max_manifest_bytes, "manifest")
+            .await?;
+        let actual = Digest::of(&bytes);
+        let expected = reference.digest().cloned().or(header_digest);
+        if let Some(expected) = expected {
+            if expected != actual {
+                return Err(RegistryError::DigestMismatch {
+                    url: url.to_string(),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        #[derive(Deserialize)]
+        struct MediaTypeOnly {
+            #[serde(default, rename = "mediaType")]
+            media_type: Option<String>,
+        }
+        let declared: MediaTypeOnly =
+            serde_json::from_slice(&bytes).map_err(|source| RegistryError::InvalidDocument {
+                url: url.to_string(),
+                what: "manifest",
+                source,
+            })?;
+        let media_type = declared
+            .media_type
+            .filter(|m| !m.is_empty())
+            .or(content_type)
+            .ok_or_else(|| RegistryError::MalformedDocument {
+                url: url.to_string(),
+                what: "manifest",
+                problem: "neither a mediaType field nor a Content-Type header".to_owned(),
+            })?;
+        Ok(FetchedManifest {
+            digest: actual,
+            media_type,
+            bytes,
+        })
+    }
+
+    /// Fetches the manifest or index `digest` from `repo`, capped at
+    /// [`Limits::max_manifest_bytes`] and checked against `digest`.
+    pub async fn fetch_manifest(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> Result<FetchedManifest, RegistryError> {
+        self.resolve(&ImageReference::by_digest(repo.clone(), digest.clone()))
+            .await
+    }
+
+    /// Fetches blob `digest` into memory, refusing more than `max_bytes` (checked against
+    /// `Content-Length` before reading, and while reading), and checks its digest.
+    pub async fn fetch_blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        max_bytes: u64,
+    ) -> Result<Bytes, RegistryError> {
+        let url = self.repo_url(repo, &format!("blobs/{digest}"))?;
+        let resp = self
+            .send(
+                repo,
+                url.clone(),
+                RequestOptions {
+                    accept: "*/*",
+                    whole_timeout: true,
+                },
+            )
+            .await?;
+        let resp = expect_success(&url, resp).await?;
+        let bytes = self.read_capped(&url, resp, max_bytes, "blob").await?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                url: url.to_string(),
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Opens blob `digest` as a stream. Nothing is checked: the caller must bound the size and
+    /// verify the digest (or use [`RegistryClient::fetch_blob_to`]). Only connect and
+    /// between-bytes timeouts apply, so large blobs are not cut off.
+    pub async fn blob_stream(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> Result<BlobStream, RegistryError> {
+        let url = self.repo_url(repo, &format!("blobs/{digest}"))?;
+        let resp = self
+            .send(
+                repo,
+                url.clone(),
+                RequestOptions {
+                    accept: "*/*",
+                    whole_timeout: false,
+                },
+            )
+            .await?;
+        let resp = expect_success(&url, resp).await?;
+        let content_length = resp.content_length();
+        let read_timeout = self.inner.limits.read_timeout;
+        let url_text = url.to_string();
+        let inner = resp
+            .bytes_stream()
+            .map(move |chunk| chunk.map_err(|e| transport_error(&url_text, e, read_timeout)));
+        Ok(BlobStream {
+            content_length,
+            inner: Box::pin(inner),
+        })
+    }
+
+    /// Streams blob `digest` of `expected_size` bytes into `writer`, refusing a different
+    /// announced size before reading and any byte past `expected_size`, and checking the
+    /// digest at the end. Returns the number of bytes written. On error the writer holds a
+    /// partial, unverified body: the caller discards it (e.g. drops the temp file).
+    pub async fn fetch_blob_to<W: AsyncWrite + Unpin + ?Sized>(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        expected_size: u64,
+        writer: &mut W,
+    ) -> Result<u64, RegistryError> {
+        let mut stream = self.blob_stream(repo, digest).await?;
+        let url = self.repo_url(repo, &format!("blobs/{digest}"))?.to_string();
+        if let Some(len) = stream.content_length {
+            if len != expected_size {
+                return Err(RegistryError::SizeMismatch {
+                    url,
+                    expected: expected_size,
+                    actual: len,
+                });
+            }
+        }
+        let mut hasher = Sha256::new();
+        let mut written: u64 = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            written += chunk.len() as u64;
+            if written > expected_size {
+                return Err(RegistryError::SizeMismatch {
+                    url,
+                    expected: expected_size,
+                    actual: written,
+                });
+            }
+            hasher.update(&chunk);
+            writer
+                .write_all(&chunk)
+                .await
+                .map_err(|e| RegistryError::Transport {
+                    url: url.clone(),
+                    source: Box::new(e),
+                })?;
+        }
+        if written != expected_size {
+            return Err(RegistryError::SizeMismatch {
+                url,
+                expected: expected_size,
+                actual: written,
+            });
+        }
+        let actual = Digest::from_sha256(hasher.finalize().into());
+        if &actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                url,
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        writer.flush().await.map_err(|e| RegistryError::Transport {
+            url: url.clone(),
+            source: Box::new(e),
+        })?;
+        Ok(written)
+    }
+
+    /// Reads a body, refusing it before reading when `Content-Length` exceeds `limit` and as
+    /// soon as the bytes read exceed it.
+    pub(crate) async fn read_capped(
+        &self,
+        url: &Url,
+        resp: Response,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<Bytes, RegistryError> {
+        let too_large = || RegistryError::TooLarge {
+            url: url.to_string(),
+            what,
+            limit,
+        };
+        if resp.content_length().is_some_and(|len| len > limit) {
+            return Err(too_large());
+        }
+        let mut buf = BytesMut::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|e| transport_error(url.as_str(), e, self.inner.limits.request_timeout))?;
+            if (buf.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    }
+
+    /// Sends a GET with authentication, retries and redirects (see the module docs). Returns
+    /// the final response whatever its status, except that transport failures and a too-long
+    /// `Retry-After` are errors.
+    pub(crate) async fn send(
+        &self,
+        repo: &Repository,
+        url: Url,
+        opts: RequestOptions<'_>,
+    ) -> Result<Response, RegistryError> {
+        let limits = &self.inner.limits;
+        let key = (repo.api_host().to_owned(), repo.name().to_owned());
+        let mut attempt: u32 = 0;
+        let mut authenticated_once = false;
+        loop {
+            attempt += 1;
+            let authorization = self.cached_authorization(&key);
+            let outcome = self
+                .send_following_redirects(&url, opts, authorization.as_deref())
+                .await;
+            let retry_wait = match outcome {
+                Attempt::Response(resp) => {
+                    let status = resp.status();
+                    if status == StatusCode::UNAUTHORIZED && !authenticated_once {
+                        authenticated_once = true;
+                        if let Some(value) = self.authenticate(repo, &url, resp.headers()).await? {
+                            self.store_authorization(key.clone(), value);
+                            attempt -= 1;
+                            continue;
+                        }
+                        return Ok(resp);
+                    }
+                    let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+                    if !retryable || attempt >= limits.max_attempts {
+                        return Ok(resp);
+                    }
+                    match retry_after(resp.headers()) {
+                        Some(wait) if wait > limits.max_retry_after => {
+                            return Err(RegistryError::RetryAfterTooLong {
+                                url: url.to_string(),
+                                retry_after: wait,
+                                max: limits.max_retry_after,
+                            })
+                        }
+                        Some(wait) => wait,
+                        None => self.backoff(attempt),
+                    }
+                }
+                Attempt::Failed(err) => {
+                    let retryable = matches!(
+                        err,
+                        RegistryError::Transport { .. } | RegistryError::Timeout { .. }
+                    );
+                    if !retryable || attempt >= limits.max_attempts {
+                        return Err(err);
+                    }
+                    self.backoff(attempt)
+                }
+            };
+            tracing::debug!(%url, attempt, ?retry_wait, "retrying registry request");
+            tokio::time::sleep(retry_wait).await;
+        }
+    }
+
+    async fn send_following_redirects(
+        &self,
+        url: &Url,
+        opts: RequestOptions<'_>,
+        authorization: Option<&str>,
+    ) -> Attempt {
+        let limits = &self.inner.limits;
+        let mut current = url.clone();
+        for _ in 0..=limits.max_redirects {
+            let mut request = self
+                .inner
+                .http
+                .get(current.clone())
+                .header(ACCEPT, opts.accept);
+            // Credentials go only to the origin the request was made to, never across a redirect.
+            if let Some(value) = authorization.filter(|_| same_origin(&current, url)) {
+                request = request.header(AUTHORIZATION, value);
+            }
+            if opts.whole_timeout {
+                request = request.timeout(limits.request_timeout);
+            }
+            let resp = match request.send().await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    return Attempt::Failed(transport_error(
+                        current.as_str(),
+                        e,
+                        limits.request_timeout,
+                    ))
+                }
+            };
+            if !matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+                return Attempt::Response(resp);
+            }
+            let Some(location) = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()) else {
+                return Attempt::Failed(RegistryError::Redirect {
+                    url: url.to_string(),
+                    reason: "no Location header".to_owned(),
+                });
+            };
+            let next = match current.join(location) {
+                Ok(next) if matches!(next.scheme(), "https" | "http") => next,
+                _ => {
+                    return Attempt::Failed(RegistryError::Redirect {
+                        url: url.to_string(),
+                        reason: format!("unusable Location {location:?}"),
+                    })
+                }
+            };
+            if current.scheme() == "https" && next.scheme() == "http" {
+                return Attempt::Failed(RegistryError::Redirect {
+                    url: url.to_string(),
+                    reason: format!("refusing a downgrade from https to {next}"),
+                });
+            }
+            current = next;
+        }
+        Attempt::Failed(RegistryError::Redirect {
+            url: url.to_string(),
+            reason: format!("more than {} redirects", limits.max_redirects),
+        })
+    }
+
+    fn cached_authorization(&self, key: &(String, String)) -> Option<String> {
+        self.inner
+            .auth
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    fn store_authorization(&self, key: (String, String), value: String) {
+        self.inner
+            .auth
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, value);
+    }
+
+    async fn credential_for(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
+        let mut cache = self.inner.credential_cache.lock().await;
+        if let Some(c) = cache.get(host) {
+            return Ok(c.clone());
+        }
+        let found = self
+            .inner
+            .credentials
+            .lookup(host, self.inner.limits.request_timeout)
+            .await?;
+        cache.insert(host.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    /// Answers a 401 challenge: the `Authorization` value to replay with, or `None` when there
+    /// is nothing to try (the 401 then stands).
+    async fn authenticate(
+        &self,
+        repo: &Repository,
+        url: &Url,
+        headers: &HeaderMap,
+    ) -> Result<Option<String>, RegistryError> {
+        let Some(challenge) = headers.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()) else {
+            return Ok(None);
+        };
+        let challenge = Challenge::parse(challenge);
+        let credential = self.credential_for(repo.registry()).await?;
+        match challenge.scheme.to_ascii_lowercase().as_str() {
+            "basic" => Ok(match credential {
+                Some(Credential::Basic { username, password }) => Some(basic(&username, &password)),
+                Some(Credential::Bearer(token)) => Some(format!("Bearer {token}")),
+                _ => None,
+            }),
+            "bearer" => {
+                if let Some(Credential::Bearer(token)) = &credential {
+                    return Ok(Some(format!("Bearer {token}")));
+                }
+                let token = self
+                    .fetch_token(repo, url, &challenge, credential.as_ref())
+                    .await?;
+                Ok(Some(format!("Bearer {token}")))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        repo: &Repository,
+        url: &Url,
+        challenge: &Challenge,
+        credential: Option<&Credential>,
+    ) -> Result<String, RegistryError> {
+        let auth_error = |reason: String| RegistryError::Auth {
+            registry: repo.registry().to_owned(),
+            reason,
+        };
+        let realm = challenge
+            .param("realm")
+            .ok_or_else(|| auth_error("the bearer challenge has no realm".to_owned()))?;
+        let mut realm_url = Url::parse(realm)
+            .map_err(|e| auth_error(format!("the bearer realm {realm:?} is not a URL: {e}")))?;
+        let realm_plain_ok = url.scheme() == "http";
+        if realm_url.scheme() != "https" && !(realm_url.scheme() == "http" && realm_plain_ok) {
+            return Err(auth_error(format!(
+                "refusing the token service {realm_url}: it is not https"
+            )));
+        }
+        let scope = challenge
+            .param("scope")
+            .map_or_else(|| format!("repository:{}:pull", repo.name()), str::to_owned);
+        let service = challenge.param("service");
+        let limits = &self.inner.limits;
+        let request = if let Some(Credential::IdentityToken(refresh)) = credential {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "refresh_token");
+            form.append_pair("refresh_token", refresh);
+            form.append_pair("client_id", "trustpull");
+            form.append_pair("scope", &scope);
+            if let Some(s) = service {
+                form.append_pair("service", s);
+            }
+            self.inner
+                .http
+                .post(realm_url.clone())
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form.finish())
+        } else {
+            {
+                let mut q = realm_url.query_pairs_mut();
+                q.append_pair("scope", &scope);
+                if let Some(s) = service {
+                    q.append_pair("service", s);
+                }
+            }
+            let mut request = self.inner.http.get(realm_url.clone());
+            if let Some(Credential::Basic { username, password }) = credential {
+                request = request.header(AUTHORIZATION, basic(username, password));
+            }
+            request
+        };
+        let resp = request
+            .timeout(limits.request_timeout)
+            .send()
+            .await
+            .map_err(|e| transport_error(realm_url.as_str(), e, limits.request_timeout))?;
+        let status = resp.status();
+        let body = self
+            .read_capped(&realm_url, resp, 1024 * 1024, "token response")
+            .await?;
+        if !status.is_success() {
+            return Err(auth_error(format!(
+                "token service {} answered HTTP {}: {}",
+                realm_url.origin().ascii_serialization(),
+                status.as_u16(),
+                registry_message(&body)
+            )));
+        }
+        #[derive(Deserialize)]
+        struct TokenResponse {
+            #[serde(default)]
+            token: Option<String>,
+            #[serde(default)]
+            access_token: Option<String>,
+        }
+        let parsed: TokenResponse =
+            serde_json::from_slice(&body).map_err(|source| RegistryError::InvalidDocument {
+                url: realm_url.to_string(),
+                what: "token response",
+                source,
+            })?;
+        parsed
+            .token
+            .filter(|t| !t.is_empty())
+            .or(parsed.access_token.filter(|t| !t.is_empty()))
+            .ok_or_else(|| auth_error("the token service answered without a token".to_owned()))
+    }
+
+    /// Full-jitter exponential backoff for attempt `n` (1-based).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let limits = &self.inner.limits;
+        let ceiling = limits
+            .backoff_base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(limits.backoff_max);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        if nanos == 0 {
+            return Duration::ZERO;
+        }
+        let mut hasher = self.inner.jitter_state.build_hasher();
+        hasher.write_u64(self.inner.jitter.fetch_add(1, Ordering::Relaxed));
+        Duration::from_nanos(hasher.finish() % (nanos + 1))
+    }
+}
+
+/// Maps a non-success response to an error (404 → `NotFound`, else `Status`), reading at most
+/// a few KiB of the body for the registry's message.
+pub(crate) async fn status_error(url: &Url, resp: Response) -> RegistryError {
+    let status = resp.status().as_u16();
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= 8 * 1024 {
+            body.truncate(8 * 1024);
+            break;
+        }
+    }
+    let message = registry_message(&body);
+    if status == 404 {
+        RegistryError::NotFound {
+            url: url.to_string(),
+            status,
+            message,
+        }
+    } else {
+        RegistryError::Status {
+            url: url.to_string(),
+            status,
+            message,
+        }
+    }
+}
+
+async fn expect_success(url: &Url, resp: Response) -> Result<Response, RegistryError> {
+    if resp.status().is_success() {
+        Ok(resp)
+    } else {
+        Err(status_error(url, resp).await)
+    }
+}
+
+/// The distribution error body's `CODE: message` entries, else the start of the body.
+fn registry_message(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(Deserialize)]
+    struct ErrorEntry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    if let Ok(parsed) = serde_json::from_slice::<Errors>(body) {
+        let joined: Vec<String> = parsed
+            .errors
+            .iter()
+            .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
+                (false, false) => format!("{}: {}", e.code, e.message),
+                (false, true) => e.code.clone(),
+                _ => e.message.clone(),
+            })
+            .collect();
+        return joined.join("; ");
+    }
+    let text = String::from_utf8_lossy(body);
+    let text: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    text.trim().to_owned()
+}
+
+pub(crate) fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn transport_error(url: &str, e: reqwest::Error, timeout: Duration) -> RegistryError {
+    if e.is_timeout() {
+        RegistryError::Timeout {
+            url: url.to_owned(),
+            after: timeout,
+        }
+    } else {
+        RegistryError::Transport {
+            url: url.to_owned(),
+            source: Box::new(e),
+        }
+    }
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+fn basic(username: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+    )
+}
+
+/// `Retry-After` as delay-seconds, or an HTTP date measured against the response's own `Date`
+/// header (the library reads no clock).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let now = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    let now = chrono::DateTime::parse_from_rfc2822(now.trim()).ok()?;
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// A parsed `WWW-Authenticate` challenge: `Scheme k="v", k2=v2`.
+struct Challenge {
+    scheme: String,
+    params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    fn parse(header: &str) -> Self {
+        let header = header.trim();
+        let (scheme, rest) = header
+            .split_once(char::is_whitespace)
+            .unwrap_or((header, ""));
+        let mut params = Vec::new();
+        let mut rest = rest.trim_start();
+        while !rest.is_empty() {
+            let Some((key, after)) = rest.split_once('=') else {
+                break;
+            };
+            let key = key
+                .trim()
+                .trim_start_matches(',')
+                .trim()
+                .to_ascii_lowercase();
+            let after = after.trim_start();
+            let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+                let mut value = String::new();
+                let mut chars = quoted.char_indices();
+                let mut end = quoted.len();
+                while let Some((i, c)) = chars.next() {
+                    match c {
+                        '\\' => {
+                            if let Some((_, escaped)) = chars.next() {
+                                value.push(escaped);
+                            }
+                        }
+                        '"' => {
+                            end = i + 1;
+                            break;
+                        }
+                        _ => value.push(c),
+                    }
+                }
+                (value, &quoted[end.min(quoted.len())..])
+            } else {
+                let end = after.find(',').unwrap_or(after.len());
+                (after[..end].trim().to_owned(), &after[end..])
+            };
+            params.push((key, value));
+            rest = remaining.trim_start().trim_start_matches(',').trim_start();
+        }
+        Self {
+            scheme: scheme.to_owned(),
+            params,
+        }
+    }
+
+    fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_challenges() {
+        let c = Challenge::parse(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
+        );
+        assert_eq!(c.scheme, "Bearer");
+        assert_eq!(c.param("realm"), Some("https://auth.example/token"));
+        assert_eq!(c.param("service"), Some("registry.example"));
+        assert_eq!(c.param("scope"), Some("repository:a/b:pull,push"));
+        let b = Challenge::parse(r#"Basic realm="basic-realm""#);
+        assert_eq!(
+            (b.scheme.as_str(), b.param("realm")),
+            ("Basic", Some("basic-realm"))
+        );
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:10 GMT".parse().unwrap(),
+        );
+        h.insert(
+            reqwest::header::DATE,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn registry_messages() {
+        assert_eq!(
+            registry_message(br#"{"errors":[{"code":"DENIED","message":"no"}]}"#),
+            "DENIED: no"
+        );
+        assert_eq!(registry_message(b"plain\ntext"), "plaintext");
+    }
+}

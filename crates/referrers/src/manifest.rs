@@ -1,0 +1,152 @@
+//! The OCI / Docker manifest, index and descriptor shapes trustpull reads, and media types.
+//!
+//! These are our own minimal serde types (unknown fields ignored), so no oci-client type leaks
+//! into the public API and a registry's extra fields never break parsing.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use trustpull_policy::Digest;
+
+/// `application/vnd.oci.image.manifest.v1+json`
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// `application/vnd.oci.image.index.v1+json`
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// `application/vnd.docker.distribution.manifest.v2+json`
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// `application/vnd.docker.distribution.manifest.list.v2+json`
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// `application/vnd.oci.empty.v1+json`, the empty descriptor's media type.
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The Sigstore bundle v0.3 media type, the artifactType cosign writes on referrers.
+pub const SIGSTORE_BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// The annotation carrying a creation time (RFC 3339).
+pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
+
+/// The `Accept` header for manifest requests: OCI and Docker types, manifests and indexes.
+/// Distribution 2.8 answers 404 to an OCI manifest unless its type is listed here.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// True for the Sigstore bundle media types: `application/vnd.dev.sigstore.bundle.v0.N+json`
+/// and `application/vnd.dev.sigstore.bundle+json;version=0.N`.
+///
+/// ```
+/// use trustpull_referrers::is_bundle_media_type;
+/// assert!(is_bundle_media_type("application/vnd.dev.sigstore.bundle.v0.3+json"));
+/// assert!(is_bundle_media_type("application/vnd.dev.sigstore.bundle+json;version=0.2"));
+/// assert!(!is_bundle_media_type("application/vnd.oci.empty.v1+json"));
+/// ```
+pub fn is_bundle_media_type(media_type: &str) -> bool {
+    let t = media_type.trim();
+    let minor = if let Some(rest) = t.strip_prefix("application/vnd.dev.sigstore.bundle.v0.") {
+        rest.strip_suffix("+json")
+    } else if let Some(rest) = t.strip_prefix("application/vnd.dev.sigstore.bundle+json;") {
+        rest.trim_start().strip_prefix("version=0.")
+    } else {
+        None
+    };
+    minor.is_some_and(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A content descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Descriptor {
+    /// The media type of the referenced content.
+    #[serde(default)]
+    pub media_type: String,
+    /// The digest of the referenced content.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The artifact type, on referrer descriptors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// The platform, on index entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+}
+
+/// A platform on an index entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Platform {
+    /// `linux`, `windows`, …
+    pub os: String,
+    /// `amd64`, `arm64`, …
+    pub architecture: String,
+    /// `v7`, `v8`, … if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// An image index (or Docker manifest list, or referrers response).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ImageIndex {
+    /// The declared media type, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The entries.
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+}
+
+/// An image manifest (OCI or Docker v2), including the referrer fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ImageManifest {
+    /// The declared media type, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The artifact type, on artifact manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// The config descriptor.
+    pub config: Descriptor,
+    /// The layers, in order.
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    /// The manifest this one refers to (referrers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// True for the index media types (OCI index, Docker manifest list).
+pub fn is_index_media_type(media_type: &str) -> bool {
+    matches!(media_type, OCI_INDEX | DOCKER_MANIFEST_LIST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundle_media_types() {
+        for (t, ok) in [
+            ("application/vnd.dev.sigstore.bundle.v0.3+json", true),
+            ("application/vnd.dev.sigstore.bundle.v0.1+json", true),
+            ("application/vnd.dev.sigstore.bundle+json;version=0.3", true),
+            (
+                "application/vnd.dev.sigstore.bundle+json; version=0.1",
+                true,
+            ),
+            ("application/vnd.dev.sigstore.bundle.v0.+json", false),
+            ("application/vnd.dev.sigstore.bundle.v1.0+json", false),
+            ("application/vnd.dev.cosign.simplesigning.v1+json", false),
+            ("", false),
+        ] {
+            assert_eq!(is_bundle_media_type(t), ok, "{t}");
+        }
+    }
+}
