@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod ci;
+mod conformance;
 #[cfg(test)]
 mod tidy;
 mod util;
@@ -17,12 +18,14 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci            fmt --check, clippy -D warnings, cargo test --workspace
+  conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("conformance") => conformance::run(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
