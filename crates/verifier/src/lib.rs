@@ -40,6 +40,8 @@ mod bundle;
 #[cfg(feature = "cosign")]
 mod certificate;
 #[cfg(feature = "cosign")]
+mod cosign;
+#[cfg(feature = "cosign")]
 mod trust_root;
 
 #[cfg(feature = "cosign")]
@@ -47,5 +49,7 @@ pub use bundle::{
     verify_bundle, verify_signature, verify_with_key, KeyError, ManagedKey, SignedBundle,
     VerifiedBundle, IN_TOTO_PAYLOAD_TYPE, MAX_BUNDLE_BYTES,
 };
+#[cfg(feature = "cosign")]
+pub use cosign::{CosignVerifier, DEFAULT_CONCURRENCY, DEFAULT_MAX_CANDIDATES};
 #[cfg(feature = "cosign")]
 pub use trust_root::{TrustRoot, TrustRootError};
