@@ -1,0 +1,446 @@
+//! The client's transport rules against a hostile registry: authentication flows, redirects,
+//! size caps, digest checks, Accept headers, connection failures.
+
+use trustpull_policy::Digest;
+use trustpull_referrers::{
+    Credential, Credentials, ErrorKind, ImageReference, Limits, RegistryClient, RegistryError,
+    Repository, OCI_INDEX, OCI_MANIFEST, SIGSTORE_BUNDLE_V03,
+};
+use wiremock::matchers::{header, header_exists, header_regex, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::{bundle_json, descriptor, index, signature, subject, Registry, REPO};
+
+fn client_for(server: &MockServer, credentials: Credentials) -> (RegistryClient, Repository) {
+    let host = server.address().to_string();
+    let client = RegistryClient::builder()
+        .plain_http_host(host.clone())
+        .credentials(credentials)
+        .limits(Limits::without_backoff())
+        .build()
+        .unwrap();
+    (client, Repository::new(&host, REPO).unwrap())
+}
+
+#[tokio::test]
+async fn tag_resolution_sends_oci_and_docker_accept_types() {
+    let reg = Registry::start().await;
+    let body = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+    // Like distribution 2.8: an OCI manifest is only served when Accept lists the OCI type.
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/manifests/v1")))
+        .and(header_regex(
+            "accept",
+            "application/vnd\\.oci\\.image\\.manifest\\.v1\\+json",
+        ))
+        .and(header_regex(
+            "accept",
+            "application/vnd\\.docker\\.distribution\\.manifest\\.v2\\+json",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body.to_vec(), OCI_MANIFEST))
+        .mount(&reg.server)
+        .await;
+    let reference: ImageReference = format!("{}/{REPO}:v1", reg.server.address())
+        .parse()
+        .unwrap();
+    let got = reg.client.resolve(&reference).await.unwrap();
+    assert_eq!(got.digest, Digest::of(body));
+    assert_eq!(got.media_type, OCI_MANIFEST);
+}
+
+#[tokio::test]
+async fn a_digest_reference_never_looks_up_the_tag() {
+    let reg = Registry::start().await;
+    let body = br#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+    let d = Digest::of(body);
+    reg.manifest(d.as_str(), body, OCI_INDEX).await;
+    let reference: ImageReference = format!("{}/{REPO}:moved@{d}", reg.server.address())
+        .parse()
+        .unwrap();
+    let got = reg.client.resolve(&reference).await.unwrap();
+    assert_eq!((got.digest, got.media_type.as_str()), (d, OCI_INDEX));
+    assert_eq!(reg.count(&format!("/v2/{REPO}/manifests/moved")).await, 0);
+}
+
+#[tokio::test]
+async fn wrong_bytes_for_a_by_digest_fetch_are_rejected() {
+    let reg = Registry::start().await;
+    let asked = Digest::of(b"{\"the\":\"real one\"}");
+    reg.manifest(asked.as_str(), b"{\"a\":\"substitute\"}", OCI_MANIFEST)
+        .await;
+    let err = reg
+        .client
+        .fetch_manifest(&reg.repo, &asked)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::DigestMismatch { expected, actual, .. } if *expected == asked && *actual == Digest::of(b"{\"a\":\"substitute\"}"))
+    );
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+
+    let blob = Digest::of(b"blob");
+    reg.blob(&blob, b"other").await;
+    let err = reg
+        .client
+        .fetch_blob(&reg.repo, &blob, 1024)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::DigestMismatch { .. }),
+        "{err:?}"
+    );
+    let mut sink = Vec::new();
+    let err = reg
+        .client
+        .fetch_blob_to(&reg.repo, &blob, 5, &mut sink)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::DigestMismatch { .. }),
+        "{err:?}"
+    );
+    let err = reg
+        .client
+        .fetch_blob_to(&reg.repo, &blob, 4, &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::SizeMismatch {
+                expected: 4,
+                actual: 5,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn fetch_blob_to_streams_checked_bytes() {
+    let reg = Registry::start().await;
+    let bytes = vec![7u8; 300_000];
+    let d = Digest::of(&bytes);
+    reg.blob(&d, &bytes).await;
+    let mut sink = Vec::new();
+    let n = reg
+        .client
+        .fetch_blob_to(&reg.repo, &d, bytes.len() as u64, &mut sink)
+        .await
+        .unwrap();
+    assert_eq!((n, sink == bytes), (300_000, true));
+}
+
+#[tokio::test]
+async fn an_oversized_manifest_is_refused() {
+    let reg = Registry::start().await;
+    let big = vec![b' '; 4 * 1024 * 1024 + 1];
+    let d = Digest::of(&big);
+    reg.manifest(d.as_str(), &big, OCI_MANIFEST).await;
+    let err = reg.client.fetch_manifest(&reg.repo, &d).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::TooLarge {
+                limit: 4194304,
+                what: "manifest",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+}
+
+/// A referrer manifest announcing a 5 MiB bundle is refused without fetching the blob; a
+/// blob larger than its descriptor says is refused from its Content-Length.
+#[tokio::test]
+async fn an_oversized_bundle_is_refused_before_it_is_read() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let mut sig = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
+    let mut v: serde_json::Value = serde_json::from_slice(&sig.manifest).unwrap();
+    v["layers"][0]["size"] = serde_json::json!(5 * 1024 * 1024);
+    sig.manifest = serde_json::to_vec(&v).unwrap();
+    sig.manifest_digest = Digest::of(&sig.manifest);
+    reg.push_signature(&sig).await;
+    let err = reg
+        .client
+        .fetch_signature_bundle(&reg.repo, &sig.manifest_digest, std::slice::from_ref(&d))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::TooLarge { what: "bundle", .. }),
+        "{err:?}"
+    );
+    assert_eq!(reg.count(&format!("/v2/{REPO}/blobs/")).await, 0);
+
+    // The descriptor says 10 bytes; the registry serves more.
+    let reg = Registry::start().await;
+    let mut sig = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
+    let mut v: serde_json::Value = serde_json::from_slice(&sig.manifest).unwrap();
+    v["layers"][0]["size"] = serde_json::json!(10);
+    sig.manifest = serde_json::to_vec(&v).unwrap();
+    sig.manifest_digest = Digest::of(&sig.manifest);
+    reg.push_signature(&sig).await;
+    let err = reg
+        .client
+        .fetch_signature_bundle(&reg.repo, &sig.manifest_digest, std::slice::from_ref(&d))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::TooLarge { limit: 10, .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn basic_challenge_then_replay_with_credentials() {
+    let server = MockServer::start().await;
+    let (client, repo) = client_for(
+        &server,
+        Credentials::anonymous().with(&server.address().to_string(), basic("alice", "s3cret")),
+    );
+    let blob = b"hello";
+    let d = Digest::of(blob);
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/blobs/{d}")))
+        .and(header("authorization", "Basic YWxpY2U6czNjcmV0"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(blob.to_vec()))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("WWW-Authenticate", "Basic realm=\"registry\""),
+        )
+        .mount(&server)
+        .await;
+    assert_eq!(
+        client.fetch_blob(&repo, &d, 100).await.unwrap().as_ref(),
+        blob
+    );
+    // The second fetch reuses the credentials without a new challenge.
+    assert_eq!(
+        client.fetch_blob(&repo, &d, 100).await.unwrap().as_ref(),
+        blob
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_401_without_credentials_is_unavailable_with_status() {
+    let server = MockServer::start().await;
+    let (client, repo) = client_for(&server, Credentials::anonymous());
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("WWW-Authenticate", "Basic realm=\"registry\"")
+                .set_body_json(crate::support::error_body(
+                    "UNAUTHORIZED",
+                    "authentication required",
+                )),
+        )
+        .mount(&server)
+        .await;
+    let err = client
+        .discover_signatures(&repo, &subject())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::Status { status: 401, message, .. } if message.contains("authentication required")),
+        "{err:?}"
+    );
+    assert!(err.is_unavailable());
+}
+
+#[tokio::test]
+async fn bearer_token_flow_with_scope_and_service() {
+    let server = MockServer::start().await;
+    let (client, repo) = client_for(
+        &server,
+        Credentials::anonymous().with(&server.address().to_string(), basic("bob", "pw")),
+    );
+    let d = subject();
+    let sig = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
+    Mock::given(method("GET"))
+        .and(path("/token"))
+        .and(query_param("service", "test-registry"))
+        .and(query_param("scope", format!("repository:{REPO}:pull")))
+        .and(header("authorization", "Basic Ym9iOnB3"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"token": "tok-123"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .and(header("authorization", "Bearer tok-123"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            index(vec![descriptor(&sig, Some(SIGSTORE_BUNDLE_V03))]),
+            OCI_INDEX,
+        ))
+        .mount(&server)
+        .await;
+    let challenge = format!(
+        "Bearer realm=\"http://{}/token\",service=\"test-registry\",scope=\"repository:{REPO}:pull\"",
+        server.address()
+    );
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .respond_with(
+            ResponseTemplate::new(401).insert_header("WWW-Authenticate", challenge.as_str()),
+        )
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    let found = client.discover_signatures(&repo, &d).await.unwrap();
+    assert_eq!(found.candidates.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_token_service_is_an_auth_error() {
+    let server = MockServer::start().await;
+    let (client, repo) = client_for(&server, Credentials::anonymous());
+    Mock::given(method("GET"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(crate::support::error_body("DENIED", "no pull for you")),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{}", subject())))
+        .respond_with(ResponseTemplate::new(401).insert_header(
+            "WWW-Authenticate",
+            format!("Bearer realm=\"http://{}/token\"", server.address()).as_str(),
+        ))
+        .mount(&server)
+        .await;
+    let err = client
+        .discover_signatures(&repo, &subject())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::Auth { reason, .. } if reason.contains("403") && reason.contains("no pull for you")),
+        "{err:?}"
+    );
+    assert!(err.is_unavailable());
+}
+
+/// A blob redirected to another host (as registries do to object storage) is followed, but the
+/// registry's credentials do not go with it.
+#[tokio::test]
+async fn a_redirect_to_another_host_carries_no_credentials() {
+    let registry = MockServer::start().await;
+    let storage = MockServer::start().await;
+    let (client, repo) = client_for(
+        &registry,
+        Credentials::anonymous().with(&registry.address().to_string(), basic("alice", "s3cret")),
+    );
+    let blob = b"bundle bytes";
+    let d = Digest::of(blob);
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/blobs/{d}")))
+        .and(header_exists("authorization"))
+        .respond_with(ResponseTemplate::new(307).insert_header(
+            "Location",
+            format!("{}/storage/object", storage.uri()).as_str(),
+        ))
+        .mount(&registry)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("WWW-Authenticate", "Basic realm=\"registry\""),
+        )
+        .with_priority(10)
+        .mount(&registry)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/storage/object"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(blob.to_vec()))
+        .mount(&storage)
+        .await;
+    assert_eq!(
+        client.fetch_blob(&repo, &d, 100).await.unwrap().as_ref(),
+        blob
+    );
+    let seen = storage.received_requests().await.unwrap();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        !seen[0].headers.contains_key("authorization"),
+        "credentials leaked to {}",
+        storage.uri()
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_loop_is_unavailable() {
+    let reg = Registry::start().await;
+    let d = Digest::of(b"x");
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/blobs/{d}")))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("Location", format!("/v2/{REPO}/blobs/{d}").as_str()),
+        )
+        .mount(&reg.server)
+        .await;
+    let err = reg.client.fetch_blob(&reg.repo, &d, 100).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Redirect { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_unavailable_after_bounded_retries() {
+    // Bind then drop a listener: nothing listens on that port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = format!("127.0.0.1:{port}");
+    let client = RegistryClient::builder()
+        .plain_http_host(host.clone())
+        .limits(Limits::without_backoff())
+        .build()
+        .unwrap();
+    let repo = Repository::new(&host, REPO).unwrap();
+    let err = client
+        .discover_signatures(&repo, &subject())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Transport { .. }), "{err:?}");
+    assert!(err.is_unavailable());
+}
+
+#[tokio::test]
+async fn https_is_the_default_for_unlisted_hosts() {
+    let server = MockServer::start().await;
+    let host = server.address().to_string();
+    let client = RegistryClient::builder()
+        .limits(Limits::without_backoff())
+        .build()
+        .unwrap();
+    let repo = Repository::new(&host, REPO).unwrap();
+    let err = client
+        .discover_signatures(&repo, &subject())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Transport { ref url, .. } if url.starts_with("https://")),
+        "{err:?}"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 0);
+}
+
+fn basic(username: &str, password: &str) -> Credential {
+    Credential::Basic {
+        username: username.into(),
+        password: password.into(),
+    }
+}

@@ -1,0 +1,534 @@
+//! Discovery against hostile and ordinary registries: referrers API, fallback tag, pagination,
+//! filtering, subject cross-checks, and errors that must stay `Unavailable`.
+
+use trustpull_referrers::{
+    DiscoverySource, ErrorKind, RegistryError, OCI_EMPTY, OCI_INDEX, SIGSTORE_BUNDLE_V03,
+};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::support::{
+    bundle_json, descriptor, error_body, index, signature, signature_with, subject, Registry, REPO,
+};
+
+#[tokio::test]
+async fn referrers_api_with_filter_finds_the_bundle_in_three_requests() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let sig = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .and(query_param("artifactType", SIGSTORE_BUNDLE_V03))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(
+                    index(vec![descriptor(&sig, Some(SIGSTORE_BUNDLE_V03))]),
+                    OCI_INDEX,
+                )
+                .insert_header("OCI-Filters-Applied", "artifactType"),
+        )
+        .expect(1)
+        .mount(&reg.server)
+        .await;
+    reg.push_signature(&sig).await;
+
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    assert_eq!(found.source, DiscoverySource::ReferrersApi);
+    assert_eq!(found.candidates.len(), 1);
+    let bundle = reg
+        .client
+        .fetch_signature_bundle(&reg.repo, &found.candidates[0].manifest_digest, &[d])
+        .await
+        .unwrap();
+    assert_eq!(bundle.bytes.as_ref(), sig.bundle.as_slice());
+    assert_eq!(reg.server.received_requests().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn referrers_404_then_fallback_tag_found() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let sig = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
+    reg.referrers_status(&d, 404).await;
+    reg.manifest(
+        &format!("sha256-{}", d.hex()),
+        &index(vec![descriptor(&sig, Some(SIGSTORE_BUNDLE_V03))]),
+        OCI_INDEX,
+    )
+    .await;
+    reg.push_signature(&sig).await;
+
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    assert_eq!(found.source, DiscoverySource::FallbackTag);
+    assert_eq!(found.candidates.len(), 1);
+    assert_eq!(found.candidates[0].manifest_digest, sig.manifest_digest);
+    let bundle = reg
+        .client
+        .fetch_signature_bundle(&reg.repo, &sig.manifest_digest, &[d])
+        .await
+        .unwrap();
+    assert_eq!(bundle.bytes.as_ref(), sig.bundle.as_slice());
+    assert_eq!(reg.server.received_requests().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn no_referrers_api_and_no_fallback_tag_means_no_signatures() {
+    let reg = Registry::start().await;
+    let d = subject();
+    reg.referrers_status(&d, 404).await;
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    assert_eq!(found.source, DiscoverySource::FallbackTag);
+    assert!(found.candidates.is_empty());
+}
+
+#[tokio::test]
+async fn a_200_that_is_not_an_index_falls_back() {
+    let reg = Registry::start().await;
+    let d = subject();
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw("<html>catch-all</html>", "text/html"),
+        )
+        .mount(&reg.server)
+        .await;
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    assert_eq!(found.source, DiscoverySource::FallbackTag);
+}
+
+/// 401/403/429/500/503 on the referrers call or on the fallback tag are `Unavailable` with the
+/// status and the registry's message, never an empty list.
+#[tokio::test]
+async fn errors_on_referrers_or_fallback_are_unavailable() {
+    for (on_fallback, status) in [
+        (false, 401),
+        (false, 403),
+        (false, 429),
+        (false, 500),
+        (false, 503),
+        (true, 403),
+        (true, 429),
+        (true, 500),
+    ] {
+        let reg = Registry::start().await;
+        let d = subject();
+        let failing = if on_fallback {
+            reg.referrers_status(&d, 404).await;
+            format!("/v2/{REPO}/manifests/sha256-{}", d.hex())
+        } else {
+            format!("/v2/{REPO}/referrers/{d}")
+        };
+        Mock::given(method("GET"))
+            .and(path(failing.clone()))
+            .respond_with(
+                ResponseTemplate::new(status).set_body_json(error_body("DENIED", "go away")),
+            )
+            .mount(&reg.server)
+            .await;
+        let err = reg
+            .client
+            .discover_signatures(&reg.repo, &d)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Status { status: s, message, .. } if *s == status && message == "DENIED: go away"),
+            "status {status} fallback {on_fallback}: {err:?}"
+        );
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        let tries = reg.count(&failing).await;
+        let expected_tries = if matches!(status, 429 | 503) { 4 } else { 1 };
+        assert_eq!(
+            tries, expected_tries,
+            "status {status}: retried {tries} times"
+        );
+    }
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_then_success() {
+    let reg = Registry::start().await;
+    let d = subject();
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+        .up_to_n_times(2)
+        .mount(&reg.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(index(vec![]), OCI_INDEX))
+        .mount(&reg.server)
+        .await;
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    assert_eq!(found.source, DiscoverySource::ReferrersApi);
+    assert_eq!(reg.count(&format!("/v2/{REPO}/referrers/")).await, 3);
+}
+
+#[tokio::test]
+async fn retry_after_longer_than_allowed_is_unavailable_without_waiting() {
+    let reg = Registry::start().await;
+    let d = subject();
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "3600"))
+        .mount(&reg.server)
+        .await;
+    let err = reg
+        .client
+        .discover_signatures(&reg.repo, &d)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::RetryAfterTooLong { .. }),
+        "{err:?}"
+    );
+    assert!(err.is_unavailable());
+}
+
+#[tokio::test]
+async fn link_pagination_collects_every_page() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let a = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
+    let b = signature(&d, &bundle_json(2), "2026-02-01T00:00:00Z");
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            index(vec![descriptor(&b, Some(SIGSTORE_BUNDLE_V03))]),
+            OCI_INDEX,
+        ))
+        .mount(&reg.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(
+                    index(vec![descriptor(&a, Some(SIGSTORE_BUNDLE_V03))]),
+                    OCI_INDEX,
+                )
+                .insert_header(
+                    "Link",
+                    format!("</v2/{REPO}/referrers/{d}?artifactType=x&page=2>; rel=\"next\"")
+                        .as_str(),
+                ),
+        )
+        .mount(&reg.server)
+        .await;
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    let digests: Vec<_> = found
+        .candidates
+        .iter()
+        .map(|c| c.manifest_digest.clone())
+        .collect();
+    assert_eq!(
+        digests,
+        vec![b.manifest_digest, a.manifest_digest],
+        "newest first"
+    );
+    assert!(!found.truncated);
+}
+
+#[tokio::test]
+async fn a_link_loop_stops() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let a = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
+    // Every page points to itself.
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(
+                    index(vec![descriptor(&a, Some(SIGSTORE_BUNDLE_V03))]),
+                    OCI_INDEX,
+                )
+                .insert_header(
+                    "Link",
+                    format!("</v2/{REPO}/referrers/{d}?artifactType=x&page=1>; rel=\"next\"")
+                        .as_str(),
+                ),
+        )
+        .mount(&reg.server)
+        .await;
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    assert_eq!(found.candidates.len(), 1);
+    assert_eq!(
+        reg.count("/v2/").await,
+        2,
+        "page 1, then its self-link once"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_chain_of_pages_is_capped() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let a = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
+    // Page n links to page n+1 forever, with distinct URLs.
+    for n in 0..50 {
+        let mut m = Mock::given(method("GET")).and(path(format!("/v2/{REPO}/referrers/{d}")));
+        if n > 0 {
+            m = m.and(query_param("page", n.to_string()));
+        }
+        m.respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(
+                    index(vec![descriptor(&a, Some(SIGSTORE_BUNDLE_V03))]),
+                    OCI_INDEX,
+                )
+                .insert_header(
+                    "Link",
+                    format!("</v2/{REPO}/referrers/{d}?page={}>; rel=\"next\"", n + 1).as_str(),
+                ),
+        )
+        .with_priority(if n > 0 { 1 } else { 5 })
+        .mount(&reg.server)
+        .await;
+    }
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    assert!(found.truncated);
+    assert_eq!(found.candidates.len(), 1, "duplicates collapse");
+    assert_eq!(reg.count("/v2/").await, 10, "max_referrer_pages");
+}
+
+#[tokio::test]
+async fn without_filters_applied_the_client_filters() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let sig = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
+    let sbom = signature_with(
+        &d,
+        b"{\"spdx\":1}",
+        "2026-03-01T00:00:00Z",
+        Some("application/spdx+json"),
+        "application/spdx+json",
+    );
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            index(vec![
+                descriptor(&sbom, Some("application/spdx+json")),
+                descriptor(&sig, Some(SIGSTORE_BUNDLE_V03)),
+            ]),
+            OCI_INDEX,
+        ))
+        .mount(&reg.server)
+        .await;
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    assert_eq!(found.candidates.len(), 1);
+    assert_eq!(found.candidates[0].manifest_digest, sig.manifest_digest);
+    assert_eq!(reg.count("/v2/").await, 1, "the SBOM is not fetched");
+}
+
+/// Older cosign wrote fallback indexes with an empty or missing artifactType: decided by the
+/// manifest. One with a bundle layer is a candidate; one with another layer is skipped.
+#[tokio::test]
+async fn untyped_fallback_entries_are_decided_by_their_manifest() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let old = signature_with(
+        &d,
+        &bundle_json(1),
+        "2025-01-01T00:00:00Z",
+        None,
+        SIGSTORE_BUNDLE_V03,
+    );
+    let other = signature_with(
+        &d,
+        b"{}",
+        "2025-02-01T00:00:00Z",
+        None,
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+    );
+    reg.referrers_status(&d, 404).await;
+    reg.manifest(
+        &format!("sha256-{}", d.hex()),
+        &index(vec![
+            descriptor(&other, Some(OCI_EMPTY)),
+            descriptor(&old, None),
+        ]),
+        OCI_INDEX,
+    )
+    .await;
+    reg.push_signature(&old).await;
+    reg.push_signature(&other).await;
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    assert_eq!(found.candidates.len(), 1);
+    assert_eq!(found.candidates[0].manifest_digest, old.manifest_digest);
+    assert_eq!(
+        found.candidates[0].artifact_type.as_deref(),
+        Some(SIGSTORE_BUNDLE_V03)
+    );
+    assert_eq!(found.skipped.len(), 1);
+    assert!(matches!(
+        found.skipped[0].reason,
+        RegistryError::NotABundle { .. }
+    ));
+}
+
+/// The fallback index is just a tag: an entry whose manifest names another subject is not used.
+#[tokio::test]
+async fn a_fallback_entry_for_another_subject_is_ignored() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let foreign = trustpull_policy::Digest::of(b"some other image");
+    let lying = signature(&foreign, &bundle_json(9), "2026-05-01T00:00:00Z");
+    let lying_untyped = signature_with(
+        &foreign,
+        &bundle_json(8),
+        "2026-05-02T00:00:00Z",
+        None,
+        SIGSTORE_BUNDLE_V03,
+    );
+    reg.referrers_status(&d, 404).await;
+    reg.manifest(
+        &format!("sha256-{}", d.hex()),
+        &index(vec![
+            descriptor(&lying, Some(SIGSTORE_BUNDLE_V03)),
+            descriptor(&lying_untyped, None),
+        ]),
+        OCI_INDEX,
+    )
+    .await;
+    reg.push_signature(&lying).await;
+    reg.push_signature(&lying_untyped).await;
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    assert!(matches!(
+        found.skipped[0].reason,
+        RegistryError::SubjectMismatch { .. }
+    ));
+    assert_eq!(
+        found.candidates.len(),
+        1,
+        "typed entries are listed, then checked on fetch"
+    );
+    let err = reg
+        .client
+        .fetch_signature_bundle(&reg.repo, &lying.manifest_digest, std::slice::from_ref(&d))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::SubjectMismatch { found: Some(f), .. } if *f == foreign.to_string()),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert_eq!(
+        reg.count(&format!("/v2/{REPO}/blobs/")).await,
+        0,
+        "no bundle fetched for a foreign subject"
+    );
+}
+
+/// A junk candidate listed (and newer) before a valid one: the junk fails on its own, the valid
+/// one still yields its bundle.
+#[tokio::test]
+async fn a_junk_candidate_before_a_valid_one() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let valid = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
+    let junk = signature(&d, &bundle_json(2), "2026-06-01T00:00:00Z");
+    let two_layers = {
+        let mut v: serde_json::Value = serde_json::from_slice(&junk.manifest).unwrap();
+        let layer = v["layers"][0].clone();
+        v["layers"] = serde_json::json!([layer.clone(), layer]);
+        serde_json::to_vec(&v).unwrap()
+    };
+    let junk_digest = trustpull_policy::Digest::of(&two_layers);
+    let mut junk_descriptor = descriptor(&junk, Some(SIGSTORE_BUNDLE_V03));
+    junk_descriptor["digest"] = serde_json::json!(junk_digest.to_string());
+    let not_json_digest = trustpull_policy::Digest::of(b"not json");
+    let mut not_json_descriptor = junk_descriptor.clone();
+    not_json_descriptor["digest"] = serde_json::json!(not_json_digest.to_string());
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            index(vec![
+                junk_descriptor,
+                not_json_descriptor,
+                descriptor(&valid, Some(SIGSTORE_BUNDLE_V03)),
+            ]),
+            OCI_INDEX,
+        ))
+        .mount(&reg.server)
+        .await;
+    reg.manifest(
+        junk_digest.as_str(),
+        &two_layers,
+        trustpull_referrers::OCI_MANIFEST,
+    )
+    .await;
+    reg.manifest(
+        not_json_digest.as_str(),
+        b"not json",
+        trustpull_referrers::OCI_MANIFEST,
+    )
+    .await;
+    reg.push_signature(&valid).await;
+
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    assert_eq!(found.candidates.len(), 3);
+    assert_eq!(
+        found.candidates[2].manifest_digest, valid.manifest_digest,
+        "the valid one is the oldest"
+    );
+    let mut results = Vec::new();
+    for c in &found.candidates {
+        results.push(
+            reg.client
+                .fetch_signature_bundle(&reg.repo, &c.manifest_digest, std::slice::from_ref(&d))
+                .await,
+        );
+    }
+    assert!(
+        matches!(&results[0], Err(RegistryError::NotABundle { reason, .. }) if reason.contains("2 layers")),
+        "{:?}",
+        results[0]
+    );
+    assert!(
+        matches!(&results[1], Err(RegistryError::InvalidDocument { .. })),
+        "{:?}",
+        results[1]
+    );
+    assert!(matches!(&results[2], Ok(b) if b.bytes.as_ref() == valid.bundle.as_slice()));
+}
+
+#[tokio::test]
+async fn candidates_are_capped_newest_first() {
+    let mut limits = trustpull_referrers::Limits::without_backoff();
+    limits.max_candidates = 2;
+    let reg = Registry::start_with(limits).await;
+    let d = subject();
+    let sigs: Vec<_> = (1..=4)
+        .map(|n| signature(&d, &bundle_json(n), &format!("2026-0{n}-01T00:00:00Z")))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(
+                index(
+                    sigs.iter()
+                        .map(|s| descriptor(s, Some(SIGSTORE_BUNDLE_V03)))
+                        .collect(),
+                ),
+                OCI_INDEX,
+            ),
+        )
+        .mount(&reg.server)
+        .await;
+    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    assert!(found.truncated);
+    let got: Vec<_> = found
+        .candidates
+        .iter()
+        .map(|c| c.manifest_digest.clone())
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            sigs[3].manifest_digest.clone(),
+            sigs[2].manifest_digest.clone()
+        ]
+    );
+}

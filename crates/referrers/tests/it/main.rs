@@ -1,0 +1,6 @@
+//! Hostile-registry tests for trustpull-referrers: a wiremock registry on 127.0.0.1 that
+//! misbehaves in one way per test, each asserting the typed error (or the typed result).
+
+mod client;
+mod discovery;
+mod support;
