@@ -42,6 +42,8 @@ mod certificate;
 #[cfg(feature = "cosign")]
 mod cosign;
 #[cfg(feature = "cosign")]
+mod registry_source;
+#[cfg(feature = "cosign")]
 mod trust_root;
 
 #[cfg(feature = "cosign")]
@@ -51,5 +53,7 @@ pub use bundle::{
 };
 #[cfg(feature = "cosign")]
 pub use cosign::{CosignVerifier, DEFAULT_CONCURRENCY, DEFAULT_MAX_CANDIDATES};
+#[cfg(feature = "cosign")]
+pub use registry_source::RegistrySource;
 #[cfg(feature = "cosign")]
 pub use trust_root::{TrustRoot, TrustRootError};
