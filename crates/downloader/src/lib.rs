@@ -1,16 +1,51 @@
 //! Verified, atomic installation of OCI images.
 //!
-//! This crate resolves a reference once, pins it to a digest, verifies it through an
-//! `ImageVerifier`, fetches layers by digest and extracts them safely into a staging directory
-//! that is renamed into place (DESIGN.md §7). It knows only the verifier trait, never an
-//! implementation.
+//! A [`Downloader`] resolves a reference once, pins it to a digest, selects the platform child
+//! of an index, verifies the pinned digest through an `ImageVerifier` (required: pass a
+//! `NoopVerifier` on purpose to install unverified), fetches the layers by digest (streamed to
+//! temporary files, size- and digest-checked, bounded parallelism, flat memory), extracts them
+//! safely into a staging directory beside the destination, and renames it into place
+//! (DESIGN.md §7). Any error or cancellation leaves the destination as it was.
+//!
+//! Sources: registries (`trustpull-referrers`) and local OCI image layouts ([`OciLayout`],
+//! which is also a `SignatureSource`, so layout images are verified like registry images), or
+//! any [`ImageSource`].
+//!
+//! It knows only the verifier trait, never an implementation; it reads no environment and
+//! prints nothing.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use trustpull_downloader::Downloader;
+//! use trustpull_verifier::NoopVerifier;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let downloader = Downloader::builder()
+//!     .verifier(Arc::new(NoopVerifier::new("demo: installing without a policy on purpose")))
+//!     .build()?;
+//! let outcome = downloader.pull("oci-layout:examples/demo-image:v1", "/tmp/demo".as_ref()).await?;
+//! assert_eq!(outcome.dest, std::path::PathBuf::from("/tmp/demo"));
+//! # Ok(()) }
+//! ```
 
+mod downloader;
+mod error;
 mod extract;
+mod layout;
 mod limits;
+mod manifest;
+mod platform;
+mod progress;
+mod source;
 mod staging;
 
+pub use downloader::{Downloader, DownloaderBuilder, MissingVerifier, PullOutcome};
+pub use error::{ErrorKind, PullError};
 pub use extract::{Compression, ExtractError, ExtractStats, UnsafeReason};
+pub use layout::{OciLayout, LAYOUT_REGISTRY, SCHEME as LAYOUT_SCHEME};
 pub use limits::Limits;
+pub use platform::{Platform, PlatformParseError};
+pub use progress::{NoProgress, ProgressEvent, ProgressObserver};
+pub use source::{BlobStream, BoxError, ImageSource, SourceDocument, SourceError, SourceLocation};
 pub use staging::InstallError;
 
 /// What to do when the destination directory already exists and is not empty.

@@ -1,0 +1,224 @@
+//! [`PullError`] and its [`ErrorKind`].
+
+use std::path::PathBuf;
+
+use trustpull_policy::Digest;
+use trustpull_verifier::VerifyError;
+
+use crate::{ExtractError, InstallError, SourceError};
+
+/// How a caller should treat a [`PullError`]. Decide on this, never on message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Deterministic: the signature or policy check failed, the content is wrong or hostile, or
+    /// strict mode refused. Retrying will not help.
+    Rejected,
+    /// The registry, network, trust root or local disk failed; a retry may help.
+    Unavailable,
+    /// The caller's input is wrong: a bad reference, a missing image or platform, a destination
+    /// that exists.
+    Config,
+}
+
+/// Why a pull failed. In every case the destination is as it was before the pull and no
+/// staging directory or temporary file is left.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PullError {
+    /// Reading a manifest or blob from the source failed.
+    #[error("could not read {image}")]
+    Source {
+        /// The image reference.
+        image: String,
+        /// The source's error.
+        #[source]
+        source: SourceError,
+    },
+    /// Content did not hash to the digest it was fetched by.
+    #[error("{image}: {what} fetched as {expected} hashed to {actual}; the source served tampered or corrupt content, nothing was installed")]
+    DigestMismatch {
+        /// The image reference.
+        image: String,
+        /// `manifest`, `index` or `layer`.
+        what: &'static str,
+        /// The digest asked for.
+        expected: Digest,
+        /// The digest of what arrived.
+        actual: Digest,
+    },
+    /// A blob was longer or shorter than its descriptor says.
+    #[error("{image}: {what} {digest} is {actual} bytes, its descriptor says {expected}; nothing was installed")]
+    SizeMismatch {
+        /// The image reference.
+        image: String,
+        /// `manifest` or `layer`.
+        what: &'static str,
+        /// The digest.
+        digest: Digest,
+        /// The descriptor size.
+        expected: u64,
+        /// The bytes that arrived (a lower bound when the stream was cut off early for being
+        /// too long).
+        actual: u64,
+    },
+    /// A manifest or index is over [`crate::Limits::max_manifest_bytes`].
+    #[error("{image}: the manifest is larger than {limit} bytes; raise Limits::max_manifest_bytes if it is trusted")]
+    ManifestTooLarge {
+        /// The image reference.
+        image: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// A manifest or index does not parse.
+    #[error("{image}: {digest} is not a valid manifest or index")]
+    InvalidManifest {
+        /// The image reference.
+        image: String,
+        /// Its digest.
+        digest: Digest,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A manifest, index child or layer has a media type this crate cannot install.
+    #[error("{image}: {digest} has media type {media_type:?}, which is not an installable image manifest or filesystem layer")]
+    UnsupportedMediaType {
+        /// The image reference.
+        image: String,
+        /// The digest.
+        digest: Digest,
+        /// The media type found.
+        media_type: String,
+    },
+    /// No index entry matches the requested platform.
+    #[error("{image}: index {index} has no image for platform {wanted}; it offers [{}]; pass one of them as the platform", offered.join(", "))]
+    NoMatchingPlatform {
+        /// The image reference.
+        image: String,
+        /// The index digest.
+        index: Digest,
+        /// The platform asked for (`os/arch[/variant]`).
+        wanted: String,
+        /// The platforms the index offers.
+        offered: Vec<String>,
+    },
+    /// Several index entries match the requested platform; a variant is needed to choose.
+    #[error("{image}: index {index} has several images for platform {wanted} ([{}]); add the variant to the platform", offered.join(", "))]
+    AmbiguousPlatform {
+        /// The image reference.
+        image: String,
+        /// The index digest.
+        index: Digest,
+        /// The platform asked for (`os/arch[/variant]`).
+        wanted: String,
+        /// The matching platforms.
+        offered: Vec<String>,
+    },
+    /// More layers than [`crate::Limits::max_layers`].
+    #[error("{image}: the manifest lists {count} layers, more than the limit of {limit}")]
+    TooManyLayers {
+        /// The image reference.
+        image: String,
+        /// The count.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Layers larger in total than [`crate::Limits::max_download_bytes`].
+    #[error("{image}: the layers total {total} bytes, more than the limit of {limit}")]
+    DownloadTooLarge {
+        /// The image reference.
+        image: String,
+        /// The sum of the layer sizes.
+        total: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The verifier refused the image (or could not decide). Nothing was fetched past the
+    /// manifest.
+    #[error("{image}: verification failed, no layer was fetched")]
+    Verify {
+        /// The image reference.
+        image: String,
+        /// The verifier's error (boxed: it carries every candidate's rejection).
+        #[source]
+        source: Box<VerifyError>,
+    },
+    /// A layer could not be extracted.
+    #[error("{image}: layer {layer} could not be extracted; nothing was installed")]
+    Extract {
+        /// The image reference.
+        image: String,
+        /// The layer digest.
+        layer: Digest,
+        /// The extraction error.
+        #[source]
+        source: ExtractError,
+    },
+    /// The destination could not be prepared or the staged tree renamed into place.
+    #[error("could not install {image}")]
+    Install {
+        /// The image reference.
+        image: String,
+        /// The install error.
+        #[source]
+        source: InstallError,
+    },
+    /// A temporary layer file could not be written.
+    #[error("could not write temporary file {path:?}; check free space beside the destination")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A registry reference was given but the downloader has no registry client.
+    #[error("{image} is a registry reference but this downloader has no registry client; build it with .client(..) or use an oci-layout: reference")]
+    NoRegistryClient {
+        /// The image reference.
+        image: String,
+    },
+}
+
+impl PullError {
+    /// How to treat the error; see [`ErrorKind`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Source { source, .. } => match source {
+                SourceError::NotFound { .. } | SourceError::BadReference { .. } => {
+                    ErrorKind::Config
+                }
+                SourceError::Unavailable { .. } => ErrorKind::Unavailable,
+                SourceError::Invalid { .. } => ErrorKind::Rejected,
+            },
+            Self::Verify { source, .. } => {
+                if source.is_unavailable() {
+                    ErrorKind::Unavailable
+                } else {
+                    ErrorKind::Rejected
+                }
+            }
+            Self::Extract { source, .. } => match source {
+                ExtractError::Io { .. } | ExtractError::Cancelled => ErrorKind::Unavailable,
+                _ => ErrorKind::Rejected,
+            },
+            Self::Install { source, .. } => match source {
+                InstallError::Io { .. } => ErrorKind::Unavailable,
+                _ => ErrorKind::Config,
+            },
+            Self::Io { .. } => ErrorKind::Unavailable,
+            Self::NoMatchingPlatform { .. }
+            | Self::AmbiguousPlatform { .. }
+            | Self::NoRegistryClient { .. } => ErrorKind::Config,
+            Self::DigestMismatch { .. }
+            | Self::SizeMismatch { .. }
+            | Self::ManifestTooLarge { .. }
+            | Self::InvalidManifest { .. }
+            | Self::UnsupportedMediaType { .. }
+            | Self::TooManyLayers { .. }
+            | Self::DownloadTooLarge { .. } => ErrorKind::Rejected,
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! [`OciLayout`]: a local OCI image layout (`index.json`, `blobs/sha256/…`) as an image source
+//! and as a signature source, so layout images are verified exactly like registry images.
+//!
+//! References: `oci-layout:PATH[:tag|@digest]`. A tag is the
+//! `org.opencontainers.image.ref.name` annotation of an `index.json` entry; without a tag or
+//! digest the layout must hold exactly one untagged-or-tagged image entry. Signatures are
+//! referrer manifests listed in `index.json` (directly, or inside an index listed there, such as
+//! a `sha256-<hex>` referrers-tag index) whose `subject` is the digest and whose artifactType or
+//! single layer is a Sigstore bundle.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::io::AsyncReadExt;
+use trustpull_policy::Digest;
+use trustpull_verifier::{ImageSubject, SignatureCandidate, SignatureSource};
+
+use crate::manifest::{self, Descriptor, Index, Manifest, ANNOTATION_CREATED, ANNOTATION_REF_NAME};
+use crate::source::{BlobStream, ImageSource, SourceDocument, SourceError, SourceLocation};
+
+/// The reference prefix for layouts.
+pub const SCHEME: &str = "oci-layout:";
+
+/// The `registry` an [`ImageSubject`] carries for layout images.
+pub const LAYOUT_REGISTRY: &str = "oci-layout";
+
+/// Largest manifest, index or bundle read from a layout (DESIGN §5: 4 MiB).
+const MAX_DOCUMENT: u64 = 4 * 1024 * 1024;
+/// Most `index.json` descriptors considered (DESIGN §5: 1,000 referrers).
+const MAX_DESCRIPTORS: usize = 1000;
+
+/// What the reference selects inside the layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Selector {
+    Only,
+    Tag(String),
+    Digest(Digest),
+}
+
+/// A local OCI image layout, bound to one image in it.
+#[derive(Debug, Clone)]
+pub struct OciLayout {
+    root: PathBuf,
+    selector: Selector,
+    reference: String,
+}
+
+impl OciLayout {
+    /// Parses `PATH[:tag|@digest]` (the part after `oci-layout:`). A `:` after the last `/`
+    /// starts a tag; `@sha256:` starts a digest.
+    pub fn open_reference(spec: &str) -> Result<Self, SourceError> {
+        let reference = format!("{SCHEME}{spec}");
+        let bad = |reason: &str| SourceError::BadReference {
+            reference: reference.clone(),
+            reason: reason.to_owned(),
+        };
+        let (path, selector) = if let Some((path, digest)) = spec.rsplit_once('@') {
+            let digest = Digest::parse(digest).map_err(|e| bad(&e.to_string()))?;
+            (path, Selector::Digest(digest))
+        } else {
+            let last_slash = spec.rfind('/').map_or(0, |i| i + 1);
+            match spec[last_slash..].rfind(':') {
+                Some(i) => {
+                    let (path, tag) = spec.split_at(last_slash + i);
+                    (path, Selector::Tag(tag[1..].to_owned()))
+                }
+                None => (spec, Selector::Only),
+            }
+        };
+        if path.is_empty() {
+            return Err(bad(
+                "the layout path is empty; use oci-layout:PATH[:tag|@digest]",
+            ));
+        }
+        if matches!(&selector, Selector::Tag(t) if t.is_empty()) {
+            return Err(bad("the tag after ':' is empty"));
+        }
+        Ok(Self {
+            root: PathBuf::from(path),
+            selector,
+            reference,
+        })
+    }
+
+    /// A layout at `root` for the image tagged `tag`.
+    pub fn with_tag(root: impl Into<PathBuf>, tag: &str) -> Self {
+        let root = root.into();
+        let reference = format!("{SCHEME}{}:{tag}", root.display());
+        Self {
+            root,
+            selector: Selector::Tag(tag.to_owned()),
+            reference,
+        }
+    }
+
+    /// The layout directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn location_name(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs").join("sha256").join(digest.hex())
+    }
+
+    fn unavailable(&self, what: impl Into<String>, source: std::io::Error) -> SourceError {
+        SourceError::Unavailable {
+            location: self.location_name(),
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
+
+    fn invalid(
+        &self,
+        what: impl Into<String>,
+        source: impl Into<crate::source::BoxError>,
+    ) -> SourceError {
+        SourceError::Invalid {
+            location: self.location_name(),
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+
+    /// Reads a small file, refusing more than `max` bytes.
+    async fn read_capped(&self, path: &Path, what: &str, max: u64) -> Result<Bytes, SourceError> {
+        let file = match tokio::fs::File::open(path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SourceError::NotFound {
+                    location: self.location_name(),
+                    what: what.to_owned(),
+                })
+            }
+            Err(e) => return Err(self.unavailable(what, e)),
+        };
+        let mut buf = Vec::new();
+        file.take(max + 1)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|e| self.unavailable(what, e))?;
+        if buf.len() as u64 > max {
+            return Err(self.invalid(what, format!("larger than {max} bytes")));
+        }
+        Ok(Bytes::from(buf))
+    }
+
+    /// A blob by digest, size-capped and digest-checked.
+    async fn read_blob(&self, digest: &Digest, max: u64) -> Result<Bytes, SourceError> {
+        let bytes = self
+            .read_capped(&self.blob_path(digest), digest.as_str(), max)
+            .await?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(self.invalid(digest.as_str(), format!("blob hashes to {actual}")));
+        }
+        Ok(bytes)
+    }
+
+    async fn index(&self) -> Result<Index, SourceError> {
+        let bytes = self
+            .read_capped(&self.root.join("index.json"), "index.json", MAX_DOCUMENT)
+            .await?;
+        let index: Index =
+            serde_json::from_slice(&bytes).map_err(|e| self.invalid("index.json", e))?;
+        if index.manifests.len() > MAX_DESCRIPTORS {
+            return Err(self.invalid("index.json", format!("more than {MAX_DESCRIPTORS} entries")));
+        }
+        Ok(index)
+    }
+
+    /// The `index.json` entry the reference names.
+    async fn selected(&self) -> Result<Descriptor, SourceError> {
+        let index = self.index().await?;
+        let images: Vec<&Descriptor> = index
+            .manifests
+            .iter()
+            .filter(|d| manifest::is_index(&d.media_type) || manifest::is_manifest(&d.media_type))
+            .collect();
+        let found = match &self.selector {
+            Selector::Tag(tag) => images
+                .iter()
+                .find(|d| d.annotations.get(ANNOTATION_REF_NAME) == Some(tag))
+                .copied(),
+            Selector::Digest(digest) => images.iter().find(|d| &d.digest == digest).copied(),
+            Selector::Only => {
+                let tagged: Vec<&&Descriptor> = images
+                    .iter()
+                    .filter(|d| d.annotations.contains_key(ANNOTATION_REF_NAME))
+                    .collect();
+                match tagged.as_slice() {
+                    [only] => Some(**only),
+                    _ if images.len() == 1 => Some(images[0]),
+                    _ => {
+                        let tags: Vec<&str> = images
+                            .iter()
+                            .filter_map(|d| {
+                                d.annotations.get(ANNOTATION_REF_NAME).map(String::as_str)
+                            })
+                            .collect();
+                        return Err(SourceError::BadReference {
+                            reference: self.reference.clone(),
+                            reason: format!(
+                                "the layout holds {} images; add :TAG (tags: {}) or @DIGEST",
+                                images.len(),
+                                tags.join(", ")
+                            ),
+                        });
+                    }
+                }
+            }
+        };
+        match (found, &self.selector) {
+            (Some(d), _) => Ok(d.clone()),
+            // A digest that is not listed in index.json may still be a blob of the layout.
+            (None, Selector::Digest(digest)) => Ok(Descriptor {
+                media_type: String::new(),
+                digest: digest.clone(),
+                size: 0,
+                artifact_type: None,
+                annotations: Default::default(),
+                platform: None,
+            }),
+            (None, Selector::Tag(tag)) => Err(SourceError::NotFound {
+                location: self.location_name(),
+                what: format!("tag {tag:?}"),
+            }),
+            (None, Selector::Only) => Err(SourceError::NotFound {
+                location: self.location_name(),
+                what: "an image".to_owned(),
+            }),
+        }
+    }
+
+    /// Manifests listed in `index.json`, and in indexes listed there, one level deep.
+    async fn listed_manifests(&self) -> Result<Vec<Descriptor>, SourceError> {
+        let mut out = Vec::new();
+        for d in self.index().await?.manifests {
+            if manifest::is_index(&d.media_type) {
+                let bytes = self.read_blob(&d.digest, MAX_DOCUMENT).await?;
+                if let Ok(nested) = serde_json::from_slice::<Index>(&bytes) {
+                    out.extend(
+                        nested
+                            .manifests
+                            .into_iter()
+                            .filter(|c| manifest::is_manifest(&c.media_type)),
+                    );
+                }
+            } else if manifest::is_manifest(&d.media_type) {
+                out.push(d);
+            }
+            if out.len() > MAX_DESCRIPTORS {
+                return Err(self.invalid(
+                    "index.json",
+                    format!("more than {MAX_DESCRIPTORS} manifests"),
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl ImageSource for OciLayout {
+    fn location(&self) -> SourceLocation {
+        SourceLocation {
+            registry: LAYOUT_REGISTRY.to_owned(),
+            repository: self.location_name(),
+            reference: self.reference.clone(),
+        }
+    }
+
+    async fn resolve(&self) -> Result<SourceDocument, SourceError> {
+        let entry = self.selected().await?;
+        let bytes = self.read_blob(&entry.digest, MAX_DOCUMENT).await?;
+        Ok(SourceDocument {
+            media_type: entry.media_type,
+            bytes,
+        })
+    }
+
+    async fn fetch_manifest(&self, digest: &Digest) -> Result<SourceDocument, SourceError> {
+        let bytes = self.read_blob(digest, MAX_DOCUMENT).await?;
+        Ok(SourceDocument {
+            media_type: String::new(),
+            bytes,
+        })
+    }
+
+    async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, SourceError> {
+        let path = self.blob_path(digest);
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SourceError::NotFound {
+                    location: self.location_name(),
+                    what: digest.to_string(),
+                })
+            }
+            Err(e) => return Err(self.unavailable(digest.as_str(), e)),
+        };
+        let location = self.location_name();
+        let what = digest.to_string();
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
+                chunk.map_err(|e| SourceError::Unavailable {
+                    location: location.clone(),
+                    what: what.clone(),
+                    source: Box::new(e),
+                })
+            });
+        Ok(Box::pin(stream))
+    }
+}
+
+fn verifier_unavailable(layout: &OciLayout, e: SourceError) -> trustpull_verifier::SourceError {
+    trustpull_verifier::SourceError::Unavailable {
+        location: layout.location_name(),
+        reason: error_chain(&e),
+        status: None,
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+#[async_trait]
+impl SignatureSource for OciLayout {
+    async fn candidates(
+        &self,
+        _subject: &ImageSubject,
+        digest: &Digest,
+    ) -> Result<Vec<SignatureCandidate>, trustpull_verifier::SourceError> {
+        let listed = self
+            .listed_manifests()
+            .await
+            .map_err(|e| verifier_unavailable(self, e))?;
+        let mut found: Vec<SignatureCandidate> = Vec::new();
+        for d in listed {
+            if found.iter().any(|c| c.digest() == &d.digest) {
+                continue;
+            }
+            // Unreadable or foreign manifests are not candidates; a broken layout file that is
+            // a candidate is reported by `bundle`.
+            let Ok(bytes) = self.read_blob(&d.digest, MAX_DOCUMENT).await else {
+                continue;
+            };
+            let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) else {
+                continue;
+            };
+            if m.subject.as_ref().map(|s| &s.digest) != Some(digest) {
+                continue;
+            }
+            let artifact_type = m.artifact_type.clone().or_else(|| d.artifact_type.clone());
+            let is_bundle = artifact_type.as_deref().is_some_and(manifest::is_bundle)
+                || matches!(m.layers.as_slice(), [l] if manifest::is_bundle(&l.media_type));
+            if !is_bundle {
+                continue;
+            }
+            let mut candidate = SignatureCandidate::new(d.digest.clone());
+            if let Some(t) = artifact_type {
+                candidate = candidate.with_artifact_type(t);
+            }
+            if let Some(created) = d.annotations.get(ANNOTATION_CREATED) {
+                candidate = candidate.with_created(created.clone());
+            }
+            found.push(candidate);
+        }
+        // Newest first (RFC 3339 strings of one format sort by time); order only affects speed.
+        found.sort_by(|a, b| b.created().cmp(&a.created()));
+        Ok(found)
+    }
+
+    async fn bundle(
+        &self,
+        _subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<Vec<u8>, trustpull_verifier::SourceError> {
+        let bad = |reason: String| trustpull_verifier::SourceError::BadCandidate {
+            candidate: candidate.digest().clone(),
+            reason,
+        };
+        let bytes = self
+            .read_blob(candidate.digest(), MAX_DOCUMENT)
+            .await
+            .map_err(|e| bad(error_chain(&e)))?;
+        let m: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("referrer manifest does not parse: {e}")))?;
+        let [layer] = m.layers.as_slice() else {
+            return Err(bad(format!(
+                "referrer manifest has {} layers, expected 1 bundle layer",
+                m.layers.len()
+            )));
+        };
+        if layer.size > MAX_DOCUMENT {
+            return Err(bad(format!(
+                "bundle layer is {} bytes, more than {MAX_DOCUMENT}",
+                layer.size
+            )));
+        }
+        let bundle = self
+            .read_blob(&layer.digest, MAX_DOCUMENT)
+            .await
+            .map_err(|e| bad(error_chain(&e)))?;
+        Ok(bundle.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(spec: &str, path: &str, selector: Selector) {
+        let l = OciLayout::open_reference(spec).unwrap();
+        assert_eq!(l.root, PathBuf::from(path), "{spec}");
+        assert_eq!(l.selector, selector, "{spec}");
+    }
+
+    #[test]
+    fn parses_references() {
+        let d = Digest::of(b"x");
+        check(
+            "examples/demo-image:v1",
+            "examples/demo-image",
+            Selector::Tag("v1".into()),
+        );
+        check("examples/demo-image", "examples/demo-image", Selector::Only);
+        check("./a:b/layout", "./a:b/layout", Selector::Only);
+        check(&format!("/tmp/l@{d}"), "/tmp/l", Selector::Digest(d));
+        assert!(matches!(
+            OciLayout::open_reference(""),
+            Err(SourceError::BadReference { .. })
+        ));
+        assert!(matches!(
+            OciLayout::open_reference("p@sha256:zz"),
+            Err(SourceError::BadReference { .. })
+        ));
+        assert!(matches!(
+            OciLayout::open_reference("p:"),
+            Err(SourceError::BadReference { .. })
+        ));
+    }
+}
