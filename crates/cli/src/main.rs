@@ -11,6 +11,7 @@
 
 mod exit;
 mod list;
+mod verify;
 mod verify_bundle;
 
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ struct Cli {
 enum Command {
     /// List the backends the configured galleries offer.
     List(list::Args),
+    /// Verify an image in a registry: a Sigstore signature must satisfy the signer policy.
+    Verify(verify::Args),
     /// Verify one Sigstore bundle for a file or digest (sigstore-conformance protocol).
     VerifyBundle(verify_bundle::Args),
 }
@@ -43,6 +46,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::List(args) => list::run(args),
+        Command::Verify(args) => verify::run(args).await,
         Command::VerifyBundle(args) => verify_bundle::run(args),
     };
     match result {
