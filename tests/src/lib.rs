@@ -3,7 +3,10 @@
 //! - [`conformance`]: the vendored sigstore-conformance `bundle-verify` cases and the
 //!   `verify-bundle` command lines that run them.
 //!
-//! It will also hold the fixture signer (a "virtual Sigstore": Fulcio, CT log, Rekor, TSA),
-//! OCI image builders and the cross-crate tests. It is never published.
+//! - [`sigstore`]: the fixture signer, a "virtual Sigstore" (Fulcio-like CA, CT log, Rekor) whose
+//!   bundles pass the production checks, with knobs to get any single thing wrong.
+//!
+//! It is never published.
 
 pub mod conformance;
+pub mod sigstore;

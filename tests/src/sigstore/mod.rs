@@ -1,0 +1,549 @@
+//! A "virtual Sigstore" that signs like the real one: a Fulcio-like CA (root + intermediate)
+//! issuing short-lived leaf certificates with an embedded SCT from a fixture CT log, a fixture
+//! Rekor v1 log that returns an entry with a signed entry timestamp (SET), an RFC 6962 inclusion
+//! proof and a signed checkpoint, and the `trusted_root.json` that trusts exactly these.
+//!
+//! Its bundles pass the same sigstore-verify checks as production bundles; nothing in
+//! production code is switched off for them. A [`SignRequest`] can be told to get any single
+//! thing wrong ([`Fault`]), or to sign for another identity, issuer, digest or predicate type.
+//!
+//! ```
+//! use trustpull_testkit::sigstore::{SignRequest, VirtualSigstore};
+//! let sigstore = VirtualSigstore::new();
+//! let digest = trustpull_policy::Digest::of(b"an image manifest");
+//! let bundle = sigstore.sign(&SignRequest::dsse(digest.clone()));
+//! let root = sigstore.trust_root();
+//! let policy = trustpull_testkit::sigstore::default_policy();
+//! assert!(trustpull_verifier::verify_bundle(&bundle, &digest, &policy, &root).is_ok());
+//! ```
+
+mod cert;
+mod rekor;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use sigstore_crypto::KeyPair;
+use sigstore_types::Sha256Hash;
+use trustpull_policy::{Digest, FulcioClaim, PolicySpec, TrustPolicy, COSIGN_SIGN_PREDICATE};
+use trustpull_verifier::TrustRoot;
+
+use cert::{Authority, LeafSpec};
+pub use cert::{IssuerExtension, San};
+
+/// The identity fixture bundles are signed by unless a request says otherwise.
+pub const IDENTITY: &str =
+    "https://github.com/acme/backends/.github/workflows/release.yml@refs/heads/main";
+/// The OIDC issuer fixture bundles carry unless a request says otherwise.
+pub const ISSUER: &str = "https://token.actions.githubusercontent.com";
+/// The source repository claim fixture bundles carry.
+pub const SOURCE_REPOSITORY: &str = "https://github.com/acme/backends";
+
+/// A policy that accepts the default fixture signer exactly.
+pub fn default_policy() -> TrustPolicy {
+    TrustPolicy::new(default_spec()).expect("the default fixture policy is valid")
+}
+
+/// The spec of [`default_policy`], to modify in tests.
+pub fn default_spec() -> PolicySpec {
+    PolicySpec {
+        issuer: Some(ISSUER.into()),
+        identity: Some(IDENTITY.into()),
+        ..PolicySpec::default()
+    }
+}
+
+/// The default signing time: fixed, in the past, so `cargo test` never depends on the clock.
+pub fn default_signed_at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+/// Which kind of bundle to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleFormat {
+    /// A DSSE envelope with an in-toto statement (cosign `sign --new-bundle-format`).
+    Dsse,
+    /// A message signature over the digest (hashedrekord).
+    MessageSignature,
+}
+
+/// One thing the signer gets wrong on purpose. Every fault must make verification fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The leaf is issued by a CA that is not in the trusted root.
+    UntrustedCa,
+    /// The leaf has no SCT.
+    NoSct,
+    /// The SCT is signed by a key that is not the CT log's.
+    BadSctSignature,
+    /// The leaf's extended key usage is server auth, not code signing.
+    NotCodeSigning,
+    /// The certificate expired before the signing time.
+    CertificateExpiredAtSigning,
+    /// The certificate becomes valid after the signing time.
+    CertificateNotYetValid,
+    /// The artifact / DSSE signature is made over other content.
+    BadSignature,
+    /// DSSE payload type is `application/json`.
+    WrongPayloadType,
+    /// The DSSE statement type is not in-toto.
+    WrongStatementType,
+    /// The bundle has no transparency-log entry.
+    NoTlogEntry,
+    /// The entry has no inclusion proof.
+    NoInclusionProof,
+    /// One hash of the inclusion proof is wrong.
+    BadInclusionProof,
+    /// The checkpoint is signed by a key that is not the log's.
+    BadCheckpointSignature,
+    /// The entry has no SET, so nothing dates the signature (no verified timestamp).
+    NoInclusionPromise,
+    /// The SET is signed by a key that is not the log's.
+    BadInclusionPromise,
+    /// The integrated time was changed after the SET was made.
+    TamperedIntegratedTime,
+    /// The entry comes from a log that is not in the trusted root.
+    UnknownRekorLog,
+    /// The log entry body records another artifact.
+    TlogBodyForOtherContent,
+}
+
+impl Fault {
+    /// Every fault.
+    pub const ALL: [Fault; 18] = [
+        Fault::UntrustedCa,
+        Fault::NoSct,
+        Fault::BadSctSignature,
+        Fault::NotCodeSigning,
+        Fault::CertificateExpiredAtSigning,
+        Fault::CertificateNotYetValid,
+        Fault::BadSignature,
+        Fault::WrongPayloadType,
+        Fault::WrongStatementType,
+        Fault::NoTlogEntry,
+        Fault::NoInclusionProof,
+        Fault::BadInclusionProof,
+        Fault::BadCheckpointSignature,
+        Fault::NoInclusionPromise,
+        Fault::BadInclusionPromise,
+        Fault::TamperedIntegratedTime,
+        Fault::UnknownRekorLog,
+        Fault::TlogBodyForOtherContent,
+    ];
+}
+
+/// What to sign and how. Start from [`SignRequest::dsse`] or [`SignRequest::message`] and
+/// change fields.
+#[derive(Debug, Clone)]
+pub struct SignRequest {
+    /// The image (manifest) digest the bundle is for.
+    pub digest: Digest,
+    /// DSSE or message signature.
+    pub format: BundleFormat,
+    /// The certificate identity.
+    pub san: San,
+    /// The OIDC issuer extension.
+    pub issuer: IssuerExtension,
+    /// Fulcio claims written into the certificate.
+    pub claims: BTreeMap<FulcioClaim, String>,
+    /// When it was signed (certificate validity, SCT, Rekor integrated time).
+    pub signed_at: DateTime<Utc>,
+    /// The in-toto predicate type (DSSE).
+    pub predicate_type: String,
+    /// DSSE: the statement subject digest, if not [`SignRequest::digest`].
+    pub statement_subject: Option<Digest>,
+    /// Message signature: the digest actually signed, if not [`SignRequest::digest`].
+    pub signed_digest: Option<Digest>,
+    /// One thing to get wrong.
+    pub fault: Option<Fault>,
+}
+
+impl SignRequest {
+    /// A cosign-style DSSE bundle for `digest` by the default signer.
+    pub fn dsse(digest: Digest) -> Self {
+        let claims = [
+            (
+                FulcioClaim::SourceRepositoryUri,
+                SOURCE_REPOSITORY.to_owned(),
+            ),
+            (
+                FulcioClaim::SourceRepositoryRef,
+                "refs/heads/main".to_owned(),
+            ),
+            (FulcioClaim::RunnerEnvironment, "github-hosted".to_owned()),
+            (FulcioClaim::BuildSignerUri, IDENTITY.to_owned()),
+            (
+                FulcioClaim::GithubWorkflowRepository,
+                "acme/backends".to_owned(),
+            ),
+        ]
+        .into();
+        Self {
+            digest,
+            format: BundleFormat::Dsse,
+            san: San::Uri(IDENTITY.into()),
+            issuer: IssuerExtension::V2(ISSUER.into()),
+            claims,
+            signed_at: default_signed_at(),
+            predicate_type: COSIGN_SIGN_PREDICATE.into(),
+            statement_subject: None,
+            signed_digest: None,
+            fault: None,
+        }
+    }
+
+    /// A message-signature bundle for `digest` by the default signer.
+    pub fn message(digest: Digest) -> Self {
+        Self {
+            format: BundleFormat::MessageSignature,
+            ..Self::dsse(digest)
+        }
+    }
+
+    /// The same request with `fault`.
+    #[must_use]
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.fault = Some(fault);
+        self
+    }
+}
+
+/// The fixture Sigstore instance. Keys are generated per instance; nothing is global.
+pub struct VirtualSigstore {
+    root: Authority,
+    intermediate: Authority,
+    rogue_intermediate: Authority,
+    ct_key: KeyPair,
+    rekor_key: KeyPair,
+    rogue_key: KeyPair,
+    serial: AtomicU64,
+    valid_from: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for VirtualSigstore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualSigstore").finish_non_exhaustive()
+    }
+}
+
+impl Default for VirtualSigstore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn key() -> KeyPair {
+    KeyPair::generate_ecdsa_p256().expect("key generation works")
+}
+
+fn log_id(key: &KeyPair) -> [u8; 32] {
+    Sha256::digest(cert::spki_der(key)).into()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+impl VirtualSigstore {
+    /// A fresh instance: new CA, CT log, Rekor and rogue keys.
+    pub fn new() -> Self {
+        let from = Utc
+            .with_ymd_and_hms(2020, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid date");
+        let to = Utc
+            .with_ymd_and_hms(2040, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid date");
+        let root = cert::authority("CN=fixture-root,O=trustpull.test", None, from, to, 1);
+        let intermediate = cert::authority(
+            "CN=fixture-intermediate,O=trustpull.test",
+            Some(&root),
+            from,
+            to,
+            2,
+        );
+        let rogue_root = cert::authority("CN=rogue-root,O=evil.test", None, from, to, 3);
+        let rogue_intermediate = cert::authority(
+            "CN=rogue-intermediate,O=evil.test",
+            Some(&rogue_root),
+            from,
+            to,
+            4,
+        );
+        Self {
+            root,
+            intermediate,
+            rogue_intermediate,
+            ct_key: key(),
+            rekor_key: key(),
+            rogue_key: key(),
+            serial: AtomicU64::new(100),
+            valid_from: from,
+        }
+    }
+
+    /// The `trusted_root.json` that trusts this instance's CA, CT log and Rekor log.
+    pub fn trusted_root_json(&self) -> Vec<u8> {
+        let start = self
+            .valid_from
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let log = |key: &KeyPair, url: &str| {
+            json!({
+                "baseUrl": url,
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {"rawBytes": b64(&cert::spki_der(key)), "keyDetails": "PKIX_ECDSA_P256_SHA_256", "validFor": {"start": start}},
+                "logId": {"keyId": b64(&log_id(key))},
+            })
+        };
+        let root = json!({
+            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "tlogs": [log(&self.rekor_key, "https://rekor.trustpull.test")],
+            "certificateAuthorities": [{
+                "subject": {"organization": "trustpull.test", "commonName": "fixture-intermediate"},
+                "uri": "https://fulcio.trustpull.test",
+                "certChain": {"certificates": [{"rawBytes": b64(&self.intermediate.cert)}, {"rawBytes": b64(&self.root.cert)}]},
+                "validFor": {"start": start},
+            }],
+            "ctlogs": [log(&self.ct_key, "https://ctfe.trustpull.test")],
+            "timestampAuthorities": [],
+        });
+        serde_json::to_vec_pretty(&root).expect("JSON encodes")
+    }
+
+    /// The [`TrustRoot`] of [`VirtualSigstore::trusted_root_json`].
+    pub fn trust_root(&self) -> TrustRoot {
+        TrustRoot::from_json(&self.trusted_root_json(), "virtual sigstore")
+            .expect("the fixture trusted root is valid")
+    }
+
+    /// Signs `req` and returns the bundle (v0.3 JSON).
+    pub fn sign(&self, req: &SignRequest) -> Vec<u8> {
+        serde_json::to_vec(&self.sign_value(req)).expect("JSON encodes")
+    }
+
+    /// Signs `req` and returns the bundle as a JSON value, for tests that edit it further.
+    pub fn sign_value(&self, req: &SignRequest) -> Value {
+        let fault = req.fault;
+        let is = |f: Fault| fault == Some(f);
+        let n = self.serial.fetch_add(1, Ordering::Relaxed);
+        let signer = key();
+
+        // Certificate.
+        let at = req.signed_at;
+        let (not_before, not_after) = if is(Fault::CertificateExpiredAtSigning) {
+            (at - Duration::minutes(20), at - Duration::minutes(10))
+        } else if is(Fault::CertificateNotYetValid) {
+            (at + Duration::minutes(1), at + Duration::minutes(11))
+        } else {
+            (at - Duration::minutes(1), at + Duration::minutes(9))
+        };
+        let ca = if is(Fault::UntrustedCa) {
+            &self.rogue_intermediate
+        } else {
+            &self.intermediate
+        };
+        let claims: Vec<(u32, String)> = req
+            .claims
+            .iter()
+            .map(|(c, v)| (c.oid_arc(), v.clone()))
+            .collect();
+        let spec = LeafSpec {
+            key: &signer,
+            san: &req.san,
+            issuer: &req.issuer,
+            claims: &claims,
+            not_before,
+            not_after,
+            code_signing: !is(Fault::NotCodeSigning),
+        };
+        let mut tbs = cert::leaf_tbs(&spec, ca, n);
+        if !is(Fault::NoSct) {
+            let ct_key = if is(Fault::BadSctSignature) {
+                &self.rogue_key
+            } else {
+                &self.ct_key
+            };
+            let sct = cert::sct_extension(
+                &tbs,
+                &cert::spki_der(&ca.key),
+                ct_key,
+                log_id(&self.ct_key),
+                not_before + Duration::seconds(5),
+            );
+            tbs.extensions.get_or_insert_with(Vec::new).push(sct);
+        }
+        let cert_der = cert::sign_tbs(tbs, &ca.key);
+
+        // Content and log body.
+        let other = Digest::of(b"some other content");
+        let (content_key, content, body) = match req.format {
+            BundleFormat::MessageSignature => {
+                let signed = req
+                    .signed_digest
+                    .clone()
+                    .unwrap_or_else(|| req.digest.clone());
+                let sig_over = if is(Fault::BadSignature) {
+                    &other
+                } else {
+                    &signed
+                };
+                let sig = signer
+                    .sign_digest(&Sha256Hash::new(sig_over.bytes()))
+                    .expect("signing works");
+                let logged = if is(Fault::TlogBodyForOtherContent) {
+                    &other
+                } else {
+                    &signed
+                };
+                let body = rekor::hashedrekord_body(logged.hex(), sig.as_bytes(), &cert_der);
+                let content = json!({
+                    "messageDigest": {"algorithm": "SHA2_256", "digest": b64(&signed.bytes())},
+                    "signature": b64(sig.as_bytes()),
+                });
+                ("messageSignature", content, body)
+            }
+            BundleFormat::Dsse => {
+                let subject = req
+                    .statement_subject
+                    .clone()
+                    .unwrap_or_else(|| req.digest.clone());
+                let payload =
+                    statement(&subject, &req.predicate_type, is(Fault::WrongStatementType));
+                let payload_type = if is(Fault::WrongPayloadType) {
+                    "application/json"
+                } else {
+                    "application/vnd.in-toto+json"
+                };
+                let signed_payload = if is(Fault::BadSignature) {
+                    statement(&other, &req.predicate_type, false)
+                } else {
+                    payload.clone()
+                };
+                let sig = signer
+                    .sign(&pae(payload_type, &signed_payload))
+                    .expect("signing works");
+                let envelope = json!({
+                    "payload": b64(&payload),
+                    "payloadType": payload_type,
+                    "signatures": [{"sig": b64(sig.as_bytes()), "keyid": ""}],
+                });
+                let envelope_bytes = serde_json::to_vec(&envelope).expect("JSON encodes");
+                let logged = if is(Fault::TlogBodyForOtherContent) {
+                    statement(&other, &req.predicate_type, false)
+                } else {
+                    payload
+                };
+                let body = rekor::dsse_body(&envelope_bytes, &logged, sig.as_bytes(), &cert_der);
+                ("dsseEnvelope", envelope, body)
+            }
+        };
+
+        // Transparency log entry.
+        let (rekor_key, rekor_id) = if is(Fault::UnknownRekorLog) {
+            (&self.rogue_key, log_id(&self.rogue_key))
+        } else {
+            (&self.rekor_key, log_id(&self.rekor_key))
+        };
+        let (index, size) = (5usize, 8usize);
+        let log_index = 1000 + index as u64;
+        let integrated = at.timestamp();
+        let mut inclusion = rekor::include(&body, index, size);
+        let checkpoint_key = if is(Fault::BadCheckpointSignature) {
+            &self.rogue_key
+        } else {
+            rekor_key
+        };
+        let checkpoint = rekor::checkpoint(checkpoint_key, &rekor_id, size, &inclusion.root);
+        if is(Fault::BadInclusionProof) {
+            inclusion.hashes[0][0] ^= 0x01;
+        }
+        let set_key = if is(Fault::BadInclusionPromise) {
+            &self.rogue_key
+        } else {
+            rekor_key
+        };
+        let set = rekor::signed_entry_timestamp(set_key, &body, integrated, &rekor_id, log_index);
+        let written_time = if is(Fault::TamperedIntegratedTime) {
+            integrated - 3600
+        } else {
+            integrated
+        };
+        let mut entry = json!({
+            "logIndex": log_index.to_string(),
+            "logId": {"keyId": b64(&rekor_id)},
+            "kindVersion": {"kind": if req.format == BundleFormat::Dsse { "dsse" } else { "hashedrekord" }, "version": "0.0.1"},
+            "integratedTime": written_time.to_string(),
+            "inclusionPromise": {"signedEntryTimestamp": b64(&set)},
+            "inclusionProof": {
+                "logIndex": log_index.to_string(),
+                "rootHash": b64(&inclusion.root),
+                "treeSize": size.to_string(),
+                "hashes": inclusion.hashes.iter().map(|h| b64(h)).collect::<Vec<_>>(),
+                "checkpoint": {"envelope": checkpoint},
+            },
+            "canonicalizedBody": b64(&body),
+        });
+        if let Some(e) = entry.as_object_mut() {
+            if is(Fault::NoInclusionProof) {
+                e.remove("inclusionProof");
+            }
+            if is(Fault::NoInclusionPromise) {
+                e.remove("inclusionPromise");
+            }
+        }
+        let entries = if is(Fault::NoTlogEntry) {
+            vec![]
+        } else {
+            vec![entry]
+        };
+        // Rekor v1's inclusion proof log index is the shard-local index of the leaf.
+        let mut bundle = json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": {"certificate": {"rawBytes": b64(&cert_der)}, "tlogEntries": entries},
+        });
+        bundle[content_key] = content;
+        fix_proof_index(&mut bundle, index);
+        bundle
+    }
+}
+
+/// The inclusion proof's `logIndex` is the leaf's position in the tree.
+fn fix_proof_index(bundle: &mut Value, index: usize) {
+    if let Some(proof) =
+        bundle.pointer_mut("/verificationMaterial/tlogEntries/0/inclusionProof/logIndex")
+    {
+        *proof = Value::String(index.to_string());
+    }
+}
+
+fn statement(subject: &Digest, predicate_type: &str, wrong_type: bool) -> Vec<u8> {
+    let st = json!({
+        "_type": if wrong_type { "https://example.test/NotAStatement" } else { "https://in-toto.io/Statement/v1" },
+        "subject": [{"name": "image", "digest": {"sha256": subject.hex()}}],
+        "predicateType": predicate_type,
+        "predicate": {},
+    });
+    serde_json::to_vec(&st).expect("JSON encodes")
+}
+
+/// DSSE pre-authentication encoding.
+fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}

@@ -1,0 +1,83 @@
+//! The virtual Sigstore's bundles verify, and each single fault is rejected for its reason.
+
+use trustpull_policy::Digest;
+use trustpull_testkit::sigstore::{
+    default_policy, BundleFormat, Fault, SignRequest, VirtualSigstore,
+};
+use trustpull_verifier::{verify_bundle, BundleRejection as R};
+
+#[test]
+fn good_bundles_verify_in_both_formats() {
+    let sigstore = VirtualSigstore::new();
+    let root = sigstore.trust_root();
+    let digest = Digest::of(b"manifest");
+    for req in [
+        SignRequest::dsse(digest.clone()),
+        SignRequest::message(digest.clone()),
+    ] {
+        let bundle = sigstore.sign(&req);
+        let got = verify_bundle(&bundle, &digest, &default_policy(), &root);
+        assert!(got.is_ok(), "{:?}: {got:?}", req.format);
+    }
+}
+
+/// The rejection each fault must produce.
+fn expected(fault: Fault, format: BundleFormat, r: &R) -> bool {
+    match fault {
+        Fault::UntrustedCa
+        | Fault::NoSct
+        | Fault::BadSctSignature
+        | Fault::NotCodeSigning
+        | Fault::CertificateExpiredAtSigning
+        | Fault::CertificateNotYetValid => matches!(r, R::Certificate { .. }),
+        Fault::BadSignature => matches!(r, R::Signature { .. }),
+        Fault::WrongPayloadType => matches!(r, R::PayloadType { .. }),
+        Fault::WrongStatementType => matches!(r, R::Statement { .. }),
+        // Bundle v0.3 requires an inclusion proof: structurally invalid.
+        Fault::NoTlogEntry | Fault::NoInclusionProof => matches!(r, R::Malformed { .. }),
+        Fault::BadInclusionProof
+        | Fault::BadCheckpointSignature
+        | Fault::BadInclusionPromise
+        | Fault::TamperedIntegratedTime
+        | Fault::UnknownRekorLog => {
+            matches!(r, R::TransparencyLog { .. })
+        }
+        Fault::NoInclusionPromise => matches!(r, R::Timestamp { .. }),
+        Fault::TlogBodyForOtherContent => match format {
+            BundleFormat::Dsse => matches!(r, R::TransparencyLog { .. }),
+            BundleFormat::MessageSignature => matches!(r, R::ArtifactMismatch { .. }),
+        },
+        _ => false,
+    }
+}
+
+#[test]
+fn every_fault_is_rejected_for_its_reason_in_both_formats() {
+    let sigstore = VirtualSigstore::new();
+    let root = sigstore.trust_root();
+    let digest = Digest::of(b"manifest");
+    let mut checked = 0;
+    for fault in Fault::ALL {
+        for req in [
+            SignRequest::dsse(digest.clone()),
+            SignRequest::message(digest.clone()),
+        ] {
+            let format = req.format;
+            if matches!(fault, Fault::WrongPayloadType | Fault::WrongStatementType)
+                && format != BundleFormat::Dsse
+            {
+                continue;
+            }
+            let bundle = sigstore.sign(&req.with_fault(fault));
+            match verify_bundle(&bundle, &digest, &default_policy(), &root) {
+                Ok(_) => panic!("{fault:?} {format:?} was accepted"),
+                Err(r) => assert!(
+                    expected(fault, format, &r),
+                    "{fault:?} {format:?}: unexpected rejection {r}"
+                ),
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2 * Fault::ALL.len() - 2);
+}

@@ -1,0 +1,3 @@
+//! Cross-crate tests: the verifier against bundles from the virtual Sigstore.
+
+mod faults;
