@@ -23,7 +23,6 @@ use crate::{ExistingDestination, ExtractStats, ImageSource, Limits, Platform, Pu
 #[derive(Debug, Clone)]
 pub struct Downloader {
     verifier: Arc<dyn ImageVerifier>,
-    #[cfg(feature = "registry")]
     client: Option<trustpull_referrers::RegistryClient>,
     platform: Platform,
     limits: Limits,
@@ -36,7 +35,6 @@ pub struct Downloader {
 #[derive(Debug, Default)]
 pub struct DownloaderBuilder {
     verifier: Option<Arc<dyn ImageVerifier>>,
-    #[cfg(feature = "registry")]
     client: Option<trustpull_referrers::RegistryClient>,
     platform: Option<Platform>,
     limits: Option<Limits>,
@@ -59,7 +57,6 @@ impl DownloaderBuilder {
     }
 
     /// The registry client for registry references (`oci-layout:` references need none).
-    #[cfg(feature = "registry")]
     #[must_use]
     pub fn client(mut self, client: trustpull_referrers::RegistryClient) -> Self {
         self.client = Some(client);
@@ -105,7 +102,6 @@ impl DownloaderBuilder {
     pub fn build(self) -> Result<Downloader, MissingVerifier> {
         Ok(Downloader {
             verifier: self.verifier.ok_or(MissingVerifier)?,
-            #[cfg(feature = "registry")]
             client: self.client,
             platform: self.platform.unwrap_or_else(Platform::host),
             limits: self.limits.unwrap_or_default(),
@@ -159,25 +155,18 @@ impl Downloader {
                 })?;
             return self.pull_from(&source, dest).await;
         }
-        #[cfg(feature = "registry")]
-        {
-            let Some(client) = &self.client else {
-                return Err(PullError::NoRegistryClient {
-                    image: reference.to_owned(),
-                });
-            };
-            let source = crate::registry::RegistrySource::new(client.clone(), reference).map_err(
-                |source| PullError::Source {
-                    image: reference.to_owned(),
-                    source,
-                },
-            )?;
-            self.pull_from(&source, dest).await
-        }
-        #[cfg(not(feature = "registry"))]
-        Err(PullError::NoRegistryClient {
-            image: reference.to_owned(),
-        })
+        let Some(client) = &self.client else {
+            return Err(PullError::NoRegistryClient {
+                image: reference.to_owned(),
+            });
+        };
+        let source = crate::RegistrySource::new(client.clone(), reference).map_err(|source| {
+            PullError::Source {
+                image: reference.to_owned(),
+                source,
+            }
+        })?;
+        self.pull_from(&source, dest).await
     }
 
     /// Pulls the image `source` names into `dest`. Dropping the future cancels the pull and

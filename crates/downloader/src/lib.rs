@@ -35,6 +35,7 @@ mod limits;
 mod manifest;
 mod platform;
 mod progress;
+mod registry;
 mod source;
 mod staging;
 
@@ -45,6 +46,7 @@ pub use layout::{OciLayout, LAYOUT_REGISTRY, SCHEME as LAYOUT_SCHEME};
 pub use limits::Limits;
 pub use platform::{Platform, PlatformParseError};
 pub use progress::{NoProgress, ProgressEvent, ProgressObserver};
+pub use registry::RegistrySource;
 pub use source::{BlobStream, BoxError, ImageSource, SourceDocument, SourceError, SourceLocation};
 pub use staging::InstallError;
 
