@@ -11,6 +11,7 @@
 
 mod exit;
 mod list;
+mod pull;
 mod verify;
 mod verify_bundle;
 
@@ -35,6 +36,8 @@ struct Cli {
 enum Command {
     /// List the backends the configured galleries offer.
     List(list::Args),
+    /// Verify an image, then install its filesystem into a directory, atomically.
+    Pull(pull::Args),
     /// Verify an image in a registry: a Sigstore signature must satisfy the signer policy.
     Verify(verify::Args),
     /// Verify one Sigstore bundle for a file or digest (sigstore-conformance protocol).
@@ -46,6 +49,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::List(args) => list::run(args),
+        Command::Pull(args) => pull::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::VerifyBundle(args) => verify_bundle::run(args),
     };

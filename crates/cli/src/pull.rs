@@ -1,0 +1,317 @@
+//! `trustpull pull IMAGE --dest DIR`: verify an image against a signer policy, then install its
+//! filesystem into DIR atomically (DESIGN.md §7, §9).
+//!
+//! ```text
+//! trustpull pull IMAGE --dest DIR
+//!                (--certificate-identity S | --certificate-identity-regexp R)
+//!                (--certificate-oidc-issuer S | --certificate-oidc-issuer-regexp R)
+//!                [--not-before RFC3339] [--trusted-root FILE] [--platform os/arch[/variant]]
+//!                [--signed platform|index|either] [--plain-http] [--registry-ca PEM]
+//!                [--replace] [--output text|json]
+//! ```
+//!
+//! IMAGE is a registry reference (`host[:port]/repo[:tag|@sha256:…]`, `oci://` allowed) or a
+//! local OCI image layout (`oci-layout:PATH[:tag|@sha256:…]`); both are verified the same way,
+//! with signatures found as referrers of the digest. The reference is resolved once; for an
+//! index the platform child (default: this machine's platform) is selected from the index
+//! bytes, verified (`--signed either` by default), and only then are layers fetched by digest.
+//! Nothing is written to DIR unless everything passed: the tree is staged beside DIR and
+//! renamed into place. DIR must not exist or be empty, unless `--replace`.
+//!
+//! Exit status: 0 installed, 1 rejected, 2 usage or config error, 3 unavailable.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use trustpull_downloader::{
+    Downloader, ErrorKind, ExistingDestination, OciLayout, Platform, ProgressEvent,
+    ProgressObserver, PullError, LAYOUT_SCHEME,
+};
+use trustpull_policy::{PolicySpec, SignedBy, TrustPolicy};
+use trustpull_referrers::{ImageReference, RegistryClient};
+use trustpull_verifier::{
+    CosignVerifier, RegistrySource, SignatureSource, SignedTarget, TrustRoot, TrustRootError,
+    Verification,
+};
+
+use crate::{CliError, Status};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Progress lines on stderr, one summary line on stdout.
+    Text,
+    /// The receipt as JSON on stdout, with `"digest"`, `"verified"` and `"dest"`.
+    Json,
+}
+
+/// Which digest's signature counts for a platform image selected from an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Signed {
+    /// The platform manifest must be signed (cosign sign --recursive).
+    Platform,
+    /// The index must be signed.
+    Index,
+    /// Either one.
+    Either,
+}
+
+/// The signer policy and trust flags (cosign's names), shared in shape with `trustpull verify`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("identity").required(true).multiple(true).args(["certificate_identity", "certificate_identity_regexp"])))]
+#[command(group(clap::ArgGroup::new("issuer").required(true).multiple(true).args(["certificate_oidc_issuer", "certificate_oidc_issuer_regexp"])))]
+pub struct TrustArgs {
+    /// The exact certificate identity (SAN) that must have signed.
+    #[arg(long, value_name = "IDENTITY")]
+    pub certificate_identity: Option<String>,
+    /// A regex the whole certificate identity must match (full match, unlike cosign).
+    #[arg(long, value_name = "REGEX")]
+    pub certificate_identity_regexp: Option<String>,
+    /// The exact OIDC issuer of the signing certificate.
+    #[arg(long, value_name = "ISSUER")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// A regex the whole OIDC issuer must match (full match).
+    #[arg(long, value_name = "REGEX")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+    /// Reject signatures whose earliest verified timestamp is before this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub not_before: Option<String>,
+    /// A trusted_root.json; default: the embedded public-good Sigstore root.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// Which digest's signature counts for a platform image selected from an index.
+    #[arg(long, value_enum, default_value_t = Signed::Either)]
+    pub signed: Signed,
+}
+
+impl TrustArgs {
+    /// The validated policy.
+    pub fn policy(&self) -> Result<TrustPolicy, CliError> {
+        TrustPolicy::new(PolicySpec {
+            identity: self.certificate_identity.clone(),
+            identity_regex: self.certificate_identity_regexp.clone(),
+            issuer: self.certificate_oidc_issuer.clone(),
+            issuer_regex: self.certificate_oidc_issuer_regexp.clone(),
+            not_before: self.not_before.clone(),
+            signed: Some(match self.signed {
+                Signed::Platform => SignedBy::Platform,
+                Signed::Index => SignedBy::Index,
+                Signed::Either => SignedBy::Either,
+            }),
+            ..PolicySpec::default()
+        })
+        .map_err(|e| CliError::new(Status::Usage, e))
+    }
+
+    /// The trust root: the file given, else the embedded public-good root.
+    pub fn trust_root(&self) -> Result<TrustRoot, CliError> {
+        let root = match &self.trusted_root {
+            Some(p) => TrustRoot::from_file(p),
+            None => TrustRoot::public_good(),
+        };
+        root.map_err(|e| match e {
+            TrustRootError::Unreadable { .. } => CliError::new(Status::Unavailable, e),
+            _ => CliError::new(Status::Usage, e),
+        })
+    }
+}
+
+/// Arguments of `trustpull pull`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The image: `host[:port]/repo[:tag|@sha256:…]` or `oci-layout:PATH[:tag|@sha256:…]`.
+    #[arg(value_name = "IMAGE")]
+    image: String,
+    /// Where to install the image filesystem (must not exist or be empty, unless --replace).
+    #[arg(long, value_name = "DIR")]
+    dest: PathBuf,
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// For a multi-arch index, the platform to install: os/arch[/variant]. Default: this machine's.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// Talk plain HTTP (no TLS) to the image's registry.
+    #[arg(long)]
+    plain_http: bool,
+    /// Extra CA certificates (PEM) to trust for the registry.
+    #[arg(long, value_name = "PEM")]
+    registry_ca: Option<PathBuf>,
+    /// Replace a non-empty DIR (swapped by rename; the old tree is restored if the swap fails).
+    #[arg(long)]
+    replace: bool,
+    /// How many layers to download at once.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    concurrency: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+/// Progress as plain log lines on stderr.
+#[derive(Debug)]
+struct LogProgress;
+
+impl ProgressObserver for LogProgress {
+    fn on_event(&self, event: &ProgressEvent) {
+        match event {
+            ProgressEvent::Resolved {
+                reference,
+                digest,
+                media_type,
+            } => {
+                eprintln!("resolved {reference} to {digest} ({media_type})");
+            }
+            ProgressEvent::PlatformSelected { platform, digest } => {
+                eprintln!("selected {platform}: {digest}");
+            }
+            ProgressEvent::Verified { digest, identity } => {
+                eprintln!("verified {digest}: signed by {identity}")
+            }
+            ProgressEvent::Unverified { digest, reason } => {
+                eprintln!("warning: {digest} NOT verified: {reason}")
+            }
+            ProgressEvent::LayerStarted {
+                index,
+                count,
+                digest,
+                size,
+            } => {
+                eprintln!("layer {}/{count} {digest} ({size} bytes)", index + 1);
+            }
+            ProgressEvent::Extracting { index, count, .. } => {
+                eprintln!("extracting layer {}/{count}", index + 1)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs the command.
+pub async fn run(args: Args) -> Result<(), CliError> {
+    let policy = args.trust.policy()?;
+    let root = args.trust.trust_root()?;
+    let platform = match &args.platform {
+        Some(p) => p
+            .parse::<Platform>()
+            .map_err(|e| CliError::new(Status::Usage, e))?,
+        None => Platform::host(),
+    };
+
+    let mut builder = Downloader::builder()
+        .platform(platform)
+        .concurrency(args.concurrency)
+        .progress(Arc::new(LogProgress))
+        .existing_destination(if args.replace {
+            ExistingDestination::Replace
+        } else {
+            ExistingDestination::Refuse
+        });
+    let signatures: Arc<dyn SignatureSource> = if let Some(layout) =
+        args.image.strip_prefix(LAYOUT_SCHEME)
+    {
+        Arc::new(OciLayout::open_reference(layout).map_err(|e| CliError::new(Status::Usage, e))?)
+    } else {
+        let client = build_client(&args)?;
+        builder = builder.client(client.clone());
+        Arc::new(RegistrySource::new(client))
+    };
+    let verifier = CosignVerifier::new(signatures, Arc::new(policy), Arc::new(root));
+    let downloader = builder
+        .verifier(Arc::new(verifier))
+        .build()
+        .map_err(|e| CliError::new(Status::Usage, e))?;
+
+    match downloader.pull(&args.image, &args.dest).await {
+        Ok(outcome) => {
+            let Verification::Verified(receipt) = &outcome.verification else {
+                // CosignVerifier never answers Unverified; refuse rather than trust it silently.
+                return Err(CliError::new(
+                    Status::Rejected,
+                    format!("{} was not verified", args.image),
+                ));
+            };
+            match args.output {
+                Output::Json => {
+                    let mut value = serde_json::to_value(receipt)
+                        .map_err(|e| CliError::new(Status::Usage, format!("cannot serialize the receipt: {e}")))?;
+                    if let Some(map) = value.as_object_mut() {
+                        map.insert("verified".to_owned(), serde_json::Value::Bool(true));
+                        map.insert("dest".to_owned(), serde_json::json!(outcome.dest));
+                        map.insert("reference".to_owned(), serde_json::json!(outcome.reference));
+                        if let Some(index) = &outcome.index_digest {
+                            map.insert("index_digest".to_owned(), serde_json::json!(index));
+                        }
+                    }
+                    println!("{value}");
+                }
+                Output::Text => println!(
+                    "installed {} ({}) into {}: signed by {} ({}) on the {} digest; {} entries, {} bytes",
+                    args.image,
+                    outcome.digest,
+                    outcome.dest.display(),
+                    receipt.identity(),
+                    receipt.issuer().unwrap_or("no issuer"),
+                    match receipt.signed_target() {
+                        SignedTarget::Manifest => "manifest",
+                        SignedTarget::Index => "index",
+                    },
+                    outcome.stats.entries,
+                    outcome.stats.bytes,
+                ),
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let status = match e.kind() {
+                ErrorKind::Rejected => Status::Rejected,
+                ErrorKind::Unavailable => Status::Unavailable,
+                _ => Status::Usage,
+            };
+            if args.output == Output::Json {
+                let value = serde_json::json!({
+                    "reference": args.image,
+                    "verified": false,
+                    "installed": false,
+                    "unavailable": status == Status::Unavailable,
+                    "error": describe(&e),
+                });
+                println!("{value}");
+            }
+            Err(CliError::new(status, e))
+        }
+    }
+}
+
+fn describe(e: &PullError) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+fn build_client(args: &Args) -> Result<RegistryClient, CliError> {
+    let reference =
+        ImageReference::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
+    let mut builder = RegistryClient::builder().credentials(crate::verify::docker_credentials()?);
+    if args.plain_http {
+        builder = builder.plain_http_host(reference.repository().registry());
+    }
+    if let Some(path) = &args.registry_ca {
+        let pem = read(path)?;
+        builder = builder.add_root_certificates_pem(pem);
+    }
+    builder.build().map_err(|e| CliError::new(Status::Usage, e))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| {
+        CliError::new(
+            Status::Usage,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })
+}
