@@ -1,0 +1,351 @@
+#!/usr/bin/env node
+// An independent Sigstore producer for trustpull's interop check (DESIGN.md §10).
+//
+//   node produce.cjs OUT_DIR
+//
+// Starts a private Sigstore on 127.0.0.1 built from @sigstore/mock (Fulcio CA with an embedded-SCT
+// CT log, Rekor v1 and v2, an RFC 3161 TSA), writes the matching trusted_root.json, and signs one
+// fixed OCI image manifest with @sigstore/sign and the @sigstore/cli `attest` command. Nothing
+// leaves the loopback interface; no real Sigstore service is contacted.
+//
+// OUT_DIR receives trusted_root.json (the mock's CA, CT log, Rekor and TSA keys, trusted root
+// v0.1), manifest.json (the signed artifact: a fixed OCI image manifest), statement.json (the
+// in-toto statement v1 the DSSE bundles carry), one *.sigstore.json per entry of BUNDLES below, and
+// interop.json: the identity, issuer and digest, each bundle with how it was made and what a
+// conforming verifier must do with it, and the package versions.
+//
+// Two things are adjusted, both on purpose and both recorded in interop.json:
+// - The mock TSA stamps genTime with milliseconds ("20261122004447.621Z"). RFC 3161 allows that,
+//   but sigstore-tsa 0.15 (under trustpull's verifier) decodes genTime as an RFC 5280
+//   GeneralizedTime and rejects any fraction. Bundles marked `tsa: "whole seconds"` get a time
+//   truncated to the second, as the production Sigstore TSA writes it; `message-tsa-fraction`
+//   keeps the mock's milliseconds to record the gap.
+// - Bundles the mock cannot make correctly are still made and marked `expect: reject` with the
+//   reason, so a change on either side shows up.
+'use strict';
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const { execFile } = require('node:child_process');
+
+const mock = require('@sigstore/mock');
+const sign = require('@sigstore/sign');
+const { bundleToJSON } = require('@sigstore/bundle');
+
+// The workload identity the mock Fulcio certifies: a GitHub Actions release workflow. The mock
+// Fulcio puts `sub` into a URI SAN and `iss` into the issuer extensions (.1.1 and .1.8); the other
+// claims become the GitHub workflow extensions.
+const IDENTITY = 'https://github.com/trustpull/interop-fixture/.github/workflows/release.yml@refs/heads/main';
+const ISSUER = 'https://token.actions.githubusercontent.com';
+const CLAIMS = {
+  iss: ISSUER,
+  sub: IDENTITY,
+  aud: 'sigstore',
+  repository: 'trustpull/interop-fixture',
+  repository_owner: 'trustpull',
+  ref: 'refs/heads/main',
+  sha: '0123456789abcdef0123456789abcdef01234567',
+  workflow: 'release',
+  event_name: 'push',
+  job_workflow_ref: 'trustpull/interop-fixture/.github/workflows/release.yml@refs/heads/main',
+  runner_environment: 'github-hosted',
+};
+
+const IN_TOTO = 'application/vnd.in-toto+json';
+const COSIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
+const IMAGE = '127.0.0.1:5000/trustpull/interop-fixture';
+
+// A fixed OCI image manifest: its bytes (and so its digest) are the same on every run.
+const MANIFEST = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: {
+      mediaType: 'application/vnd.oci.image.config.v1+json',
+      digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+      size: 2,
+    },
+    layers: [],
+    annotations: { 'org.opencontainers.image.title': 'trustpull interop fixture' },
+  })
+);
+
+function unsignedJwt(claims) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.`;
+}
+
+function sha256(bytes) {
+  return crypto.createHash('sha256').update(bytes).digest();
+}
+
+function b64(bytes) {
+  return Buffer.from(bytes).toString('base64');
+}
+
+function spki(keyPair) {
+  return keyPair.publicKey.export({ format: 'der', type: 'spki' });
+}
+
+// Serves every mock handler from one HTTP server on 127.0.0.1:<ephemeral port>.
+function serve(handlers) {
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', async () => {
+      const handler = handlers.find((h) => h.path === new URL(req.url, 'http://x').pathname);
+      if (!handler || req.method !== 'POST') {
+        res.writeHead(404).end(`no mock handler for ${req.method} ${req.url}`);
+        return;
+      }
+      try {
+        const { statusCode, response, contentType } = await handler.fn(Buffer.concat(chunks).toString());
+        res.writeHead(statusCode, { 'Content-Type': contentType || 'text/plain' });
+        res.end(response);
+      } catch (e) {
+        res.writeHead(500).end(String(e));
+      }
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+function run(cmd, args, env) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`)) : resolve(stdout)
+    );
+  });
+}
+
+function version(pkg) {
+  return JSON.parse(fs.readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')).version;
+}
+
+async function main() {
+  const out = process.argv[2];
+  if (!out) {
+    console.error('usage: node produce.cjs OUT_DIR');
+    process.exit(2);
+  }
+  fs.mkdirSync(out, { recursive: true });
+
+  // One key per service, P-256 like the mock's own defaults.
+  const caKey = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const ctKey = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const rekorKey = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const tsaKey = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+
+  // The server must listen before the log is created: the log's checkpoint origin is its host.
+  const handlers = [];
+  const server = await serve(handlers);
+  const base = `http://127.0.0.1:${server.address().port}`;
+
+  const ctlog = await mock.initializeCTLog(ctKey);
+  const ca = await mock.initializeCA(caKey, ctlog);
+  const tlog = await mock.initializeTLog(base, rekorKey);
+  const tsa = await mock.initializeTSA(tsaKey);
+  // See the header: whole seconds unless a bundle asks for the mock's own milliseconds.
+  let tsaMillis = null;
+  tsa.getCurrentTime = () => {
+    const second = Math.floor(Date.now() / 1000) * 1000;
+    return new Date(tsaMillis === null ? second : second + tsaMillis);
+  };
+  handlers.push(
+    mock.fulcioHandler(ca),
+    mock.rekorHandler(tlog),
+    mock.rekorV2Handler(tlog),
+    mock.tsaHandler(tsa)
+  );
+
+  // Validity starts when the mock created its roots (whole seconds, as in the certificates).
+  const rootCert = new crypto.X509Certificate(Buffer.from(ca.rootCertificate));
+  const start = new Date(rootCert.validFrom).toISOString().replace('.000Z', 'Z');
+  const trustedRoot = {
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [
+      {
+        baseUrl: base,
+        hashAlgorithm: 'SHA2_256',
+        publicKey: {
+          rawBytes: b64(tlog.publicKey),
+          keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+          validFor: { start },
+        },
+        logId: { keyId: b64(sha256(tlog.publicKey)) },
+      },
+    ],
+    certificateAuthorities: [
+      {
+        subject: { organization: 'sigstore.mock', commonName: 'sigstore' },
+        uri: base,
+        certChain: { certificates: [{ rawBytes: b64(ca.rootCertificate) }] },
+        validFor: { start },
+      },
+    ],
+    ctlogs: [
+      {
+        baseUrl: base,
+        hashAlgorithm: 'SHA2_256',
+        publicKey: {
+          rawBytes: b64(ctlog.publicKey),
+          keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+          validFor: { start },
+        },
+        logId: { keyId: b64(ctlog.logID) },
+      },
+    ],
+    timestampAuthorities: [
+      {
+        subject: { organization: 'sigstore.mock', commonName: 'tsa' },
+        uri: `${base}/api/v1/timestamp`,
+        certChain: {
+          certificates: [{ rawBytes: b64(tsa.intCertificate) }, { rawBytes: b64(tsa.rootCertificate) }],
+        },
+        validFor: { start },
+      },
+    ],
+  };
+
+  const digest = sha256(MANIFEST).toString('hex');
+  const statement = Buffer.from(
+    JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ name: IMAGE, digest: { sha256: digest } }],
+      predicateType: COSIGN_PREDICATE,
+      predicate: {},
+    })
+  );
+  const token = unsignedJwt({ ...CLAIMS, iat: Math.floor(Date.now() / 1000) });
+  const identityProvider = { getToken: async () => token };
+  const signer = () => new sign.FulcioSigner({ identityProvider, fulcioBaseURL: base });
+  const tsaWitness = () => new sign.TSAWitness({ tsaBaseURL: base });
+
+  const write = (name, data) => fs.writeFileSync(path.join(out, name), data);
+  const writeBundle = (name, bundle) => write(name, JSON.stringify(bundleToJSON(bundle), null, 2) + '\n');
+
+  write('manifest.json', MANIFEST);
+  write('statement.json', statement);
+  write('trusted_root.json', JSON.stringify(trustedRoot, null, 2) + '\n');
+
+  const rekor = (majorApiVersion, entryType) =>
+    new sign.RekorWitness({ rekorBaseURL: base, entryType, majorApiVersion });
+  const builders = {
+    dsse: (witnesses) => new sign.DSSEBundleBuilder({ signer: signer(), witnesses }),
+    message: (witnesses) => new sign.MessageSignatureBundleBuilder({ signer: signer(), witnesses }),
+  };
+  const artifacts = {
+    dsse: { data: statement, type: IN_TOTO },
+    message: { data: MANIFEST },
+  };
+
+  // What each bundle is and what a verifier must do with it. `reject` holds a piece of the
+  // reason trustpull gives; `why` says whose behaviour it is.
+  const BUNDLES = [
+    {
+      file: 'message.sigstore.json',
+      kind: 'message',
+      bundle: 'v0.2',
+      rekor: 'v1 hashedrekord 0.0.1',
+      tsa: 'whole seconds',
+      expect: 'verify',
+    },
+    { file: 'message-no-tsa.sigstore.json', kind: 'message', bundle: 'v0.2', rekor: 'v1 hashedrekord 0.0.1', tsa: 'none', expect: 'verify' },
+    { file: 'dsse-cli.sigstore.json', kind: 'dsse', bundle: 'v0.3', rekor: 'v1 intoto 0.0.2', tsa: 'whole seconds', expect: 'verify', cli: true },
+    { file: 'dsse-intoto.sigstore.json', kind: 'dsse', bundle: 'v0.3', rekor: 'v1 intoto 0.0.2', tsa: 'none', expect: 'verify' },
+    {
+      file: 'message-tsa-fraction.sigstore.json',
+      kind: 'message',
+      bundle: 'v0.2',
+      rekor: 'v1 hashedrekord 0.0.1',
+      tsa: 'mock milliseconds (.500)',
+      expect: 'reject',
+      reject: 'GeneralizedTime',
+      why: 'trustpull gap: sigstore-tsa 0.15 rejects RFC 3161 genTime with fractional seconds',
+    },
+    {
+      file: 'dsse-rekor1-dsse.sigstore.json',
+      kind: 'dsse',
+      bundle: 'v0.3',
+      rekor: 'v1 dsse 0.0.1',
+      tsa: 'whole seconds',
+      expect: 'reject',
+      reject: 'envelopeHash',
+      why: 'mock gap: the mock Rekor logs the proposed dsse entry (spec.proposedContent), not the canonical body Rekor stores (spec.envelopeHash, payloadHash, signatures)',
+    },
+    {
+      file: 'dsse-rekor2.sigstore.json',
+      kind: 'dsse',
+      bundle: 'v0.3',
+      rekor: 'v2 dsse 0.0.2',
+      tsa: 'whole seconds',
+      expect: 'reject',
+      reject: 'dsse/0.0.2',
+      why: 'trustpull gap: sigstore-types 0.15 has no Rekor v2 dsse 0.0.2 entries; and the mock Rekor v2 body is its request object, not a Rekor v2 entry',
+    },
+    {
+      file: 'message-rekor2.sigstore.json',
+      kind: 'message',
+      bundle: 'v0.2',
+      rekor: 'v2 hashedrekord 0.0.2',
+      tsa: 'whole seconds',
+      expect: 'reject',
+      reject: 'out of range for tree size',
+      why: 'mock gap: the mock Rekor v2 proof uses the random log index in a tree of size 1, and its body is its request object',
+    },
+  ];
+
+  const cli = path.join(path.dirname(require.resolve('@sigstore/cli/package.json')), 'bin', 'run');
+  for (const b of BUNDLES) {
+    tsaMillis = b.tsa.startsWith('mock milliseconds') ? 500 : null;
+    if (b.cli) {
+      // The @sigstore/cli `attest` command as a CI job runs it: with CI set it takes the token
+      // from SIGSTORE_ID_TOKEN, logs an `intoto` entry and writes a v0.3 DSSE bundle.
+      await run(
+        process.execPath,
+        [cli, 'attest', path.join(out, 'statement.json'), '--fulcio-url', base, '--rekor-url', base,
+          '--tsa-server-url', base, '--payload-type', IN_TOTO, '--output-file', path.join(out, b.file)],
+        { CI: 'true', SIGSTORE_ID_TOKEN: token, NO_COLOR: '1' }
+      );
+      b.producer = `@sigstore/cli ${version('@sigstore/cli')} attest`;
+    } else {
+      const [major, entry] = b.rekor.split(' ');
+      const witnesses = [rekor(major === 'v2' ? 2 : 1, entry === 'hashedrekord' ? undefined : entry)];
+      if (b.tsa !== 'none') witnesses.push(tsaWitness());
+      writeBundle(b.file, await builders[b.kind](witnesses).create(artifacts[b.kind]));
+      b.producer = `@sigstore/sign ${version('@sigstore/sign')}`;
+    }
+    const written = JSON.parse(fs.readFileSync(path.join(out, b.file), 'utf8'));
+    const want = `application/vnd.dev.sigstore.bundle${b.bundle === 'v0.3' ? '.v0.3+json' : '+json;version=0.2'}`;
+    if (written.mediaType !== want) {
+      throw new Error(`${b.file}: expected media type ${want}, the producer wrote ${written.mediaType}`);
+    }
+  }
+  server.close();
+
+  const interop = {
+    identity: IDENTITY,
+    issuer: ISSUER,
+    artifact: 'manifest.json',
+    digest: `sha256:${digest}`,
+    predicateType: COSIGN_PREDICATE,
+    bundles: BUNDLES,
+    producedAt: new Date().toISOString(),
+    versions: {
+      node: process.version,
+      '@sigstore/mock': version('@sigstore/mock'),
+      '@sigstore/sign': version('@sigstore/sign'),
+      '@sigstore/cli': version('@sigstore/cli'),
+      '@sigstore/bundle': version('@sigstore/bundle'),
+    },
+  };
+  write('interop.json', JSON.stringify(interop, null, 2) + '\n');
+  console.log(`wrote ${BUNDLES.length} bundles for sha256:${digest} to ${out}`);
+}
+
+main().catch((e) => {
+  console.error(e && e.stack ? e.stack : e);
+  process.exit(1);
+});
