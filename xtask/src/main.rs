@@ -8,7 +8,6 @@
 
 mod ci;
 mod conformance;
-mod e2e;
 mod interop;
 #[cfg(test)]
 mod tidy;
@@ -21,7 +20,6 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci            fmt --check, clippy -D warnings, cargo test --workspace
   conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
-  e2e           trustpull verify against Debian's docker-registry on 127.0.0.1 (plain + basic auth)
   interop       [--out DIR] sign with an independent producer (npm @sigstore/mock on 127.0.0.1,
                 @sigstore/sign, @sigstore/cli; needs node + npm) and check trustpull verify-bundle
 ";
@@ -31,7 +29,6 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]),
-        Some("e2e") => e2e::run(&args[1..]),
         Some("interop") => interop::run(&args[1..]),
         _ => {
             eprint!("{USAGE}");
