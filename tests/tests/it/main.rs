@@ -1,3 +1,4 @@
 //! Cross-crate tests: the verifier against bundles from the virtual Sigstore.
 
 mod faults;
+mod mutation;
