@@ -5,8 +5,10 @@
 //!
 //! - [`sigstore`]: the fixture signer, a "virtual Sigstore" (Fulcio-like CA, CT log, Rekor) whose
 //!   bundles pass the production checks, with knobs to get any single thing wrong.
+//! - [`scenarios`]: policy scenarios (pass/fail pairs) stored in `tests/fixtures/scenarios/`.
 //!
 //! It is never published.
 
 pub mod conformance;
+pub mod scenarios;
 pub mod sigstore;

@@ -8,6 +8,7 @@
 
 mod ci;
 mod conformance;
+mod fixtures;
 mod interop;
 #[cfg(test)]
 mod tidy;
@@ -20,6 +21,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci            fmt --check, clippy -D warnings, cargo test --workspace
   conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
+  fixtures      [--check] regenerate the offline demo in examples/ (or check it is up to date)
   interop       [--out DIR] sign with an independent producer (npm @sigstore/mock on 127.0.0.1,
                 @sigstore/sign, @sigstore/cli; needs node + npm) and check trustpull verify-bundle
 ";
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]),
+        Some("fixtures") => fixtures::run(&args[1..]),
         Some("interop") => interop::run(&args[1..]),
         _ => {
             eprint!("{USAGE}");
