@@ -144,7 +144,7 @@ pub enum RegistryError {
         problem: String,
     },
     /// A referrer manifest's `subject` is not the digest it was listed for.
-    #[error("referrer manifest {manifest} names subject {found:?}, not {expected}; ignoring it (registries can lie)")]
+    #[error("referrer manifest {manifest} names subject {}, not {expected}; ignoring it (registries can lie)", .found.as_deref().unwrap_or("(none)"))]
     SubjectMismatch {
         /// The referrer manifest digest.
         manifest: Digest,
