@@ -14,12 +14,23 @@
 //!   be rejected with the recorded reason, so a fix on either side fails loudly here and the
 //!   bundle can move to the passing set.
 //!
+//! `--registry` adds the registry path: it starts Debian's `docker-registry` (distribution 2.8)
+//! with basic auth on a free 127.0.0.1 port, pushes the signed image once per bundle and attaches
+//! the bundle with `sigstore attach` (`xtask/interop/attach.cjs`; @sigstore/oci writes the
+//! referrer manifest and the `sha256-<hex>` fallback index), then runs `trustpull verify` on
+//! each image: bundles marked `verify` pass by digest and by tag and fail for another identity;
+//! known gaps fail for their recorded reason.
+//!
 //! `--out DIR` keeps the producer's output there (`--out tests/fixtures/interop` refreshes the
 //! vendored fixtures); without it a temporary directory is used and removed on success. Node.js
 //! 20+ and npm are needed; `npm ci` runs in `xtask/interop` when its `node_modules` is missing.
+//! `--registry` also needs `docker-registry` and `htpasswd` (`apt-get install -y docker-registry
+//! apache2-utils`).
 
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -36,17 +47,23 @@ const OTHER_DIGEST: &str =
 /// A predicate type the producer did not sign.
 const OTHER_PREDICATE: &str = "https://slsa.dev/provenance/v1";
 
-/// Entry point: `cargo xtask interop [--out DIR]`.
+/// Test-only credentials of the throwaway registry `--registry` starts.
+const REGISTRY_USER: &str = "interop";
+const REGISTRY_PASSWORD: &str = "interop-password";
+const REGISTRY_INSTALL: &str = "apt-get install -y docker-registry apache2-utils";
+
+/// Entry point: `cargo xtask interop [--out DIR] [--registry]`.
 pub fn run(args: &[String]) -> Result<(), String> {
-    let out = match args {
-        [] => None,
-        [flag, dir] if flag == "--out" => Some(PathBuf::from(dir)),
-        _ => {
-            return Err(format!(
-                "usage: cargo xtask interop [--out DIR], got {args:?}"
-            ))
+    let usage = || format!("usage: cargo xtask interop [--out DIR] [--registry], got {args:?}");
+    let (mut out, mut registry) = (None, false);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--out" => out = Some(PathBuf::from(rest.next().ok_or_else(usage)?)),
+            "--registry" => registry = true,
+            _ => return Err(usage()),
         }
-    };
+    }
     let (dir, temporary) = match out {
         Some(dir) => (dir, false),
         None => {
@@ -57,9 +74,19 @@ pub fn run(args: &[String]) -> Result<(), String> {
             (dir, true)
         }
     };
-    produce(&dir)?;
-    util::run(cargo().args(["build", "-p", "trustpull"]))?;
-    let result = check_dir(&trustpull_binary(), &dir);
+    if registry {
+        ensure_registry_installed()?;
+    }
+    let result = produce(&dir)
+        .and_then(|()| util::run(cargo().args(["build", "-p", "trustpull"])))
+        .and_then(|()| check_dir(&trustpull_binary(), &dir))
+        .and_then(|()| {
+            if registry {
+                check_registry(&trustpull_binary(), &dir)
+            } else {
+                Ok(())
+            }
+        });
     match &result {
         Ok(()) if temporary => {
             let _ = std::fs::remove_dir_all(&dir);
@@ -313,5 +340,228 @@ fn judge(output: &Output, want: Want<'_>) -> Result<(), String> {
             stderr.trim()
         )),
         Want::Rejected(_) => Ok(()),
+    }
+}
+
+fn ensure_registry_installed() -> Result<(), String> {
+    for tool in ["docker-registry", "htpasswd"] {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()));
+        if !found {
+            return Err(format!(
+                "`{tool}` is not installed; `cargo xtask interop --registry` needs it: {REGISTRY_INSTALL}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A `docker-registry` on 127.0.0.1 with basic auth, stopped when dropped.
+struct Registry {
+    child: Child,
+    host: String,
+}
+
+impl Registry {
+    fn start(dir: &Path) -> Result<Self, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let htpasswd = Command::new("htpasswd")
+            .args(["-Bbn", REGISTRY_USER, REGISTRY_PASSWORD])
+            .output()
+            .map_err(|e| format!("cannot run htpasswd: {e}"))?;
+        if !htpasswd.status.success() {
+            return Err(format!(
+                "htpasswd failed: {}",
+                String::from_utf8_lossy(&htpasswd.stderr)
+            ));
+        }
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).map_err(|e| format!("write {}: {e}", path.display()))?;
+            Ok::<_, String>(path)
+        };
+        let htpasswd = write("htpasswd", &htpasswd.stdout)?;
+        // Ask the kernel for a free port; the registry binds it right after.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free loopback port: {e}"))?
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let config = write(
+            "config.yml",
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\nauth:\n  htpasswd:\n    realm: trustpull-interop\n    path: {}\n",
+                dir.join("data").display(),
+                htpasswd.display()
+            )
+            .as_bytes(),
+        )?;
+        let log = std::fs::File::create(dir.join("registry.log"))
+            .map_err(|e| format!("create registry log: {e}"))?;
+        let stderr = log.try_clone().map_err(|e| format!("registry log: {e}"))?;
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("cannot start docker-registry: {e}"))?;
+        let mut registry = Registry { child, host };
+        // Poll until it accepts connections (or exits, or 20 s pass).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if TcpStream::connect(&registry.host).is_ok() {
+                eprintln!("interop: docker-registry on {} (basic auth)", registry.host);
+                return Ok(registry);
+            }
+            if let Ok(Some(status)) = registry.child.try_wait() {
+                return Err(format!(
+                    "docker-registry exited ({status}) before listening; see {}",
+                    dir.join("registry.log").display()
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "docker-registry did not listen on {} within 20 s",
+                    registry.host
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The registry path: `sigstore attach` each bundle to its own image, then `trustpull verify`.
+fn check_registry(trustpull: &Path, dir: &Path) -> Result<(), String> {
+    let registry = Registry::start(&dir.join("registry"))?;
+    let producer = util::root().join("xtask").join("interop");
+    let attached = Command::new("node")
+        .arg(producer.join("attach.cjs"))
+        .args([&registry.host, REGISTRY_USER, REGISTRY_PASSWORD])
+        .arg(dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run node attach.cjs: {e}"))?;
+    if !attached.status.success() {
+        return Err(format!("attach.cjs failed ({})", attached.status));
+    }
+    // attach.cjs wrote the registry credentials there, as `docker login` would.
+    let docker = dir.join("docker");
+
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("interop.json"))
+            .map_err(|e| format!("read interop.json: {e}"))?,
+    )
+    .map_err(|e| format!("interop.json: {e}"))?;
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (identity, issuer) = (text(&doc, "identity"), text(&doc, "issuer"));
+    let root = dir.join("trusted_root.json").display().to_string();
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for line in String::from_utf8_lossy(&attached.stdout).lines() {
+        let placed: Value =
+            serde_json::from_str(line).map_err(|e| format!("attach.cjs printed {line:?}: {e}"))?;
+        let (file, image) = (text(&placed, "file"), text(&placed, "image"));
+        let entry = doc
+            .get("bundles")
+            .and_then(Value::as_array)
+            .and_then(|b| b.iter().find(|b| text(b, "file") == file))
+            .ok_or_else(|| {
+                format!("attach.cjs attached {file}, which interop.json does not list")
+            })?;
+        let by_tag = match image.split_once('@') {
+            Some((repo, _)) => format!("{repo}:interop"),
+            None => {
+                return Err(format!(
+                    "attach.cjs printed an image without a digest: {image}"
+                ))
+            }
+        };
+        let verify = |image: &str, identity: &str| -> Vec<String> {
+            [
+                "verify",
+                image,
+                "--plain-http",
+                "--certificate-identity",
+                identity,
+                "--certificate-oidc-issuer",
+                &issuer,
+                "--trusted-root",
+                &root,
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        };
+        let checks = if text(entry, "expect") == "verify" {
+            vec![
+                (
+                    "verifies the attached bundle by digest",
+                    verify(&image, &identity),
+                    Want::Verified,
+                ),
+                (
+                    "verifies the attached bundle by tag",
+                    verify(&by_tag, &identity),
+                    Want::Verified,
+                ),
+                (
+                    "rejects another identity",
+                    verify(&image, OTHER_IDENTITY),
+                    Want::Rejected(Some("identity mismatch")),
+                ),
+            ]
+        } else {
+            let reason = entry.get("reject").and_then(Value::as_str);
+            vec![(
+                "is rejected as recorded",
+                verify(&image, &identity),
+                Want::Rejected(reason),
+            )]
+        };
+        for (what, args, want) in checks {
+            runs += 1;
+            let output = Command::new(trustpull)
+                .args(&args)
+                .env("DOCKER_CONFIG", &docker)
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", trustpull.display()))?;
+            match judge(&output, want) {
+                Ok(()) => eprintln!("ok    registry {file}: {what}"),
+                Err(surprise) => {
+                    eprintln!("FAIL  registry {file}: {what}: {surprise}");
+                    failures.push(format!(
+                        "registry {file}: {what}: {surprise}\n      trustpull {}",
+                        args.join(" ")
+                    ));
+                }
+            }
+        }
+    }
+    drop(registry);
+    if runs == 0 {
+        return Err("attach.cjs attached nothing".into());
+    }
+    if failures.is_empty() {
+        eprintln!("interop: {runs} registry runs as expected (sigstore attach → trustpull verify)");
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {runs} registry interop runs went wrong:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        ))
     }
 }
