@@ -1,8 +1,11 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest.
+//!
+//! The last step, `cargo xtask e2e`, needs Debian's `docker-registry` and `apache2-utils`
+//! (installed with apt-get when run as root).
 
 use crate::util::{self, cargo};
 
-/// Runs formatting, lints and tests.
+/// Runs formatting, lints, tests, and the end-to-end run against a real local registry.
 pub fn run_ci() -> Result<(), String> {
     util::run(cargo().args(["fmt", "--all", "--check"]))?;
     util::run(cargo().args([
@@ -15,6 +18,7 @@ pub fn run_ci() -> Result<(), String> {
         "warnings",
     ]))?;
     util::run(cargo().args(["test", "--workspace", "--locked"]))?;
+    crate::e2e::run(&[])?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 
 mod ci;
 mod conformance;
+mod e2e;
 mod fixtures;
 mod interop;
 #[cfg(test)]
@@ -21,10 +22,10 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci            fmt --check, clippy -D warnings, cargo test --workspace
   conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
+  e2e           trustpull verify against Debian's docker-registry on 127.0.0.1 (plain + basic auth)
   fixtures      [--check] regenerate the offline demo in examples/ (or check it is up to date)
-  interop       [--out DIR] [--registry] sign with an independent producer (npm @sigstore/mock on
-                127.0.0.1, @sigstore/sign, @sigstore/cli; needs node + npm) and check trustpull
-                verify-bundle; --registry: sigstore attach to docker-registry, then trustpull verify
+  interop       [--out DIR] sign with an independent producer (npm @sigstore/mock on 127.0.0.1,
+                @sigstore/sign, @sigstore/cli; needs node + npm) and check trustpull verify-bundle
 ";
 
 fn main() -> ExitCode {
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]),
+        Some("e2e") => e2e::run(&args[1..]),
         Some("fixtures") => fixtures::run(&args[1..]),
         Some("interop") => interop::run(&args[1..]),
         _ => {
