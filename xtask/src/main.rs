@@ -24,8 +24,9 @@ commands:
   conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
   e2e           trustpull verify against Debian's docker-registry on 127.0.0.1 (plain + basic auth)
   fixtures      [--check] regenerate the offline demo in examples/ (or check it is up to date)
-  interop       [--out DIR] sign with an independent producer (npm @sigstore/mock on 127.0.0.1,
-                @sigstore/sign, @sigstore/cli; needs node + npm) and check trustpull verify-bundle
+  interop       [--out DIR] [--registry] sign with an independent producer (npm @sigstore/mock on
+                127.0.0.1, @sigstore/sign, @sigstore/cli; needs node + npm) and check trustpull
+                verify-bundle; --registry: sigstore attach to docker-registry, then trustpull verify
 ";
 
 fn main() -> ExitCode {
