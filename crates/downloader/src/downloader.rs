@@ -500,7 +500,6 @@ impl Downloader {
             });
         }
         file.flush().await.map_err(io_err)?;
-        file.into_inner().sync_all().await.map_err(io_err)?;
         self.progress.on_event(&ProgressEvent::LayerFinished {
             digest: digest.clone(),
         });
