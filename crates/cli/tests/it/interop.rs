@@ -206,6 +206,60 @@ fn the_public_good_root_does_not_trust_the_mock_sigstore() {
     }
 }
 
+/// Each key of the producer's Sigstore is checked: swap one for another key of the same root
+/// and the bundles (those with a TSA timestamp, so all four are in play) are rejected for it.
+#[test]
+fn every_key_in_the_producer_trust_root_is_checked() {
+    let text = std::fs::read_to_string(fixture("trusted_root.json")).expect("vendored");
+    let root: serde_json::Value = serde_json::from_str(&text).expect("trusted_root.json is JSON");
+    let swapped = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut r = root.clone();
+        edit(&mut r);
+        r
+    };
+    let cases: [(&str, serde_json::Value, &str); 4] = [
+        (
+            "CT log key",
+            swapped(&|r| r["ctlogs"] = r["tlogs"].clone()),
+            "signed certificate timestamp",
+        ),
+        (
+            "Rekor key",
+            swapped(&|r| r["tlogs"] = r["ctlogs"].clone()),
+            "inclusion promise",
+        ),
+        (
+            "TSA chain",
+            swapped(&|r| {
+                r["timestampAuthorities"][0]["certChain"] =
+                    r["certificateAuthorities"][0]["certChain"].clone()
+            }),
+            "trusted TSA certificate",
+        ),
+        (
+            "Fulcio CA",
+            swapped(&|r| {
+                r["certificateAuthorities"][0]["certChain"] =
+                    r["timestampAuthorities"][0]["certChain"].clone()
+            }),
+            "certificate chain",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (what, root, reason) in cases {
+        let path = dir.path().join("trusted_root.json");
+        std::fs::write(&path, root.to_string()).expect("temp dir is writable");
+        for bundle in ["message.sigstore.json", "dsse-cli.sigstore.json"] {
+            eprintln!("{bundle} with another {what}");
+            Run {
+                trusted_root: Some(path.to_string_lossy().into_owned()),
+                ..Run::of(bundle)
+            }
+            .check(Want::Rejected(reason));
+        }
+    }
+}
+
 #[test]
 fn known_gaps_are_rejected_for_the_recorded_reason() {
     for (bundle, reason) in KNOWN_GAPS {
