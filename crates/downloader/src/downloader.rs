@@ -217,19 +217,21 @@ impl Downloader {
             },
         });
 
-        // Everything below is by digest. Drop order matters: `extraction` (declared last) is
-        // dropped first and waits for the extraction thread; then the layer files and the
-        // staging directory are removed.
+        // Everything below is by digest. The layer files and the staging directory are removed
+        // when this future ends or is dropped, after the extraction thread has stopped.
         let staging = StagingDir::beside(dest).map_err(|source| PullError::Install {
             image: image.clone(),
             source,
         })?;
         let layer_dir = layer_dir_beside(dest)?;
-        let files = self
-            .fetch_layers(source, &image, &pinned.layers, layer_dir.path())
-            .await?;
         let stats = self
-            .extract(&image, &pinned.layers, files, staging.path())
+            .fetch_and_extract(
+                source,
+                &image,
+                &pinned.layers,
+                layer_dir.path(),
+                staging.path(),
+            )
             .await?;
         staging
             .install(dest, self.existing)
@@ -414,23 +416,6 @@ impl Downloader {
         }
     }
 
-    /// Downloads every layer into `dir`, `concurrency` at a time, returning the files in layer
-    /// order.
-    async fn fetch_layers(
-        &self,
-        source: &dyn ImageSource,
-        image: &str,
-        layers: &[Descriptor],
-        dir: &Path,
-    ) -> Result<Vec<PathBuf>, PullError> {
-        let count = layers.len();
-        futures::stream::iter(layers.iter().enumerate())
-            .map(|(index, layer)| self.fetch_layer(source, image, index, count, layer, dir))
-            .buffered(self.concurrency)
-            .try_collect()
-            .await
-    }
-
     async fn fetch_layer(
         &self,
         source: &dyn ImageSource,
@@ -506,42 +491,56 @@ impl Downloader {
         Ok(path)
     }
 
-    /// Extracts the downloaded layers in order on a blocking thread. If this future is dropped,
-    /// the thread is told to stop and the drop waits for it, so the caller's staging directory
-    /// is never removed while something still writes into it.
-    async fn extract(
+    /// Downloads the layers into `dir`, `concurrency` at a time, and extracts each one, in
+    /// order, on a blocking thread as soon as it and every layer before it have arrived and
+    /// been checked, so extraction overlaps the remaining downloads.
+    ///
+    /// If this future is dropped, the thread is told to stop and the drop waits for it, so the
+    /// caller's staging directory is never removed while something still writes into it.
+    async fn fetch_and_extract(
         &self,
+        source: &dyn ImageSource,
         image: &str,
         layers: &[Descriptor],
-        files: Vec<PathBuf>,
+        dir: &Path,
         root: &Path,
     ) -> Result<ExtractStats, PullError> {
         let cancel = CancelFlag::default();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<PathBuf>();
         let guard = ExtractionGuard {
             cancel: cancel.clone(),
             done: Some(done_rx),
         };
-        let jobs: Vec<(Digest, DeclaredCompression, PathBuf)> = layers
+        // Declared after `guard`, so dropped before it: a thread waiting for the next layer
+        // wakes up (and stops) before the guard waits for it.
+        let ready_tx = ready_tx;
+        let jobs: Vec<(Digest, DeclaredCompression)> = layers
             .iter()
-            .zip(files)
-            .map(|(l, f)| {
-                (
-                    l.digest.clone(),
-                    extract::declared(&l.media_type).unwrap_or(DeclaredCompression::Sniff),
-                    f,
-                )
+            .map(|l| {
+                let declared =
+                    extract::declared(&l.media_type).unwrap_or(DeclaredCompression::Sniff);
+                (l.digest.clone(), declared)
             })
             .collect();
-        let root = root.to_path_buf();
+        let owned_root = root.to_path_buf();
         let limits = self.limits.clone();
         let progress = Arc::clone(&self.progress);
         let owned_image = image.to_owned();
         let task = tokio::task::spawn_blocking(move || {
             let _done = done_tx;
-            let mut extractor = Extractor::new(&root, &limits, cancel);
+            let mut extractor = Extractor::new(&owned_root, &limits, cancel);
             let count = jobs.len();
-            for (index, (digest, declared, path)) in jobs.into_iter().enumerate() {
+            for (index, (digest, declared)) in jobs.into_iter().enumerate() {
+                let extract_err = |source| PullError::Extract {
+                    image: owned_image.clone(),
+                    layer: digest.clone(),
+                    source,
+                };
+                // The sender is gone only when the downloads failed or the pull was dropped.
+                let path = ready_rx
+                    .recv()
+                    .map_err(|_| extract_err(crate::ExtractError::Cancelled))?;
                 progress.on_event(&ProgressEvent::Extracting {
                     index,
                     count,
@@ -553,26 +552,43 @@ impl Downloader {
                 })?;
                 extractor
                     .extract_layer(file, declared)
-                    .map_err(|source| PullError::Extract {
-                        image: owned_image.clone(),
-                        layer: digest,
-                        source,
-                    })?;
+                    .map_err(extract_err)?;
+                // The blob is no longer needed: free its disk space early.
+                let _ = std::fs::remove_file(&path);
             }
             Ok(extractor.stats().clone())
         });
-        let result = match task.await {
-            Ok(result) => result,
-            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-            Err(_) => Err(PullError::Extract {
-                image: image.to_owned(),
-                layer: layers
-                    .first()
-                    .map(|l| l.digest.clone())
-                    .unwrap_or_else(|| Digest::of(b"")),
-                source: crate::ExtractError::Cancelled,
-            }),
+        let count = layers.len();
+        let downloads = async {
+            let mut fetched = futures::stream::iter(layers.iter().enumerate())
+                .map(|(index, layer)| self.fetch_layer(source, image, index, count, layer, dir))
+                .buffered(self.concurrency);
+            while let Some(path) = fetched.try_next().await? {
+                if ready_tx.send(path).is_err() {
+                    // The extraction thread stopped; its error is what the join reports.
+                    break;
+                }
+            }
+            Ok::<(), PullError>(())
         };
+        let extraction = async {
+            match task.await {
+                Ok(result) => result,
+                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                Err(_) => Err(PullError::Extract {
+                    image: image.to_owned(),
+                    layer: layers
+                        .first()
+                        .map(|l| l.digest.clone())
+                        .unwrap_or_else(|| Digest::of(b"")),
+                    source: crate::ExtractError::Cancelled,
+                }),
+            }
+        };
+        let result = futures::future::try_join(downloads, extraction)
+            .await
+            .map(|((), stats)| stats);
+        drop(ready_tx);
         drop(guard);
         result
     }

@@ -645,3 +645,41 @@ async fn layout_missing_index_is_unavailable_for_signatures() {
         "a missing layout is never 'no signatures': {err:?}"
     );
 }
+
+#[tokio::test]
+async fn hostile_first_layer_stops_the_other_downloads_and_installs_nothing() {
+    let mut store = Store::default();
+    let mut hostile = tar(&[("ok", b"x")]);
+    // Rewrite the entry name to `../ok` (same length budget: the name field is 100 bytes).
+    hostile[..5].copy_from_slice(b"../ok");
+    let mut header = tar::Header::from_byte_slice(&hostile[..512]).clone();
+    header.set_cksum();
+    hostile[..512].copy_from_slice(header.as_bytes());
+    let stalled = gzip(&tar(&[("never", b"y")]));
+    let (image, _) = store.image(&[(LAYER_GZIP, gzip(&hostile)), (LAYER_GZIP, stalled.clone())]);
+    let mut source = MemorySource::new(store, image);
+    source.serve.insert(
+        Digest::of(&stalled),
+        Serve::Stall(Arc::new(tokio::sync::Notify::new())),
+    );
+    let parent = Parent::new();
+    let err = downloader(Arc::new(NoopVerifier::new("t")))
+        .pull_from(&source, &parent.dest())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            PullError::Extract {
+                source: trustpull_downloader::ExtractError::UnsafeEntry {
+                    reason: trustpull_downloader::UnsafeReason::ParentComponent,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+    parent.assert_empty();
+}
