@@ -358,3 +358,85 @@ pub fn run(args: &[String]) -> Result<(), String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use trustpull_downloader::{Downloader, OciLayout, Platform, PullError};
+    use trustpull_verifier::{CosignVerifier, TrustRoot, Verification, VerifyError};
+
+    use super::*;
+
+    fn examples() -> PathBuf {
+        util::root().join("examples")
+    }
+
+    #[test]
+    fn committed_examples_are_up_to_date() {
+        check(&examples()).unwrap();
+    }
+
+    fn pull_demo(
+        identity: &str,
+    ) -> (
+        Result<trustpull_downloader::PullOutcome, PullError>,
+        tempfile::TempDir,
+    ) {
+        let layout = examples().join("demo-image");
+        let reference = format!("oci-layout:{}:v1", layout.display());
+        let signatures = OciLayout::open_reference(&reference["oci-layout:".len()..]).unwrap();
+        let root = TrustRoot::from_file(&examples().join("trusted_root.json")).unwrap();
+        let policy = TrustPolicy::new(PolicySpec {
+            issuer: Some(ISSUER.into()),
+            identity: Some(identity.into()),
+            ..PolicySpec::default()
+        })
+        .unwrap();
+        let verifier = CosignVerifier::new(Arc::new(signatures), Arc::new(policy), Arc::new(root));
+        let downloader = Downloader::builder()
+            .verifier(Arc::new(verifier))
+            .platform(Platform::new("linux", "amd64"))
+            .build()
+            .unwrap();
+        let parent = tempfile::tempdir().unwrap();
+        let dest = parent.path().join("demo");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        (runtime.block_on(downloader.pull(&reference, &dest)), parent)
+    }
+
+    #[test]
+    fn demo_layout_image_is_verified_and_installed() {
+        let (result, parent) = pull_demo(IDENTITY);
+        let outcome = result.unwrap();
+        assert!(
+            matches!(&outcome.verification, Verification::Verified(r) if r.identity() == IDENTITY)
+        );
+        let dest = parent.path().join("demo");
+        assert_eq!(
+            std::fs::read_to_string(dest.join("demo/bin/hello")).unwrap(),
+            "#!/bin/sh\necho \"hello from a verified image\"\n"
+        );
+        assert!(dest.join("demo/share/model.txt").exists());
+        assert!(
+            !dest.join("demo/build-leftover.txt").exists(),
+            "the whiteout in layer 2 applies"
+        );
+    }
+
+    #[test]
+    fn demo_layout_image_with_another_identity_is_refused_and_nothing_written() {
+        let (result, parent) = pull_demo(
+            "https://github.com/evil/backends/.github/workflows/release.yml@refs/heads/main",
+        );
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, PullError::Verify { source, .. } if matches!(**source, VerifyError::Rejected(_))),
+            "{err:?}"
+        );
+        assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 0);
+    }
+}

@@ -6,6 +6,8 @@
 // xtask is a developer tool: it reads the environment, prints, and exits with a status.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
+mod bench;
+mod bench_downloader;
 mod ci;
 mod conformance;
 mod e2e;
@@ -20,6 +22,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
+  bench         [downloader] measure the DESIGN.md §11 targets (needs GNU time; skopeo and
+                docker-registry for the registry comparison)
   ci            fmt --check, clippy -D warnings, cargo test --workspace
   conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
   e2e           trustpull verify against Debian's docker-registry on 127.0.0.1 (plain + basic auth)
@@ -32,6 +36,8 @@ commands:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::run(&args[1..]),
+        Some("bench-internal") => bench_downloader::run_internal(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),

@@ -1,0 +1,14 @@
+//! `cargo xtask bench`: the measurements behind BENCHMARKS.md (DESIGN.md §11). Each section
+//! lives in its own module and prints its own markdown table.
+
+use crate::bench_downloader;
+
+/// Entry point: `cargo xtask bench [downloader]` (no argument: every section).
+pub fn run(args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        None | Some("downloader") => bench_downloader::run(),
+        Some(other) => Err(format!(
+            "unknown bench section {other:?}; sections: downloader"
+        )),
+    }
+}
