@@ -50,6 +50,8 @@ const OTHER_PREDICATE: &str = "https://slsa.dev/provenance/v1";
 /// Test-only credentials of the throwaway registry `--registry` starts.
 const REGISTRY_USER: &str = "interop";
 const REGISTRY_PASSWORD: &str = "interop-password";
+const NODE_HINT: &str =
+    "install Node.js 20 or newer with npm (Debian 12's nodejs package is 18: too old)";
 const REGISTRY_INSTALL: &str = "apt-get install -y docker-registry apache2-utils";
 
 /// Entry point: `cargo xtask interop [--out DIR] [--registry]`.
@@ -110,7 +112,7 @@ pub fn produce(out: &Path) -> Result<(), String> {
     {
         if Command::new("npm").arg("--version").output().is_err() {
             return Err(format!(
-                "npm is not installed; install Node.js 20+ with npm (Debian: apt-get install nodejs npm), then run `{npm_ci}`"
+                "npm is not installed; {NODE_HINT}, then run `{npm_ci}`"
             ));
         }
         util::run(
@@ -119,11 +121,19 @@ pub fn produce(out: &Path) -> Result<(), String> {
                 .current_dir(&producer),
         )?;
     }
-    if Command::new("node").arg("--version").output().is_err() {
-        return Err(
-            "node is not installed; install Node.js 20+ (Debian: apt-get install nodejs npm)"
-                .into(),
-        );
+    // The Sigstore JS packages need Node.js 20+ (Debian 12 packages 18: use a newer nodejs).
+    let version = Command::new("node")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("node is not installed ({e}); {NODE_HINT}"))?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let major = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    if major.is_none_or(|m| m < 20) {
+        return Err(format!("node {version:?} is too old; {NODE_HINT}"));
     }
     std::fs::create_dir_all(out)
         .map_err(|e| format!("cannot create output directory {}: {e}", out.display()))?;
