@@ -84,7 +84,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     drop(plain);
     if failures.is_empty() {
         eprintln!("e2e: all cases passed");
-        Ok(())
+        // Interop (DESIGN.md §10): bundles from an independent producer (npm @sigstore/mock,
+        // @sigstore/sign, @sigstore/cli attest/attach) through verify-bundle and a registry.
+        crate::interop::run(&["--registry".to_owned()])
     } else {
         Err(format!(
             "{} e2e case(s) failed:\n  {}",
