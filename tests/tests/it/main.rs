@@ -1,5 +1,6 @@
 //! Cross-crate tests: the verifier against bundles from the virtual Sigstore.
 
+mod cosign;
 mod faults;
 mod mutation;
 mod scenarios;
