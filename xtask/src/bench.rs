@@ -1,14 +1,19 @@
 //! `cargo xtask bench`: the measurements behind BENCHMARKS.md (DESIGN.md §11). Each section
 //! lives in its own module and prints its own markdown table.
 
-use crate::bench_downloader;
+use crate::{bench_downloader, bench_registry};
 
-/// Entry point: `cargo xtask bench [downloader]` (no argument: every section).
+/// Entry point: `cargo xtask bench [downloader|registry]` (no argument: every section).
 pub fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
-        None | Some("downloader") => bench_downloader::run(),
+        None => {
+            bench_registry::run()?;
+            bench_downloader::run()
+        }
+        Some("downloader") => bench_downloader::run(),
+        Some("registry") => bench_registry::run(),
         Some(other) => Err(format!(
-            "unknown bench section {other:?}; sections: downloader"
+            "unknown bench section {other:?}; sections: downloader, registry"
         )),
     }
 }

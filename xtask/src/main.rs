@@ -8,6 +8,7 @@
 
 mod bench;
 mod bench_downloader;
+mod bench_registry;
 mod ci;
 mod conformance;
 mod e2e;
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  bench         [downloader] measure the DESIGN.md §11 targets (needs GNU time; skopeo and
+  bench         [downloader|registry] measure the DESIGN.md §11 targets (needs GNU time; skopeo and
                 docker-registry for the registry comparison)
   ci            fmt --check, clippy -D warnings, cargo test --workspace
   conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
