@@ -122,13 +122,23 @@ impl ImageVerifier for CosignVerifier {
             source,
         };
         let mut work: Vec<(Digest, SignedTarget, SignatureCandidate)> = Vec::new();
+        // Candidates a source rejected while listing them (BadCandidate from `candidates`).
+        let mut listed_bad: Vec<CandidateRejection> = Vec::new();
         for (digest, target) in self.targets(subject) {
-            let found = self
-                .source
-                .candidates(subject, &digest)
-                .await
-                .map_err(unavailable)?;
-            work.extend(found.into_iter().map(|c| (digest.clone(), target, c)));
+            match self.source.candidates(subject, &digest).await {
+                Ok(found) => work.extend(found.into_iter().map(|c| (digest.clone(), target, c))),
+                Err(SourceError::BadCandidate { candidate, reason }) => {
+                    listed_bad.push(CandidateRejection {
+                        candidate: SignatureCandidate::new(candidate.clone()),
+                        signs: digest.clone(),
+                        reason: CandidateReason::Source(SourceError::BadCandidate {
+                            candidate,
+                            reason,
+                        }),
+                    })
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
         }
         let skipped = if work.len() > self.max_candidates {
             work.split_off(self.max_candidates)
@@ -182,6 +192,7 @@ impl ImageVerifier for CosignVerifier {
                 reason,
             })
             .collect();
+        candidates.extend(listed_bad);
         candidates.extend(
             skipped
                 .into_iter()

@@ -317,3 +317,57 @@ fn verify_bundle_needs_no_registry() {
         Err(BundleRejection::UnsupportedVersion { .. })
     ));
 }
+
+/// A source that can only say one listed candidate is unusable.
+#[derive(Debug)]
+struct ListsBad;
+
+#[async_trait]
+impl SignatureSource for ListsBad {
+    async fn candidates(
+        &self,
+        _: &ImageSubject,
+        _: &Digest,
+    ) -> Result<Vec<SignatureCandidate>, SourceError> {
+        Err(SourceError::BadCandidate {
+            candidate: Digest::of(b"referrer"),
+            reason: "manifest has 2 layers, expected 1 bundle layer".into(),
+        })
+    }
+    async fn bundle(
+        &self,
+        _: &ImageSubject,
+        c: &SignatureCandidate,
+    ) -> Result<Vec<u8>, SourceError> {
+        Err(SourceError::BadCandidate {
+            candidate: c.digest().clone(),
+            reason: "unreachable in this test".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_bad_candidate_while_listing_is_a_rejection_not_an_outage() {
+    let got = verifier(ListsBad, IDENTITY).verify(&subject()).await;
+    assert!(
+        matches!(&got, Err(VerifyError::Rejected(r)) if r.candidates.len() == 1 && matches!(r.candidates[0].reason, CandidateReason::Source(SourceError::BadCandidate { .. }))),
+        "{got:?}"
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    #[test]
+    fn arbitrary_bytes_are_rejected_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+        let root = root();
+        proptest::prop_assert!(verify_bundle(&bytes, &artifact_digest(), &policy(IDENTITY), &root).is_err());
+    }
+
+    #[test]
+    fn json_shaped_garbage_is_rejected_never_panics(media in "[a-z./+;=0-9]{0,60}", field in "[a-zA-Z]{1,20}", value in ".{0,40}") {
+        let doc = serde_json::json!({"mediaType": media, "verificationMaterial": {field.clone(): value.clone()}, "messageSignature": {"signature": value}});
+        let root = root();
+        let bytes = serde_json::to_vec(&doc).expect("encodes");
+        proptest::prop_assert!(verify_bundle(&bytes, &artifact_digest(), &policy(IDENTITY), &root).is_err());
+    }
+}
