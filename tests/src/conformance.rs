@@ -70,7 +70,26 @@ pub fn cases(data_dir: &Path) -> io::Result<Vec<Case>> {
     Ok(out)
 }
 
+/// `_fail` cases whose rejection is a config error (exit 2), because the file the case hands
+/// over is itself unusable: the managed key is not valid PEM/base64, and the trusted root lacks
+/// a required `validFor.start`. Every other `_fail` case must exit 1 (rejected).
+pub const CONFIG_ERROR_CASES: [&str; 2] = [
+    "managed-key-wrong-key_fail",
+    "trust-root-tlog-missing-validity-start_fail",
+];
+
 impl Case {
+    /// The exit status `trustpull verify-bundle` must give: 0, 1 or 2.
+    pub fn expected_exit(&self) -> i32 {
+        if self.expect_pass {
+            0
+        } else if CONFIG_ERROR_CASES.contains(&self.name.as_str()) {
+            2
+        } else {
+            1
+        }
+    }
+
     /// The `verify-bundle` arguments (after the subcommand name) for this case.
     pub fn args(&self, data_dir: &Path, mode: ArtifactMode) -> io::Result<Vec<OsString>> {
         let mut args: Vec<OsString> = vec![

@@ -35,15 +35,15 @@ pub fn run(_args: &[String]) -> Result<(), String> {
                 .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
             total += 1;
             let code = out.status.code();
-            let ok = if case.expect_pass {
-                code == Some(0)
-            } else {
-                matches!(code, Some(1 | 2))
+            let ok = code == Some(case.expected_exit());
+            let expected = match case.expected_exit() {
+                0 => "verify (exit 0)",
+                1 => "reject (exit 1)",
+                _ => "config error (exit 2)",
             };
-            let expected = if case.expect_pass { "verify" } else { "reject" };
             let mark = if ok { "ok   " } else { "WRONG" };
             println!(
-                "{mark} {:<60} {:<6} expected {expected}, exit {code:?}",
+                "{mark} {:<60} {:<6} expected {expected}, got exit {code:?}",
                 case.name,
                 format!("{mode:?}").to_lowercase()
             );
