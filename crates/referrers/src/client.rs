@@ -992,6 +992,20 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(10)));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn header_parsers_never_panic(header in ".*") {
+            let c = Challenge::parse(&header);
+            let _ = c.param("realm");
+            let mut h = HeaderMap::new();
+            if let Ok(v) = header.parse() {
+                h.insert(RETRY_AFTER, v);
+                let _ = retry_after(&h);
+            }
+            let _ = registry_message(header.as_bytes());
+        }
+    }
+
     #[test]
     fn registry_messages() {
         assert_eq!(

@@ -210,6 +210,17 @@ mod tests {
         assert_eq!(got, expected, "input {input:?}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics_and_keeps_urls_clean(s in ".*") {
+            if let Ok(r) = ImageReference::parse(&s) {
+                let text = format!("{}/{}", r.repository().api_host(), r.repository().name());
+                proptest::prop_assert!(!text.contains(['?', '#', ' ', '\\']));
+                proptest::prop_assert!(!r.repository().name().split('/').any(|c| c == ".." || c == "."));
+            }
+        }
+    }
+
     #[test]
     fn parses_references() {
         let zeros = "0".repeat(64);

@@ -444,3 +444,97 @@ fn basic(username: &str, password: &str) -> Credential {
         password: password.into(),
     }
 }
+
+#[tokio::test]
+async fn a_bearer_token_is_reused_and_an_identity_token_is_exchanged() {
+    let server = MockServer::start().await;
+    let host = server.address().to_string();
+    let (client, repo) = client_for(
+        &server,
+        Credentials::anonymous().with(&host, Credential::IdentityToken("refresh-me".into())),
+    );
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(wiremock::matchers::body_string_contains(
+            "grant_type=refresh_token",
+        ))
+        .and(wiremock::matchers::body_string_contains(
+            "refresh_token=refresh-me",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"access_token": "acc-1"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let blob = b"data";
+    let d = Digest::of(blob);
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/blobs/{d}")))
+        .and(header("authorization", "Bearer acc-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(blob.to_vec()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).insert_header(
+            "WWW-Authenticate",
+            format!("Bearer realm=\"http://{host}/token\"").as_str(),
+        ))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    for _ in 0..3 {
+        assert_eq!(
+            client.fetch_blob(&repo, &d, 100).await.unwrap().as_ref(),
+            blob
+        );
+    }
+    // One 401, one token exchange, three authorized fetches.
+    assert_eq!(server.received_requests().await.unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn a_slow_registry_times_out_as_unavailable() {
+    let mut limits = Limits::without_backoff();
+    limits.request_timeout = std::time::Duration::from_millis(100);
+    limits.max_attempts = 2;
+    let reg = Registry::start_with(limits).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(5)))
+        .mount(&reg.server)
+        .await;
+    let err = reg
+        .client
+        .discover_signatures(&reg.repo, &subject())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Timeout { .. }), "{err:?}");
+    assert!(err.is_unavailable());
+    assert_eq!(reg.count("/v2/").await, 2, "bounded attempts");
+}
+
+#[tokio::test]
+async fn a_tag_whose_docker_content_digest_disagrees_is_rejected() {
+    let reg = Registry::start().await;
+    let body = br#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/manifests/v1")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(body.to_vec(), OCI_INDEX)
+                .insert_header(
+                    "Docker-Content-Digest",
+                    Digest::of(b"something else").as_str(),
+                ),
+        )
+        .mount(&reg.server)
+        .await;
+    let reference: ImageReference = format!("{}/{REPO}:v1", reg.server.address())
+        .parse()
+        .unwrap();
+    let err = reg.client.resolve(&reference).await.unwrap_err();
+    assert!(
+        matches!(err, RegistryError::DigestMismatch { .. }),
+        "{err:?}"
+    );
+}
