@@ -123,6 +123,12 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         .await
         .map_err(|e| registry_error(&reference, e))?;
     let repo = reference.repository();
+    if platform.is_some() && !is_index_media_type(&resolved.media_type) {
+        eprintln!(
+            "warning: {reference}@{} is a single-platform manifest, not an index; --platform is ignored",
+            resolved.digest
+        );
+    }
     let subject = if let Some((os, arch, variant)) =
         platform.filter(|_| is_index_media_type(&resolved.media_type))
     {
