@@ -8,5 +8,12 @@ use crate::util;
 
 /// Runs the verify bench; it prints a markdown table.
 pub fn run() -> Result<(), String> {
-    util::run(util::cargo().args(["bench", "--quiet", "-p", "trustpull-verifier", "--bench", "verify"]))
+    util::run(util::cargo().args([
+        "bench",
+        "--quiet",
+        "-p",
+        "trustpull-verifier",
+        "--bench",
+        "verify",
+    ]))
 }

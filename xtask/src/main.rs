@@ -9,6 +9,7 @@
 mod bench;
 mod bench_downloader;
 mod bench_registry;
+mod bench_verify;
 mod ci;
 mod conformance;
 mod e2e;
@@ -23,7 +24,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  bench         [downloader|registry] measure the DESIGN.md §11 targets (needs GNU time; skopeo and
+  bench         [verify|downloader|registry] measure the DESIGN.md §11 targets (needs GNU time; skopeo and
                 docker-registry for the registry comparison)
   ci            fmt --check, clippy -D warnings, cargo test --workspace
   conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
