@@ -165,9 +165,9 @@ fn run_timed(
 }
 
 /// A `docker-registry serve` on 127.0.0.1 with temporary storage; killed on drop.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
-    host: String,
+    pub(crate) host: String,
 }
 
 impl Drop for Registry {
@@ -177,7 +177,8 @@ impl Drop for Registry {
     }
 }
 
-fn start_registry(dir: &Path) -> Result<Registry, String> {
+/// Starts Debian's `docker-registry` on a free 127.0.0.1 port with storage under `dir`.
+pub(crate) fn start_registry(dir: &Path) -> Result<Registry, String> {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port: {e}"))?

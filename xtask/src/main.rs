@@ -13,6 +13,7 @@ mod bench_verify;
 mod ci;
 mod conformance;
 mod e2e;
+mod e2e_pull;
 mod fixtures;
 mod interop;
 #[cfg(test)]
@@ -29,6 +30,8 @@ commands:
   ci            fmt --check, clippy -D warnings, cargo test --workspace
   conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
   e2e           trustpull verify against Debian's docker-registry on 127.0.0.1 (plain + basic auth)
+  e2e-pull      trustpull pull against Debian's docker-registry on 127.0.0.1 (signed, unsigned,
+                wrong identity, a layer overwritten in the registry's storage)
   fixtures      [--check] regenerate the offline demo in examples/ (or check it is up to date)
   interop       [--out DIR] [--registry] sign with an independent producer (npm @sigstore/mock on
                 127.0.0.1, @sigstore/sign, @sigstore/cli; needs node + npm) and check trustpull
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Some("bench-internal") => bench_downloader::run_internal(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]),
+        Some("e2e-pull") => e2e_pull::run(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),
         Some("fixtures") => fixtures::run(&args[1..]),
         Some("interop") => interop::run(&args[1..]),
