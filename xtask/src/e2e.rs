@@ -232,6 +232,7 @@ struct Fixtures {
     foreign: Pushed,
     index: Pushed,
     old_style: Pushed,
+    junk_first: Pushed,
     amd64: Pushed,
     arm64: Pushed,
 }
@@ -459,6 +460,27 @@ async fn push_fixtures(p: &Pusher, sigstore: &VirtualSigstore) -> Result<Fixture
     )
     .await?;
 
+    // A junk signature (newer, so tried first) before a valid one: the valid one wins.
+    let junk_first = p.image("junk-first", "amd64", "junk-first").await?;
+    p.attach(
+        &junk_first,
+        &sign(&junk_first.digest),
+        "2026-03-01T12:00:00Z",
+        Some(BUNDLE),
+        &mut fallback,
+        &junk_first.digest,
+    )
+    .await?;
+    p.attach(
+        &junk_first,
+        br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","junk":true}"#,
+        "2026-03-09T12:00:00Z",
+        Some(BUNDLE),
+        &mut fallback,
+        &junk_first.digest,
+    )
+    .await?;
+
     // A multi-arch index signed at the index level; its arm64 child is also signed itself.
     let amd64 = p.image("multi-amd64", "amd64", "multi amd64").await?;
     let arm64 = p.image("multi-arm64", "arm64", "multi arm64").await?;
@@ -496,6 +518,7 @@ async fn push_fixtures(p: &Pusher, sigstore: &VirtualSigstore) -> Result<Fixture
         foreign,
         index,
         old_style,
+        junk_first,
         amd64,
         arm64,
     })
@@ -554,6 +577,12 @@ fn run_cases(env: &Env, host: &str, with_auth: bool, f: &Fixtures) -> Result<Vec
             image("old-style"),
             &[],
             Verified(f.old_style.digest.clone(), "manifest"),
+        ),
+        case(
+            "a junk candidate listed before a valid one",
+            image("junk-first"),
+            &[],
+            Verified(f.junk_first.digest.clone(), "manifest"),
         ),
         case(
             "unsigned",
