@@ -31,6 +31,9 @@ pub enum San {
     Uri(String),
     /// An email SAN (human identities).
     Email(String),
+    /// An OtherName SAN of type `1.3.6.1.4.1.57264.1.7` holding a UTF8String (Fulcio's
+    /// username identities).
+    OtherName(String),
 }
 
 /// How the OIDC issuer is written into the certificate.
@@ -178,6 +181,11 @@ pub(crate) fn leaf_tbs(spec: &LeafSpec<'_>, ca: &Authority, n: u64) -> TbsCertif
         San::Email(e) => {
             GeneralName::Rfc822Name(Ia5String::new(e).expect("fixture email is ASCII"))
         }
+        San::OtherName(name) => GeneralName::OtherName(x509_cert::ext::pkix::name::OtherName {
+            type_id: fulcio_oid(7),
+            value: der::Any::encode_from(&Utf8StringRef::new(name).expect("UTF-8"))
+                .expect("UTF8String encodes"),
+        }),
     };
     let eku = if spec.code_signing {
         ID_KP_CODE_SIGNING

@@ -81,3 +81,35 @@ fn every_fault_is_rejected_for_its_reason_in_both_formats() {
     }
     assert_eq!(checked, 2 * Fault::ALL.len() - 2);
 }
+
+#[test]
+fn identity_is_uri_else_email_else_other_name() {
+    use trustpull_policy::{PolicySpec, TrustPolicy};
+    use trustpull_testkit::sigstore::{default_spec, San};
+    let sigstore = VirtualSigstore::new();
+    let root = sigstore.trust_root();
+    let digest = Digest::of(b"manifest");
+    for (san, identity) in [
+        (
+            San::Uri("https://ci.test/workflow".into()),
+            "https://ci.test/workflow",
+        ),
+        (San::Email("dev@acme.test".into()), "dev@acme.test"),
+        (San::OtherName("dev!acme.test".into()), "dev!acme.test"),
+    ] {
+        let bundle = sigstore.sign(&SignRequest {
+            san,
+            ..SignRequest::dsse(digest.clone())
+        });
+        let policy = TrustPolicy::new(PolicySpec {
+            identity: Some(identity.into()),
+            ..default_spec()
+        })
+        .expect("valid");
+        let got = verify_bundle(&bundle, &digest, &policy, &root);
+        assert!(
+            matches!(&got, Ok(v) if v.facts().identity == identity),
+            "{identity}: {got:?}"
+        );
+    }
+}
