@@ -182,6 +182,9 @@ pub enum PullError {
     },
 }
 
+/// Linux `ENAMETOOLONG`.
+const ENAMETOOLONG: i32 = 36;
+
 impl PullError {
     /// How to treat the error; see [`ErrorKind`].
     pub fn kind(&self) -> ErrorKind {
@@ -201,6 +204,11 @@ impl PullError {
                 }
             }
             Self::Extract { source, .. } => match source {
+                // A name the filesystem refuses (ENAMETOOLONG) comes from the image: retrying
+                // will not help.
+                ExtractError::Io { source, .. } if source.raw_os_error() == Some(ENAMETOOLONG) => {
+                    ErrorKind::Rejected
+                }
                 ExtractError::Io { .. } | ExtractError::Cancelled => ErrorKind::Unavailable,
                 _ => ErrorKind::Rejected,
             },

@@ -555,3 +555,31 @@ fn gzip_declared_but_plain_is_corrupt() {
         })
     ));
 }
+
+#[test]
+fn attack_name_too_long_is_a_rejection_not_an_outage() {
+    let s = Scene::new();
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(1);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder
+        .append_data(&mut header, "n".repeat(300), &b"x"[..])
+        .unwrap();
+    let r = s.extract(&[builder.into_inner().unwrap()]);
+    let Err(err) = r else {
+        panic!("a 300-byte name cannot be created")
+    };
+    assert!(
+        matches!(&err, ExtractError::Io { source, .. } if source.raw_os_error() == Some(36)),
+        "{err:?}"
+    );
+    let pull = crate::PullError::Extract {
+        image: "i".into(),
+        layer: trustpull_policy::Digest::of(b""),
+        source: err,
+    };
+    assert_eq!(pull.kind(), crate::ErrorKind::Rejected);
+    s.assert_outside_untouched();
+}

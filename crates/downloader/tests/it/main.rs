@@ -683,3 +683,92 @@ async fn hostile_first_layer_stops_the_other_downloads_and_installs_nothing() {
     assert_eq!(err.kind(), ErrorKind::Rejected);
     parent.assert_empty();
 }
+
+#[tokio::test]
+async fn docker_schema2_manifest_and_sniffed_plain_tar_layers() {
+    let mut store = Store::default();
+    let (config, config_size) = store.put(bytes::Bytes::from_static(
+        br#"{"architecture":"amd64","os":"linux"}"#,
+    ));
+    let gz = gzip(&tar(&[("a", b"from docker gzip")]));
+    let zst = zstd(&tar(&[("b", b"zstd pushed as plain tar")]));
+    let (gz_d, gz_size) = store.put(gz);
+    let (zst_d, zst_size) = store.put(zst);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": config, "size": config_size},
+        "layers": [
+            {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": gz_d, "size": gz_size},
+            {"mediaType": "application/vnd.docker.image.rootfs.diff.tar", "digest": zst_d, "size": zst_size},
+        ],
+    });
+    let (m, _) = store.put(serde_json::to_vec(&manifest).unwrap());
+    let source = MemorySource::new(store, m.clone());
+    let parent = Parent::new();
+    let recording = Arc::new(Recording::default());
+    let outcome = downloader(recording.clone())
+        .pull_from(&source, &parent.dest())
+        .await
+        .unwrap();
+    assert_eq!(outcome.digest, m);
+    assert_eq!(
+        std::fs::read(parent.dest().join("a")).unwrap(),
+        b"from docker gzip"
+    );
+    assert_eq!(
+        std::fs::read(parent.dest().join("b")).unwrap(),
+        b"zstd pushed as plain tar"
+    );
+    assert_eq!(
+        recording.0.lock().unwrap()[0].media_type(),
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_layer_type_is_refused_before_verification_and_fetch() {
+    let mut store = Store::default();
+    let (image, _) = store.image(&[(
+        "application/vnd.oci.image.layer.v1.tar+bzip2",
+        b"BZh".to_vec(),
+    )]);
+    let source = MemorySource::new(store, image);
+    let parent = Parent::new();
+    let recording = Arc::new(Recording::default());
+    let err = downloader(recording.clone())
+        .pull_from(&source, &parent.dest())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PullError::UnsupportedMediaType { media_type, .. } if media_type.ends_with("+bzip2")),
+        "{err:?}"
+    );
+    assert!(recording.0.lock().unwrap().is_empty());
+    assert_eq!(source.blob_fetches.load(Ordering::SeqCst), 0);
+    parent.assert_empty();
+}
+
+#[tokio::test]
+async fn a_reference_naming_a_signature_artifact_is_not_installed() {
+    let mut store = Store::default();
+    // The reference names a signature-like artifact manifest, not an image.
+    let (empty, empty_size) = store.put(bytes::Bytes::from_static(b"{}"));
+    let artifact = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": empty_size},
+        "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": empty, "size": empty_size}],
+    });
+    let (m, _) = store.put(serde_json::to_vec(&artifact).unwrap());
+    let source = MemorySource::new(store, m);
+    let parent = Parent::new();
+    let err = downloader(Arc::new(NoopVerifier::new("t")))
+        .pull_from(&source, &parent.dest())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PullError::UnsupportedMediaType { .. }),
+        "{err:?}"
+    );
+    parent.assert_empty();
+}
