@@ -2,8 +2,10 @@
 //! distribution 2.8) on 127.0.0.1, without and with HTTP basic auth.
 //!
 //! Steps: install `docker-registry` and `apache2-utils` with apt-get when missing (only as
-//! root; otherwise print the command and fail); start two registries on free loopback ports
-//! with a generated config and temporary storage (one plain, one with an htpasswd file); push
+//! root; otherwise print the command and fail); start three registries on free loopback ports
+//! with a generated config and temporary storage (plain HTTP; HTTP with an htpasswd file, also
+//! reached through a `credHelpers` credential helper; HTTPS with a private CA made by openssl,
+//! passed as `--registry-ca`); push
 //! fixture images and cosign-style signatures written from the OCI distribution spec 1.1 (a
 //! referrer manifest with `artifactType` = the Sigstore bundle type, the empty config, one
 //! bundle layer and a `subject`, then the fallback index under the `sha256-<hex>` tag, since
@@ -63,23 +65,39 @@ pub fn run(args: &[String]) -> Result<(), String> {
         work: work.path().to_path_buf(),
     };
 
-    let plain = RunningRegistry::start(&work.path().join("plain"), false)?;
-    let authed = RunningRegistry::start(&work.path().join("auth"), true)?;
+    let tls = Tls::generate(&work.path().join("tls"))?;
+    let plain = RunningRegistry::start(&work.path().join("plain"), false, None)?;
+    let authed = RunningRegistry::start(&work.path().join("auth"), true, None)?;
+    let https = RunningRegistry::start(&work.path().join("https"), false, Some(&tls))?;
     let mut failures = Vec::new();
-    for (registry, auth) in [(&plain, None), (&authed, Some((USER, PASSWORD)))] {
-        eprintln!(
-            "e2e: registry {} ({})",
-            registry.host,
-            if auth.is_some() {
-                "basic auth"
-            } else {
-                "no auth"
-            }
-        );
-        let pusher = Pusher::new(&registry.host, auth)?;
+    let plain_http = vec!["--plain-http".to_owned()];
+    let with_ca = vec!["--registry-ca".to_owned(), tls.ca.display().to_string()];
+    for (registry, auth, connection, label) in [
+        (&plain, None, &plain_http, "http, no auth"),
+        (
+            &authed,
+            Some((USER, PASSWORD)),
+            &plain_http,
+            "http, basic auth",
+        ),
+        (&https, None, &with_ca, "https with a private CA"),
+    ] {
+        eprintln!("e2e: registry {} ({label})", registry.host);
+        let ca = if registry.tls {
+            Some(tls.ca.as_path())
+        } else {
+            None
+        };
+        let pusher = Pusher::new(&registry.host, auth, ca)?;
         let fixtures = runtime.block_on(push_fixtures(&pusher, &sigstore))?;
-        failures.extend(run_cases(&env, &registry.host, auth.is_some(), &fixtures)?);
+        let target = Target {
+            host: &registry.host,
+            with_auth: auth.is_some(),
+            connection,
+        };
+        failures.extend(run_cases(&env, &target, &fixtures)?);
     }
+    drop(https);
     drop(authed);
     drop(plain);
     if failures.is_empty() {
@@ -131,10 +149,106 @@ fn ensure_installed() -> Result<(), String> {
 struct RunningRegistry {
     child: Child,
     host: String,
+    tls: bool,
+}
+
+/// A private CA and a server certificate for 127.0.0.1 signed by it (openssl).
+struct Tls {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Tls {
+    fn generate(dir: &Path) -> Result<Self, String> {
+        fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let p = |name: &str| dir.join(name).display().to_string();
+        let ext = dir.join("server.ext");
+        fs::write(
+            &ext,
+            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        )
+        .map_err(|e| format!("write {}: {e}", ext.display()))?;
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let openssl = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("openssl")
+                .args(args)
+                .output()
+                .map_err(|e| format!("cannot run openssl: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "openssl {} failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            }
+        };
+        let mut ca = vec![
+            "req",
+            "-x509",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=trustpull e2e CA",
+        ];
+        ca.extend(ec);
+        let (ca_key, ca_pem) = (p("ca.key"), p("ca.pem"));
+        ca.extend(["-keyout", &ca_key, "-out", &ca_pem]);
+        ca.extend([
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ]);
+        openssl(&ca)?;
+        let (key, csr, cert) = (p("server.key"), p("server.csr"), p("server.pem"));
+        let mut req = vec![
+            "req",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ];
+        req.extend(ec);
+        openssl(&req)?;
+        let ext = ext.display().to_string();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &cert,
+            "-extfile",
+            &ext,
+        ])?;
+        Ok(Self {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        })
+    }
 }
 
 impl RunningRegistry {
-    fn start(dir: &Path, with_auth: bool) -> Result<Self, String> {
+    fn start(dir: &Path, with_auth: bool, tls: Option<&Tls>) -> Result<Self, String> {
         fs::create_dir_all(dir.join("storage"))
             .map_err(|e| format!("create {}: {e}", dir.display()))?;
         let port = TcpListener::bind("127.0.0.1:0")
@@ -146,6 +260,13 @@ impl RunningRegistry {
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: trustpull-e2e\n",
             dir.join("storage").display()
         );
+        if let Some(tls) = tls {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                tls.cert.display(),
+                tls.key.display()
+            ));
+        }
         if with_auth {
             let out = Command::new("htpasswd")
                 .args(["-Bbn", USER, PASSWORD])
@@ -177,7 +298,11 @@ impl RunningRegistry {
             .stderr(log_err)
             .spawn()
             .map_err(|e| format!("cannot start docker-registry: {e}"))?;
-        let mut registry = Self { child, host };
+        let mut registry = Self {
+            child,
+            host,
+            tls: tls.is_some(),
+        };
         registry.wait_ready(&log_path)?;
         Ok(registry)
     }
@@ -247,11 +372,14 @@ struct Pushed {
 const REPO: &str = "e2e/app";
 
 impl Pusher {
-    fn new(host: &str, auth: Option<(&str, &str)>) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| format!("http client: {e}"))?;
+    fn new(host: &str, auth: Option<(&str, &str)>, ca: Option<&Path>) -> Result<Self, String> {
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        if let Some(ca) = ca {
+            let pem = fs::read(ca).map_err(|e| format!("read {}: {e}", ca.display()))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("CA: {e}"))?;
+            http = http.tls_certs_merge([cert]);
+        }
+        let http = http.build().map_err(|e| format!("http client: {e}"))?;
         let authorization = auth.map(|(u, p)| {
             format!(
                 "Basic {}",
@@ -260,7 +388,7 @@ impl Pusher {
         });
         Ok(Self {
             http,
-            base: format!("http://{host}"),
+            base: format!("{}://{host}", if ca.is_some() { "https" } else { "http" }),
             authorization,
         })
     }
@@ -559,7 +687,16 @@ fn case(name: &'static str, image: String, flags: &[&str], expect: Expect) -> Ca
     }
 }
 
-fn run_cases(env: &Env, host: &str, with_auth: bool, f: &Fixtures) -> Result<Vec<String>, String> {
+/// The registry the cases run against and how `trustpull` reaches it.
+struct Target<'a> {
+    host: &'a str,
+    with_auth: bool,
+    /// `--plain-http`, or `--registry-ca FILE`.
+    connection: &'a [String],
+}
+
+fn run_cases(env: &Env, target: &Target<'_>, f: &Fixtures) -> Result<Vec<String>, String> {
+    let (host, with_auth) = (target.host, target.with_auth);
     use Expect::{Fails, Verified};
     let image = |tag: &str| format!("{host}/{REPO}:{tag}");
     let by_digest = |d: &Digest| format!("{host}/{REPO}@{d}");
@@ -676,12 +813,41 @@ fn run_cases(env: &Env, host: &str, with_auth: bool, f: &Fixtures) -> Result<Vec
     let empty = env.work.join("docker-empty");
     fs::create_dir_all(&empty).map_err(|e| e.to_string())?;
 
+    // A credential helper speaking the Docker protocol, found on PATH.
+    let helper_dir = env.work.join("helper-bin");
+    fs::create_dir_all(&helper_dir).map_err(|e| e.to_string())?;
+    let helper = helper_dir.join("docker-credential-trustpull-e2e");
+    fs::write(
+        &helper,
+        format!("#!/bin/sh\nread server\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n"),
+    )
+    .map_err(|e| e.to_string())?;
+    fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
+    let with_helper = env
+        .work
+        .join(format!("docker-helper-{}", host.replace(':', "_")));
+    fs::create_dir_all(&with_helper).map_err(|e| e.to_string())?;
+    fs::write(
+        with_helper.join("config.json"),
+        json!({"credHelpers": {host: "trustpull-e2e"}}).to_string(),
+    )
+    .map_err(|e| e.to_string())?;
+
     let mut failures = Vec::new();
+    let mut check =
+        |c: &Case, docker_config: &Path, path_prefix: Option<&Path>, connection: &[String]| {
+            if let Err(e) = run_case(env, c, docker_config, path_prefix, connection) {
+                failures.push(format!("[{host}] {}: {e}", c.name));
+            }
+        };
     for c in &cases {
-        let docker_config = if with_auth { &with_creds } else { &empty };
-        if let Err(e) = run_case(env, c, docker_config) {
-            failures.push(format!("[{host}] {}: {e}", c.name));
-        }
+        check(
+            c,
+            if with_auth { &with_creds } else { &empty },
+            None,
+            target.connection,
+        );
     }
     if with_auth {
         // Without credentials the registry answers 401: unavailable (3), never "no signatures".
@@ -691,14 +857,35 @@ fn run_cases(env: &Env, host: &str, with_auth: bool, f: &Fixtures) -> Result<Vec
             &[],
             Fails(3, "HTTP 401"),
         );
-        if let Err(e) = run_case(env, &c, &empty) {
-            failures.push(format!("[{host}] {}: {e}", c.name));
-        }
+        check(&c, &empty, None, target.connection);
+        let c = case(
+            "credentials from a credHelpers helper",
+            image("signed"),
+            &[],
+            Verified(f.signed.digest.clone(), "manifest"),
+        );
+        check(&c, &with_helper, Some(&helper_dir), target.connection);
+    }
+    if target.connection.iter().any(|a| a == "--registry-ca") {
+        // The same https registry without its private CA: a TLS failure is unavailable (3).
+        let c = case(
+            "https without the private CA",
+            image("signed"),
+            &[],
+            Fails(3, "could not reach"),
+        );
+        check(&c, &empty, None, &[]);
     }
     Ok(failures)
 }
 
-fn run_case(env: &Env, c: &Case, docker_config: &Path) -> Result<(), String> {
+fn run_case(
+    env: &Env,
+    c: &Case,
+    docker_config: &Path,
+    path_prefix: Option<&Path>,
+    connection: &[String],
+) -> Result<(), String> {
     let mut cmd = Command::new(&env.trustpull);
     cmd.arg("verify").arg(&c.image);
     if !c.own_identity {
@@ -707,14 +894,23 @@ fn run_case(env: &Env, c: &Case, docker_config: &Path) -> Result<(), String> {
     cmd.args([
         "--certificate-oidc-issuer",
         ISSUER,
-        "--plain-http",
         "--output",
         "json",
         "--trusted-root",
     ])
     .arg(&env.trusted_root)
+    .args(connection)
     .args(&c.flags)
     .env("DOCKER_CONFIG", docker_config);
+    if let Some(dir) = path_prefix {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        cmd.env(
+            "PATH",
+            std::env::join_paths(dirs).map_err(|e| e.to_string())?,
+        );
+    }
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run trustpull: {e}"))?;
