@@ -231,6 +231,33 @@ pub fn build(sigstore: &VirtualSigstore) -> Vec<Scenario> {
             bundles: vec![("email.sigstore.json".into(), sigstore.sign(&SignRequest { san: San::Email("release@acme.test".into()), ..SignRequest::dsse(digest.clone()) }))],
         },
     ];
+    let tsa_time = signed_at - Duration::seconds(30);
+    let with_tsa = SignRequest {
+        timestamp: Some(tsa_time),
+        ..SignRequest::dsse(digest.clone())
+    };
+    let tsa_cutoff = |d: Duration| PolicySpec {
+        not_before: Some((tsa_time + d).to_rfc3339_opts(SecondsFormat::Secs, true)),
+        ..default_spec()
+    };
+    scenarios.push(Scenario {
+        name: "rfc3161-timestamp",
+        how: "RFC 3161 timestamps from the fixture TSA (in trusted_root.json's timestampAuthorities), 30 s before the Rekor integrated time. tsa-only: no SET, the TSA time alone dates the signature. tsa-and-set: both; not_before is compared with the earlier (TSA) time. bad: the token is signed by a key that is not the TSA's.",
+        case: Case {
+            digest: digest.clone(),
+            runs: vec![
+                run("TSA time only", "tsa-only.sigstore.json", default_spec(), Expect::Pass),
+                run("cutoff equal to the TSA time", "tsa-and-set.sigstore.json", tsa_cutoff(Duration::zero()), Expect::Pass),
+                run("cutoff one second after the TSA time, before the Rekor time", "tsa-and-set.sigstore.json", tsa_cutoff(Duration::seconds(1)), Expect::NotBefore),
+                run("token from an untrusted TSA key", "bad.sigstore.json", default_spec(), Expect::Timestamp),
+            ],
+        },
+        bundles: vec![
+            ("tsa-only.sigstore.json".into(), sigstore.sign(&with_tsa.clone().with_fault(Fault::NoInclusionPromise))),
+            ("tsa-and-set.sigstore.json".into(), sigstore.sign(&with_tsa)),
+            bad(SignRequest::dsse(digest.clone()).with_fault(Fault::BadTimestamp)),
+        ],
+    });
     scenarios.sort_by_key(|s| s.name);
     scenarios
 }

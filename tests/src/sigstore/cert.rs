@@ -283,3 +283,41 @@ pub(crate) fn sct_extension(
         &OctetString::new(list).expect("SCT list fits"),
     )
 }
+
+/// A timestamping leaf issued by `ca`: EKU time stamping (critical), digital signature.
+pub(crate) fn tsa_leaf(
+    ca: &Authority,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    n: u64,
+) -> (KeyPair, Vec<u8>, SerialNumber) {
+    let key = KeyPair::generate_ecdsa_p256().expect("key generation works");
+    let serial = serial(n);
+    let tbs = TbsCertificate {
+        version: Version::V3,
+        serial_number: serial.clone(),
+        signature: alg(),
+        issuer: ca.name.clone(),
+        validity: Validity {
+            not_before: time(from),
+            not_after: time(to),
+        },
+        subject: Name::from_str("CN=fixture-tsa,O=trustpull.test").expect("fixture DN parses"),
+        subject_public_key_info: spki(&key),
+        issuer_unique_id: None,
+        subject_unique_id: None,
+        extensions: Some(vec![
+            ext(
+                ID_CE_KEY_USAGE,
+                true,
+                &KeyUsage(KeyUsages::DigitalSignature.into()),
+            ),
+            ext(
+                ID_CE_EXT_KEY_USAGE,
+                true,
+                &ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_TIME_STAMPING]),
+            ),
+        ]),
+    };
+    (key, sign_tbs(tbs, &ca.key), serial)
+}

@@ -19,6 +19,7 @@
 
 mod cert;
 mod rekor;
+mod tsa;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,11 +115,14 @@ pub enum Fault {
     UnknownRekorLog,
     /// The log entry body records another artifact.
     TlogBodyForOtherContent,
+    /// An RFC 3161 timestamp signed by a key that is not the TSA's (added at the signing
+    /// time if the request has none).
+    BadTimestamp,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 18] = [
+    pub const ALL: [Fault; 19] = [
         Fault::UntrustedCa,
         Fault::NoSct,
         Fault::BadSctSignature,
@@ -137,6 +141,7 @@ impl Fault {
         Fault::TamperedIntegratedTime,
         Fault::UnknownRekorLog,
         Fault::TlogBodyForOtherContent,
+        Fault::BadTimestamp,
     ];
 }
 
@@ -162,6 +167,8 @@ pub struct SignRequest {
     pub statement_subject: Option<Digest>,
     /// Message signature: the digest actually signed, if not [`SignRequest::digest`].
     pub signed_digest: Option<Digest>,
+    /// Add an RFC 3161 timestamp from the fixture TSA at this time.
+    pub timestamp: Option<DateTime<Utc>>,
     /// One thing to get wrong.
     pub fault: Option<Fault>,
 }
@@ -196,6 +203,7 @@ impl SignRequest {
             predicate_type: COSIGN_SIGN_PREDICATE.into(),
             statement_subject: None,
             signed_digest: None,
+            timestamp: None,
             fault: None,
         }
     }
@@ -224,6 +232,10 @@ pub struct VirtualSigstore {
     ct_key: KeyPair,
     rekor_key: KeyPair,
     rogue_key: KeyPair,
+    tsa_root: Authority,
+    tsa_key: KeyPair,
+    tsa_cert: Vec<u8>,
+    tsa_serial: x509_cert::serial_number::SerialNumber,
     serial: AtomicU64,
     valid_from: DateTime<Utc>,
 }
@@ -279,6 +291,8 @@ impl VirtualSigstore {
             to,
             4,
         );
+        let tsa_root = cert::authority("CN=fixture-tsa-root,O=trustpull.test", None, from, to, 5);
+        let (tsa_key, tsa_cert, tsa_serial) = cert::tsa_leaf(&tsa_root, from, to, 6);
         Self {
             root,
             intermediate,
@@ -286,6 +300,10 @@ impl VirtualSigstore {
             ct_key: key(),
             rekor_key: key(),
             rogue_key: key(),
+            tsa_root,
+            tsa_key,
+            tsa_cert,
+            tsa_serial,
             serial: AtomicU64::new(100),
             valid_from: from,
         }
@@ -314,7 +332,12 @@ impl VirtualSigstore {
                 "validFor": {"start": start},
             }],
             "ctlogs": [log(&self.ct_key, "https://ctfe.trustpull.test")],
-            "timestampAuthorities": [],
+            "timestampAuthorities": [{
+                "subject": {"organization": "trustpull.test", "commonName": "fixture-tsa"},
+                "uri": "https://tsa.trustpull.test",
+                "certChain": {"certificates": [{"rawBytes": b64(&self.tsa_cert)}, {"rawBytes": b64(&self.tsa_root.cert)}]},
+                "validFor": {"start": start},
+            }],
         });
         serde_json::to_vec_pretty(&root).expect("JSON encodes")
     }
@@ -510,6 +533,30 @@ impl VirtualSigstore {
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
             "verificationMaterial": {"certificate": {"rawBytes": b64(&cert_der)}, "tlogEntries": entries},
         });
+        // RFC 3161 timestamp over the signature bytes.
+        let ts_time = req.timestamp.or(is(Fault::BadTimestamp).then_some(at));
+        if let Some(ts_time) = ts_time {
+            let sig_b64 = content
+                .pointer("/signature")
+                .or_else(|| content.pointer("/signatures/0/sig"));
+            let sig = sig_b64
+                .and_then(Value::as_str)
+                .and_then(|s| STANDARD.decode(s).ok())
+                .expect("the content carries its signature");
+            let key = if is(Fault::BadTimestamp) {
+                &self.rogue_key
+            } else {
+                &self.tsa_key
+            };
+            let tsa = tsa::Tsa {
+                key,
+                issuer: &self.tsa_root.name,
+                serial: &self.tsa_serial,
+            };
+            let token = tsa::timestamp_token(&tsa, &sig, ts_time, n);
+            bundle["verificationMaterial"]["timestampVerificationData"] =
+                json!({"rfc3161Timestamps": [{"signedTimestamp": b64(&token)}]});
+        }
         bundle[content_key] = content;
         fix_proof_index(&mut bundle, index);
         bundle

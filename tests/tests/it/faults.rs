@@ -42,7 +42,7 @@ fn expected(fault: Fault, format: BundleFormat, r: &R) -> bool {
         | Fault::UnknownRekorLog => {
             matches!(r, R::TransparencyLog { .. })
         }
-        Fault::NoInclusionPromise => matches!(r, R::Timestamp { .. }),
+        Fault::NoInclusionPromise | Fault::BadTimestamp => matches!(r, R::Timestamp { .. }),
         Fault::TlogBodyForOtherContent => match format {
             BundleFormat::Dsse => matches!(r, R::TransparencyLog { .. }),
             BundleFormat::MessageSignature => matches!(r, R::ArtifactMismatch { .. }),
@@ -111,5 +111,57 @@ fn identity_is_uri_else_email_else_other_name() {
             matches!(&got, Ok(v) if v.facts().identity == identity),
             "{identity}: {got:?}"
         );
+    }
+}
+
+#[test]
+fn rfc3161_timestamps_date_the_signature_and_the_earliest_time_counts() {
+    use chrono::Duration;
+    use trustpull_policy::{PolicySpec, PolicyViolation, TrustPolicy};
+    use trustpull_testkit::sigstore::{default_signed_at, default_spec};
+    let sigstore = VirtualSigstore::new();
+    let root = sigstore.trust_root();
+    let digest = Digest::of(b"manifest");
+    let at = default_signed_at();
+    let tsa_time = at - Duration::seconds(30);
+    for format in [BundleFormat::Dsse, BundleFormat::MessageSignature] {
+        let base = SignRequest {
+            format,
+            timestamp: Some(tsa_time),
+            ..SignRequest::dsse(digest.clone())
+        };
+
+        // TSA only: no SET, the RFC 3161 timestamp is the only verified time.
+        let tsa_only = sigstore.sign(&base.clone().with_fault(Fault::NoInclusionPromise));
+        let got = verify_bundle(&tsa_only, &digest, &default_policy(), &root);
+        assert!(
+            matches!(&got, Ok(v) if v.facts().verified_timestamps == vec![tsa_time]),
+            "{format:?}: {got:?}"
+        );
+
+        // Both: two verified times; not_before is compared with the earlier one.
+        let both = sigstore.sign(&base);
+        let got = verify_bundle(&both, &digest, &default_policy(), &root);
+        assert!(
+            matches!(&got, Ok(v) if v.facts().verified_timestamps == vec![tsa_time, at]),
+            "{format:?}: {got:?}"
+        );
+        let cutoff = |t: chrono::DateTime<chrono::Utc>| {
+            TrustPolicy::new(PolicySpec {
+                not_before: Some(t.to_rfc3339()),
+                ..default_spec()
+            })
+            .expect("valid")
+        };
+        assert!(verify_bundle(&both, &digest, &cutoff(tsa_time), &root).is_ok());
+        assert!(matches!(
+            verify_bundle(
+                &both,
+                &digest,
+                &cutoff(tsa_time + Duration::seconds(1)),
+                &root
+            ),
+            Err(R::Policy(PolicyViolation::SignedBeforeCutoff { .. }))
+        ));
     }
 }
