@@ -3,7 +3,7 @@
 //! - [`conformance`]: the vendored sigstore-conformance `bundle-verify` cases and the
 //!   `verify-bundle` command lines that run them.
 //!
-//! - [`sigstore`]: the fixture signer, a "virtual Sigstore" (Fulcio-like CA, CT log, Rekor) whose
+//! - [`sigstore`]: the fixture signer, a "virtual Sigstore" (Fulcio-like CA, CT log, Rekor, TSA) whose
 //!   bundles pass the production checks, with knobs to get any single thing wrong.
 //! - [`scenarios`]: policy scenarios (pass/fail pairs) stored in `tests/fixtures/scenarios/`.
 //!

@@ -1,7 +1,8 @@
 //! A "virtual Sigstore" that signs like the real one: a Fulcio-like CA (root + intermediate)
 //! issuing short-lived leaf certificates with an embedded SCT from a fixture CT log, a fixture
 //! Rekor v1 log that returns an entry with a signed entry timestamp (SET), an RFC 6962 inclusion
-//! proof and a signed checkpoint, and the `trusted_root.json` that trusts exactly these.
+//! proof and a signed checkpoint, optionally an RFC 3161 timestamp from a fixture TSA
+//! ([`SignRequest::timestamp`]), and the `trusted_root.json` that trusts exactly these.
 //!
 //! Its bundles pass the same sigstore-verify checks as production bundles; nothing in
 //! production code is switched off for them. A [`SignRequest`] can be told to get any single
