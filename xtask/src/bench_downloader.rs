@@ -35,7 +35,7 @@ const RUNS: usize = 3;
 /// Runs the downloader benchmarks and prints a markdown table.
 pub fn run() -> Result<(), String> {
     util::run(util::cargo().args(["build", "--release", "--quiet", "-p", "xtask"]))?;
-    let bin = util::root().join("target/release/xtask");
+    let bin = util::built_binary("release", "xtask");
     if !Path::new("/usr/bin/time").exists() {
         return Err("GNU time (/usr/bin/time) is needed for peak RSS; install it with: apt-get install -y time".into());
     }

@@ -16,10 +16,7 @@ use crate::util;
 pub fn run(_args: &[String]) -> Result<(), String> {
     util::run(util::cargo().args(["build", "--quiet", "-p", "trustpull"]))?;
     let root = util::root();
-    let bin = root
-        .join("target")
-        .join("debug")
-        .join(format!("trustpull{}", std::env::consts::EXE_SUFFIX));
+    let bin = util::built_binary("debug", "trustpull");
     let data = cases::data_dir(&root);
     let all = cases::cases(&data).map_err(|e| format!("cannot read {}: {e}", data.display()))?;
     let (mut right, mut total) = (0, 0);

@@ -46,7 +46,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     ensure_installed()?;
     util::run(cargo().args(["build", "-p", "trustpull", "--bin", "trustpull"]))?;
-    let trustpull = util::root().join("target/debug/trustpull");
+    let trustpull = util::built_binary("debug", "trustpull");
     let work = tempfile::Builder::new()
         .prefix("trustpull-e2e-")
         .tempdir()

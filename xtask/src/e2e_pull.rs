@@ -201,7 +201,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ));
     }
     util::run(util::cargo().args(["build", "-q", "-p", "trustpull", "--bin", "trustpull"]))?;
-    let bin = util::root().join("target/debug/trustpull");
+    let bin = util::built_binary("debug", "trustpull");
     let work = tempfile::Builder::new()
         .prefix("trustpull-e2e-pull-")
         .tempdir()

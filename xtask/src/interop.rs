@@ -146,12 +146,7 @@ pub fn produce(out: &Path) -> Result<(), String> {
 
 /// The `trustpull` binary `cargo build -p trustpull` made.
 fn trustpull_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| util::root().join("target"));
-    target
-        .join("debug")
-        .join(format!("trustpull{}", std::env::consts::EXE_SUFFIX))
+    util::built_binary("debug", "trustpull")
 }
 
 /// What a `verify-bundle` run must end with.
