@@ -1,7 +1,7 @@
 //! Policy scenarios (issue "verifier", step 7): for each, a bundle/policy pair that must pass and
 //! one that must fail, signed by one [`VirtualSigstore`].
 //!
-//! [`build`] makes them in memory; [`write`] stores them as scenario-named folders (each with a
+//! [`build()`] makes them in memory; [`write()`] stores them as scenario-named folders (each with a
 //! README saying how it was made) under `tests/fixtures/scenarios/`, sharing one
 //! `trusted_root.json`. `cargo run -p trustpull-testkit --bin make-scenarios` regenerates them;
 //! the tests check both the committed files and a fresh in-memory build.
