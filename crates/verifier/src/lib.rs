@@ -7,10 +7,13 @@
 //!   ([`VerifyError::Unavailable`]) and strict-mode refusals ([`VerifyError::Refused`]).
 //! - [`NoopVerifier`] and [`StrictVerifier`]: the verifiers for galleries without a policy.
 //! - [`SignatureSource`]: where signature candidates come from (registries, OCI layouts).
-//! - With the default feature `cosign`: `CosignVerifier`, `TrustRoot` and `verify_bundle`, the
-//!   Sigstore bundle checks on sigstore-verify.
+//! - With the default feature `cosign`: `verify_bundle` (bundle bytes + digest + policy + trust
+//!   root, no registry), `TrustRoot` (embedded public-good root or a file, with a fingerprint)
+//!   and `CosignVerifier` (a `SignatureSource` + `verify_bundle` over every candidate).
 //!
-//! It does not fetch layers or extract images, and it reads no environment and no clock.
+//! It does not fetch layers or extract images, and its own code reads no environment and no
+//! clock (sigstore-verify consults the system clock in one place: a transparency-log time in
+//! the future is rejected). Verification times come from the bundle's verified timestamps.
 //! Without default features the crate has no crypto dependencies, so the downloader can depend
 //! on the trait alone.
 //!
