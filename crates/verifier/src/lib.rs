@@ -12,8 +12,8 @@
 //!   and `CosignVerifier` (a `SignatureSource` + `verify_bundle` over every candidate).
 //!
 //! It does not fetch layers or extract images, and its own code reads no environment and no
-//! clock (sigstore-verify consults the system clock in one place: a transparency-log time in
-//! the future is rejected). Verification times come from the bundle's verified timestamps.
+//! clock (sigstore-verify consults the system clock: a transparency-log time in the future is
+//! rejected, and trust-root keys must have started being valid). Verification times come from the bundle's verified timestamps.
 //! Without default features the crate has no crypto dependencies, so the downloader can depend
 //! on the trait alone.
 //!
