@@ -27,7 +27,7 @@ use trustpull_testkit::sigstore::{SignRequest, VirtualSigstore, IDENTITY, ISSUER
 use crate::util;
 
 const MIB: u64 = 1024 * 1024;
-const RUNS: usize = 3;
+const RUNS: usize = 7;
 
 // ---------------------------------------------------------------------------------------------
 // driver (debug xtask)
