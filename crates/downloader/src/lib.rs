@@ -41,7 +41,7 @@ mod staging;
 
 pub use downloader::{Downloader, DownloaderBuilder, MissingVerifier, PullOutcome};
 pub use error::{ErrorKind, PullError};
-pub use extract::{Compression, ExtractError, ExtractStats, UnsafeReason};
+pub use extract::{Compression, ExtractError, ExtractStats, UnsafeReason, MAX_METADATA_BYTES};
 pub use layout::{OciLayout, LAYOUT_REGISTRY, SCHEME as LAYOUT_SCHEME};
 pub use limits::Limits;
 pub use platform::{Platform, PlatformParseError};

@@ -11,7 +11,9 @@
 //!   ownership and timestamps are not restored;
 //! - OCI whiteouts: `.wh.NAME` removes `NAME` from lower layers and `.wh..wh..opq` empties its
 //!   directory of everything lower layers put there; neither is materialised;
-//! - entry-count and extracted-size limits across all layers ([`crate::Limits`]);
+//! - entry-count and extracted-size limits across all layers ([`crate::Limits`]), and at most
+//!   [`MAX_METADATA_BYTES`] of tar metadata per entry (the tar reader buffers long names and pax
+//!   records in memory);
 //! - a cancellation flag checked between entries and every 64 KiB written.
 
 mod compression;
@@ -34,6 +36,61 @@ use path::{PathProblem, SafeRelativePath};
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 const COPY_CHUNK: usize = 64 * 1024;
+
+/// Most bytes of tar metadata read between two entries (headers, GNU long names, pax records,
+/// and any data of an entry that is skipped, such as a FIFO with a size). The tar reader keeps
+/// long names and pax records in memory, so this bounds its memory: 1 MiB.
+pub const MAX_METADATA_BYTES: u64 = 1024 * 1024;
+
+/// How many more bytes the tar reader may read; shared between the extractor and [`Budgeted`].
+#[derive(Debug, Clone, Default)]
+struct MetadataBudget {
+    left: std::rc::Rc<std::cell::Cell<u64>>,
+    exceeded: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl MetadataBudget {
+    fn refill(&self, bytes: u64) {
+        self.left.set(bytes);
+    }
+
+    /// A read error is ours (budget exceeded) or the stream's (corrupt).
+    fn classify(&self, compression: Compression, source: io::Error) -> ExtractError {
+        if self.exceeded.get() {
+            ExtractError::OversizedMetadata {
+                limit: MAX_METADATA_BYTES,
+            }
+        } else {
+            ExtractError::Corrupt {
+                compression,
+                source,
+            }
+        }
+    }
+}
+
+/// The decompressed layer, readable only as far as the budget allows.
+struct Budgeted<R> {
+    inner: R,
+    budget: MetadataBudget,
+}
+
+impl<R: Read> Read for Budgeted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.budget.left.get();
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if left == 0 {
+            self.budget.exceeded.set(true);
+            return Err(io::Error::other("tar metadata budget exceeded"));
+        }
+        let max = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.budget.left.set(left - n as u64);
+        Ok(n)
+    }
+}
 
 /// A flag that, once set, makes extraction stop at the next entry or chunk.
 #[derive(Debug, Clone, Default)]
@@ -125,6 +182,14 @@ pub enum ExtractError {
         #[source]
         source: io::Error,
     },
+    /// Tar metadata (headers, long names, pax records, data of skipped entries) between two
+    /// entries exceeds [`MAX_METADATA_BYTES`]: a hostile archive trying to make the reader
+    /// buffer it in memory.
+    #[error("the layer has more than {limit} bytes of tar metadata for one entry; the image is malformed or hostile")]
+    OversizedMetadata {
+        /// The bound.
+        limit: u64,
+    },
     /// The pull was cancelled.
     #[error("extraction was cancelled")]
     Cancelled,
@@ -203,19 +268,28 @@ impl Extractor {
             compression,
             source,
         };
-        let mut archive = tar::Archive::new(decoded);
-        for entry in archive.entries().map_err(corrupt)? {
+        let budget = MetadataBudget::default();
+        let mut archive = tar::Archive::new(Budgeted {
+            inner: decoded,
+            budget: budget.clone(),
+        });
+        let mut entries = archive.entries().map_err(corrupt)?;
+        loop {
             if self.cancel.is_cancelled() {
                 return Err(ExtractError::Cancelled);
             }
-            let entry = entry.map_err(corrupt)?;
+            // Between two entries the tar reader reads headers, long names, pax records and
+            // whatever the previous entry left unread: all bounded by the metadata budget.
+            budget.refill(MAX_METADATA_BYTES);
+            let Some(entry) = entries.next() else { break };
+            let entry = entry.map_err(|source| budget.classify(compression, source))?;
             self.stats.entries += 1;
             if self.stats.entries > self.max_entries {
                 return Err(ExtractError::TooManyEntries {
                     limit: self.max_entries,
                 });
             }
-            self.entry(entry, compression)?;
+            self.entry(entry, compression, &budget)?;
         }
         Ok(())
     }
@@ -224,6 +298,7 @@ impl Extractor {
         &mut self,
         mut entry: tar::Entry<'_, R>,
         compression: Compression,
+        budget: &MetadataBudget,
     ) -> Result<(), ExtractError> {
         let corrupt = |source| ExtractError::Corrupt {
             compression,
@@ -280,6 +355,8 @@ impl Extractor {
                     });
                 }
                 self.clear(&target)?;
+                // File data is bounded by the size limit checked above, not by the budget.
+                budget.refill(size);
                 self.write_file(&target, &mut entry, size, mode, compression)?;
             }
             Kind::Symlink => {

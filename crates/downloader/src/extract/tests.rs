@@ -583,3 +583,74 @@ fn attack_name_too_long_is_a_rejection_not_an_outage() {
     assert_eq!(pull.kind(), crate::ErrorKind::Rejected);
     s.assert_outside_untouched();
 }
+
+/// A raw entry with an arbitrary type flag and `data` as its content.
+fn raw(kind: tar::EntryType, path: &str, data: &[u8]) -> Vec<u8> {
+    let mut header = tar::Header::new_gnu();
+    header.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
+    header.set_entry_type(kind);
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut out = header.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out
+}
+
+#[test]
+fn attack_huge_long_name_is_refused_before_it_is_buffered() {
+    let s = Scene::new();
+    let big = vec![b'a'; (MAX_METADATA_BYTES + 4096) as usize];
+    let mut archive = raw(tar::EntryType::GNULongName, "././@LongLink", &big);
+    archive.extend(raw(tar::EntryType::Regular, "short", b"x"));
+    archive.extend([0u8; 1024]);
+    let r = s.extract(&[archive]);
+    assert!(
+        matches!(
+            r,
+            Err(ExtractError::OversizedMetadata {
+                limit: MAX_METADATA_BYTES
+            })
+        ),
+        "{r:?}"
+    );
+    assert!(listing(&s.root()).is_empty());
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn attack_huge_pax_record_is_refused() {
+    let s = Scene::new();
+    let mut record = b"999999999 comment=".to_vec();
+    record.resize((MAX_METADATA_BYTES + 1) as usize, b'z');
+    let mut archive = raw(tar::EntryType::XHeader, "pax", &record);
+    archive.extend(raw(tar::EntryType::Regular, "f", b"x"));
+    archive.extend([0u8; 1024]);
+    let r = s.extract(&[archive]);
+    assert!(
+        matches!(r, Err(ExtractError::OversizedMetadata { .. })),
+        "{r:?}"
+    );
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn long_names_within_the_budget_work_and_big_files_are_not_metadata() {
+    let s = Scene::new();
+    let mut builder = tar::Builder::new(Vec::new());
+    let long = format!("{}/file", "d".repeat(200));
+    let mut header = tar::Header::new_gnu();
+    let content = vec![7u8; (MAX_METADATA_BYTES * 2) as usize];
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder
+        .append_data(&mut header, &long, content.as_slice())
+        .unwrap();
+    s.extract(&[builder.into_inner().unwrap()]).unwrap();
+    assert_eq!(
+        fs::metadata(s.root().join(&long)).unwrap().len(),
+        MAX_METADATA_BYTES * 2
+    );
+}
