@@ -264,6 +264,16 @@ impl Downloader {
         let top = source.resolve().await.map_err(source_err)?;
         self.check_manifest_size(image, top.bytes.len())?;
         let top_digest = Digest::of(&top.bytes);
+        if let Some(expected) = source.location().digest {
+            if expected != top_digest {
+                return Err(PullError::DigestMismatch {
+                    image: image.to_owned(),
+                    what: "manifest",
+                    expected,
+                    actual: top_digest,
+                });
+            }
+        }
         let invalid = |digest: &Digest| {
             let digest = digest.clone();
             move |source| PullError::InvalidManifest {

@@ -273,6 +273,10 @@ impl ImageSource for OciLayout {
             registry: LAYOUT_REGISTRY.to_owned(),
             repository: self.location_name(),
             reference: self.reference.clone(),
+            digest: match &self.selector {
+                Selector::Digest(d) => Some(d.clone()),
+                _ => None,
+            },
         }
     }
 

@@ -60,6 +60,7 @@ impl ImageSource for RegistrySource {
             registry: repo.registry().to_owned(),
             repository: repo.name().to_owned(),
             reference: self.reference.clone(),
+            digest: self.image.digest().cloned(),
         }
     }
 

@@ -37,6 +37,9 @@ pub struct SourceLocation {
     pub repository: String,
     /// The reference as the user gave it, for messages.
     pub reference: String,
+    /// The digest the reference pins, if it names one: the downloader checks that
+    /// [`ImageSource::resolve`] returned exactly these bytes.
+    pub digest: Option<Digest>,
 }
 
 /// Why a source could not serve something.

@@ -772,3 +772,22 @@ async fn a_reference_naming_a_signature_artifact_is_not_installed() {
     );
     parent.assert_empty();
 }
+
+#[tokio::test]
+async fn digest_reference_served_other_bytes_is_rejected() {
+    let mut store = Store::default();
+    let (wanted, _) = store.image(&[(LAYER_GZIP, gzip(&tar(&[("v", b"1")])))]);
+    let (served, _) = store.image(&[(LAYER_GZIP, gzip(&tar(&[("v", b"2")])))]);
+    let mut source = MemorySource::new(store, served.clone());
+    source.pinned = Some(wanted.clone());
+    let parent = Parent::new();
+    let err = downloader(Arc::new(NoopVerifier::new("t")))
+        .pull_from(&source, &parent.dest())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PullError::DigestMismatch { what: "manifest", expected, actual, .. } if *expected == wanted && *actual == served),
+        "{err:?}"
+    );
+    parent.assert_empty();
+}

@@ -160,6 +160,8 @@ pub struct MemorySource {
     pub blob_fetches: AtomicUsize,
     /// When set, the tag moves here right after the first resolve.
     pub move_tag_to: Option<Digest>,
+    /// When set, the reference is a digest reference for this digest.
+    pub pinned: Option<Digest>,
 }
 
 impl MemorySource {
@@ -171,6 +173,7 @@ impl MemorySource {
             resolves: AtomicUsize::new(0),
             blob_fetches: AtomicUsize::new(0),
             move_tag_to: None,
+            pinned: None,
         }
     }
 
@@ -198,6 +201,7 @@ impl ImageSource for MemorySource {
             registry: "memory".into(),
             repository: "test/image".into(),
             reference: "memory/test/image:v1".into(),
+            digest: self.pinned.clone(),
         }
     }
 
