@@ -8,6 +8,9 @@
 //! - install from Debian's `docker-registry` on 127.0.0.1 vs `skopeo copy docker://… dir:` from
 //!   the same registry (target ≤ 1.0), when both programs are installed.
 //!
+//! `bench-internal pull` prints a timeline of the pull's phases on stderr, and honours
+//! `TRUSTPULL_BENCH_CONCURRENCY` (layer download concurrency) for experiments.
+//!
 //! Images are generated, not downloaded: 4 gzip layers of 8 MiB pseudo-random files. The
 //! measured work runs in `target/release/xtask bench-internal …` so numbers are those of an
 //! optimized build; this module only drives it and prints the table.
@@ -318,9 +321,20 @@ async fn pull_in_process(
     } else {
         Arc::new(NoopVerifier::new("benchmark"))
     };
+    let timeline = Arc::new(Timeline {
+        start: Instant::now(),
+        marks: std::sync::Mutex::new(Vec::new()),
+    });
     let mut builder = Downloader::builder()
         .verifier(verifier)
-        .platform(Platform::new("linux", "amd64"));
+        .platform(Platform::new("linux", "amd64"))
+        .progress(timeline.clone());
+    if let Ok(n) = std::env::var("TRUSTPULL_BENCH_CONCURRENCY")
+        .unwrap_or_default()
+        .parse::<usize>()
+    {
+        builder = builder.concurrency(n);
+    }
     if plain_http {
         let host = source.split('/').next().unwrap_or_default();
         let client = trustpull_referrers::RegistryClient::builder()
@@ -334,6 +348,10 @@ async fn pull_in_process(
         .pull(source, dest)
         .await
         .map_err(|e| format!("{e}: {:?}", std::error::Error::source(&e)))?;
+    if let Ok(marks) = timeline.marks.lock() {
+        // One line on stderr: when each phase happened, for looking into the wall times.
+        eprintln!("timeline: {}", marks.join(" "));
+    }
     if verified
         && !matches!(
             outcome.verification,
@@ -343,6 +361,30 @@ async fn pull_in_process(
         return Err("the verified pull was not verified".into());
     }
     Ok(())
+}
+
+/// Records when each phase of a pull happened (milliseconds since the pull started).
+#[derive(Debug)]
+struct Timeline {
+    start: Instant,
+    marks: std::sync::Mutex<Vec<String>>,
+}
+
+impl trustpull_downloader::ProgressObserver for Timeline {
+    fn on_event(&self, event: &trustpull_downloader::ProgressEvent) {
+        use trustpull_downloader::ProgressEvent as E;
+        let what = match event {
+            E::Resolved { .. } => "resolved".to_owned(),
+            E::Verified { .. } | E::Unverified { .. } => "verified".to_owned(),
+            E::LayerFinished { digest } => format!("fetched:{}", &digest.hex()[..6]),
+            E::Extracting { index, .. } => format!("extract{index}"),
+            E::Done { .. } => "done".to_owned(),
+            _ => return,
+        };
+        if let Ok(mut marks) = self.marks.lock() {
+            marks.push(format!("{what}@{}", self.start.elapsed().as_millis()));
+        }
+    }
 }
 
 /// Hashes and counts what passes through.
