@@ -95,3 +95,22 @@ mod tests {
         assert_eq!(single.parent(), None);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn parsed_paths_are_relative_and_have_no_parent_components(raw in "[a./]{0,12}|.{0,40}") {
+            match SafeRelativePath::parse(Path::new(&raw)) {
+                Ok(Some(p)) => {
+                    proptest::prop_assert!(p.as_path().is_relative());
+                    proptest::prop_assert!(p.as_path().components().all(|c| matches!(c, Component::Normal(_))));
+                }
+                Ok(None) => proptest::prop_assert!(Path::new(&raw).components().all(|c| matches!(c, Component::RootDir | Component::CurDir))),
+                Err(PathProblem::ParentComponent) => proptest::prop_assert!(raw.split('/').any(|c| c == "..")),
+            }
+        }
+    }
+}

@@ -654,3 +654,90 @@ fn long_names_within_the_budget_work_and_big_files_are_not_metadata() {
         MAX_METADATA_BYTES * 2
     );
 }
+
+/// Path pieces and link targets that make hostile combinations likely; `OUT` stands for the
+/// absolute path of the outside directory.
+fn piece() -> impl proptest::strategy::Strategy<Value = &'static str> {
+    proptest::sample::select(vec!["a", "b", "..", ".", ".wh.a", ".wh..wh..opq", "victim"])
+}
+
+fn link_target() -> impl proptest::strategy::Strategy<Value = &'static str> {
+    proptest::sample::select(vec![
+        "OUT",
+        "OUT/victim",
+        "../outside",
+        "..",
+        "a",
+        "a/b",
+        "b",
+        "/a",
+        "",
+    ])
+}
+
+fn kind() -> impl proptest::strategy::Strategy<Value = tar::EntryType> {
+    use tar::EntryType::*;
+    proptest::sample::select(vec![
+        Regular, Regular, Regular, Directory, Symlink, Symlink, Symlink, Link, Link, Fifo,
+    ])
+}
+
+fn arbitrary_entry(
+) -> impl proptest::strategy::Strategy<Value = (tar::EntryType, Vec<&'static str>, &'static str)> {
+    (
+        kind(),
+        proptest::collection::vec(piece(), 1..3),
+        link_target(),
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// Whatever the entries, extraction never panics, nothing appears or changes outside the
+    /// root, and nothing inside keeps a setuid or setgid bit.
+    #[test]
+    fn arbitrary_layers_never_escape(layers in proptest::collection::vec(proptest::collection::vec(arbitrary_entry(), 1..10), 1..3)) {
+        let s = Scene::new();
+        let outside = s.outside().display().to_string();
+        let mut blobs = Vec::new();
+        for layer in &layers {
+            let mut builder = tar::Builder::new(Vec::new());
+            for (kind, path, link) in layer {
+                let path = path.join("/");
+                let link = link.replace("OUT", &outside);
+                let mut header = tar::Header::new_gnu();
+                let data: &[u8] = if *kind == tar::EntryType::Regular { b"data" } else { b"" };
+                header.set_entry_type(*kind);
+                header.set_size(data.len() as u64);
+                header.set_mode(0o6755);
+                // Raw names: the builder's own path checks would refuse `..`.
+                let gnu = header.as_gnu_mut().unwrap();
+                gnu.name[..path.len()].copy_from_slice(path.as_bytes());
+                gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+                header.set_cksum();
+                builder.append(&header, data).unwrap();
+            }
+            blobs.push(builder.into_inner().unwrap());
+        }
+        let _ = s.extract(&blobs);
+        s.assert_outside_untouched();
+        for entry in walk(&s.root()) {
+            let meta = fs::symlink_metadata(&entry).unwrap();
+            if !meta.file_type().is_symlink() {
+                proptest::prop_assert_eq!(meta.mode() & 0o6000, 0, "{:?}", entry);
+            }
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if fs::symlink_metadata(&p).unwrap().file_type().is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
