@@ -2,6 +2,7 @@
 
 mod interop;
 mod list;
+mod pull;
 mod verify;
 
 use std::process::{Command, Output};

@@ -1,0 +1,150 @@
+//! `trustpull pull` on the offline demo layout in examples/: exit codes 0 / 1 / 2, what is
+//! written, and the JSON output.
+
+// Helpers outside #[test] fns: a panic is how they report a broken fixture.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use crate::trustpull;
+
+const IDENTITY: &str =
+    "https://github.com/acme/backends/.github/workflows/release.yml@refs/heads/main";
+const ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn pull(dest: &Path, identity: &str, extra: &[&str]) -> std::process::Output {
+    let image = format!("oci-layout:{}:v1", examples().join("demo-image").display());
+    let root = examples().join("trusted_root.json");
+    let mut args = vec![
+        "pull",
+        &image,
+        "--dest",
+        dest.to_str().unwrap(),
+        "--trusted-root",
+        root.to_str().unwrap(),
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        ISSUER,
+    ];
+    args.extend_from_slice(extra);
+    trustpull(&args)
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn pull_demo_installs_and_prints_the_receipt() {
+    let parent = tempfile::tempdir().unwrap();
+    let dest = parent.path().join("demo");
+    let out = pull(&dest, IDENTITY, &["--output", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["verified"], true);
+    assert!(json["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(json["dest"], dest.to_str().unwrap());
+    assert_eq!(names(parent.path()), vec!["demo"]);
+    assert_eq!(
+        names(&dest.join("demo")),
+        vec!["README.txt", "bin", "share"]
+    );
+}
+
+#[test]
+fn pull_wrong_identity_is_rejected_with_nothing_written() {
+    let parent = tempfile::tempdir().unwrap();
+    let out = pull(
+        &parent.path().join("demo"),
+        "https://github.com/evil/x/.github/workflows/r.yml@refs/heads/main",
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("verification failed"));
+    assert!(names(parent.path()).is_empty());
+}
+
+#[test]
+fn pull_into_non_empty_destination_is_a_usage_error_unless_replace() {
+    let parent = tempfile::tempdir().unwrap();
+    let dest = parent.path().join("demo");
+    std::fs::create_dir(&dest).unwrap();
+    std::fs::write(dest.join("keep"), b"x").unwrap();
+    let out = pull(&dest, IDENTITY, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(names(&dest), vec!["keep"]);
+
+    let out = pull(&dest, IDENTITY, &["--replace"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(names(&dest), vec!["demo"]);
+    assert_eq!(names(parent.path()), vec!["demo"]);
+}
+
+#[test]
+fn pull_usage_errors() {
+    let parent = tempfile::tempdir().unwrap();
+    let dest = parent.path().join("demo");
+    // No policy at all.
+    let out = trustpull(&[
+        "pull",
+        "oci-layout:nowhere:v1",
+        "--dest",
+        dest.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    // A bad platform.
+    let out = pull(&dest, IDENTITY, &["--platform", "linux"]);
+    assert_eq!(out.status.code(), Some(2));
+    // A tag the layout does not have.
+    let root = examples().join("trusted_root.json");
+    let image = format!("oci-layout:{}:v2", examples().join("demo-image").display());
+    let out = trustpull(&[
+        "pull",
+        &image,
+        "--dest",
+        dest.to_str().unwrap(),
+        "--trusted-root",
+        root.to_str().unwrap(),
+        "--certificate-identity",
+        IDENTITY,
+        "--certificate-oidc-issuer",
+        ISSUER,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(names(parent.path()).is_empty());
+}
