@@ -18,6 +18,9 @@ use crate::ExistingDestination;
 #[derive(Debug)]
 pub(crate) struct StagingDir {
     dir: Option<tempfile::TempDir>,
+    /// Parent directories of the destination this pull created, deepest first: removed again
+    /// (when still empty) if the pull does not install.
+    created_parents: Vec<PathBuf>,
 }
 
 /// Why installing the staged tree failed. The destination is as it was.
@@ -128,6 +131,11 @@ impl StagingDir {
     /// needed), mode 0755.
     pub(crate) fn beside(dest: &Path) -> Result<Self, InstallError> {
         let (parent, name) = parent_and_name(dest)?;
+        let created_parents: Vec<PathBuf> = parent
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+            .map(Path::to_path_buf)
+            .collect();
         fs::create_dir_all(&parent).map_err(|source| InstallError::Io {
             action: "create",
             path: parent.clone(),
@@ -148,7 +156,10 @@ impl StagingDir {
                 source,
             }
         })?;
-        Ok(Self { dir: Some(dir) })
+        Ok(Self {
+            dir: Some(dir),
+            created_parents,
+        })
     }
 
     /// The staging root.
@@ -214,7 +225,15 @@ impl Drop for StagingDir {
     fn drop(&mut self) {
         // `TempDir`'s own Drop removes the tree; nothing else to do. Kept explicit so the
         // guarantee is visible here: a staging dir that was not installed never survives.
-        drop(self.dir.take());
+        if let Some(dir) = self.dir.take() {
+            drop(dir);
+            for parent in &self.created_parents {
+                // Only empty directories go: anything another process put there stays.
+                if fs::remove_dir(parent).is_err() {
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -239,6 +258,21 @@ mod tests {
         fs::write(staging.path().join("f"), b"x").unwrap();
         drop(staging);
         assert!(entries(parent.path()).is_empty());
+    }
+
+    #[test]
+    fn dropped_staging_removes_the_parents_it_created() {
+        let top = tempfile::tempdir().unwrap();
+        let dest = top.path().join("x/y/dest");
+        let staging = StagingDir::beside(&dest).unwrap();
+        assert!(top.path().join("x/y").is_dir());
+        drop(staging);
+        assert!(entries(top.path()).is_empty());
+
+        // Installed: the parents stay.
+        let staging = StagingDir::beside(&dest).unwrap();
+        staging.install(&dest, ExistingDestination::Refuse).unwrap();
+        assert!(dest.is_dir());
     }
 
     #[test]

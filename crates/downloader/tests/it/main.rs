@@ -791,3 +791,20 @@ async fn digest_reference_served_other_bytes_is_rejected() {
     );
     parent.assert_empty();
 }
+
+#[tokio::test]
+async fn failed_pull_removes_the_parent_directories_it_created() {
+    let (store, (manifest, _)) = two_layer_store();
+    let mut source = MemorySource::new(store.clone(), manifest);
+    for layer in store.blobs.keys() {
+        source.serve.insert(layer.clone(), Serve::Tampered);
+    }
+    let parent = Parent::new();
+    let dest = parent.dir.path().join("a/b/dest");
+    let err = downloader(Arc::new(NoopVerifier::new("t")))
+        .pull_from(&source, &dest)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PullError::DigestMismatch { .. }), "{err:?}");
+    parent.assert_empty();
+}
