@@ -182,6 +182,8 @@ impl OciLayout {
             .manifests
             .iter()
             .filter(|d| manifest::is_index(&d.media_type) || manifest::is_manifest(&d.media_type))
+            // Referrers (signatures, attestations) carry an artifactType; they are not images.
+            .filter(|d| d.artifact_type.is_none())
             .collect();
         let found = match &self.selector {
             Selector::Tag(tag) => images

@@ -808,3 +808,22 @@ async fn failed_pull_removes_the_parent_directories_it_created() {
     assert!(matches!(err, PullError::DigestMismatch { .. }), "{err:?}");
     parent.assert_empty();
 }
+
+#[tokio::test]
+async fn layout_without_a_tag_picks_its_only_image_not_its_signature() {
+    let (mut store, image) = two_layer_store();
+    let sig = referrer(&mut store, &image, b"{}", "2026-01-01T00:00:00Z");
+    let layout = tempfile::tempdir().unwrap();
+    let sig_desc = serde_json::json!({"mediaType": OCI_MANIFEST, "digest": sig.0, "size": sig.1,
+        "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json"});
+    let image_desc =
+        serde_json::json!({"mediaType": OCI_MANIFEST, "digest": image.0, "size": image.1});
+    store.write_layout(layout.path(), &[], &[image_desc, sig_desc]);
+    let parent = Parent::new();
+    let r = format!("oci-layout:{}", layout.path().display());
+    let outcome = downloader(Arc::new(NoopVerifier::new("t")))
+        .pull(&r, &parent.dest())
+        .await
+        .unwrap();
+    assert_eq!(outcome.digest, image.0);
+}
