@@ -12,6 +12,7 @@
 mod exit;
 mod list;
 mod pull;
+mod trust_args;
 mod verify;
 mod verify_bundle;
 

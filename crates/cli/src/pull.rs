@@ -20,20 +20,19 @@
 //!
 //! Exit status: 0 installed, 1 rejected, 2 usage or config error, 3 unavailable.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use trustpull_downloader::{
     Downloader, ErrorKind, ExistingDestination, OciLayout, Platform, ProgressEvent,
-    ProgressObserver, PullError, LAYOUT_SCHEME,
+    ProgressObserver, LAYOUT_SCHEME,
 };
-use trustpull_policy::{PolicySpec, SignedBy, TrustPolicy};
-use trustpull_referrers::{ImageReference, RegistryClient};
+use trustpull_referrers::ImageReference;
 use trustpull_verifier::{
-    CosignVerifier, RegistrySource, SignatureSource, SignedTarget, TrustRoot, TrustRootError,
-    Verification,
+    CosignVerifier, RegistrySource, SignatureSource, SignedTarget, Verification,
 };
 
+use crate::trust_args::{describe, RegistryArgs, TrustArgs};
 use crate::{CliError, Status};
 
 /// Output format.
@@ -43,77 +42,6 @@ pub enum Output {
     Text,
     /// The receipt as JSON on stdout, with `"digest"`, `"verified"` and `"dest"`.
     Json,
-}
-
-/// Which digest's signature counts for a platform image selected from an index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Signed {
-    /// The platform manifest must be signed (cosign sign --recursive).
-    Platform,
-    /// The index must be signed.
-    Index,
-    /// Either one.
-    Either,
-}
-
-/// The signer policy and trust flags (cosign's names), shared in shape with `trustpull verify`.
-#[derive(Debug, Clone, clap::Args)]
-#[command(group(clap::ArgGroup::new("identity").required(true).multiple(true).args(["certificate_identity", "certificate_identity_regexp"])))]
-#[command(group(clap::ArgGroup::new("issuer").required(true).multiple(true).args(["certificate_oidc_issuer", "certificate_oidc_issuer_regexp"])))]
-pub struct TrustArgs {
-    /// The exact certificate identity (SAN) that must have signed.
-    #[arg(long, value_name = "IDENTITY")]
-    pub certificate_identity: Option<String>,
-    /// A regex the whole certificate identity must match (full match, unlike cosign).
-    #[arg(long, value_name = "REGEX")]
-    pub certificate_identity_regexp: Option<String>,
-    /// The exact OIDC issuer of the signing certificate.
-    #[arg(long, value_name = "ISSUER")]
-    pub certificate_oidc_issuer: Option<String>,
-    /// A regex the whole OIDC issuer must match (full match).
-    #[arg(long, value_name = "REGEX")]
-    pub certificate_oidc_issuer_regexp: Option<String>,
-    /// Reject signatures whose earliest verified timestamp is before this time (RFC 3339).
-    #[arg(long, value_name = "RFC3339")]
-    pub not_before: Option<String>,
-    /// A trusted_root.json; default: the embedded public-good Sigstore root.
-    #[arg(long, value_name = "FILE")]
-    pub trusted_root: Option<PathBuf>,
-    /// Which digest's signature counts for a platform image selected from an index.
-    #[arg(long, value_enum, default_value_t = Signed::Either)]
-    pub signed: Signed,
-}
-
-impl TrustArgs {
-    /// The validated policy.
-    pub fn policy(&self) -> Result<TrustPolicy, CliError> {
-        TrustPolicy::new(PolicySpec {
-            identity: self.certificate_identity.clone(),
-            identity_regex: self.certificate_identity_regexp.clone(),
-            issuer: self.certificate_oidc_issuer.clone(),
-            issuer_regex: self.certificate_oidc_issuer_regexp.clone(),
-            not_before: self.not_before.clone(),
-            signed: Some(match self.signed {
-                Signed::Platform => SignedBy::Platform,
-                Signed::Index => SignedBy::Index,
-                Signed::Either => SignedBy::Either,
-            }),
-            ..PolicySpec::default()
-        })
-        .map_err(|e| CliError::new(Status::Usage, e))
-    }
-
-    /// The trust root: the file given, else the embedded public-good root.
-    pub fn trust_root(&self) -> Result<TrustRoot, CliError> {
-        let root = match &self.trusted_root {
-            Some(p) => TrustRoot::from_file(p),
-            None => TrustRoot::public_good(),
-        };
-        root.map_err(|e| match e {
-            TrustRootError::Unreadable { .. } => CliError::new(Status::Unavailable, e),
-            _ => CliError::new(Status::Usage, e),
-        })
-    }
 }
 
 /// Arguments of `trustpull pull`.
@@ -127,15 +55,11 @@ pub struct Args {
     dest: PathBuf,
     #[command(flatten)]
     trust: TrustArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// For a multi-arch index, the platform to install: os/arch[/variant]. Default: this machine's.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
-    /// Talk plain HTTP (no TLS) to the image's registry.
-    #[arg(long)]
-    plain_http: bool,
-    /// Extra CA certificates (PEM) to trust for the registry.
-    #[arg(long, value_name = "PEM")]
-    registry_ca: Option<PathBuf>,
     /// Replace a non-empty DIR (swapped by rename; the old tree is restored if the swap fails).
     #[arg(long)]
     replace: bool,
@@ -290,7 +214,9 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     {
         Arc::new(OciLayout::open_reference(layout).map_err(|e| CliError::new(Status::Usage, e))?)
     } else {
-        let client = build_client(&args)?;
+        let reference =
+            ImageReference::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
+        let client = args.registry.client(&reference)?;
         builder = builder.client(client.clone());
         Arc::new(RegistrySource::new(client))
     };
@@ -359,38 +285,4 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             Err(CliError::new(status, e))
         }
     }
-}
-
-fn describe(e: &PullError) -> String {
-    let mut text = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
-
-fn build_client(args: &Args) -> Result<RegistryClient, CliError> {
-    let reference =
-        ImageReference::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
-    let mut builder = RegistryClient::builder().credentials(crate::verify::docker_credentials()?);
-    if args.plain_http {
-        builder = builder.plain_http_host(reference.repository().registry());
-    }
-    if let Some(path) = &args.registry_ca {
-        let pem = read(path)?;
-        builder = builder.add_root_certificates_pem(pem);
-    }
-    builder.build().map_err(|e| CliError::new(Status::Usage, e))
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| {
-        CliError::new(
-            Status::Usage,
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })
 }

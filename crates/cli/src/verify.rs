@@ -13,24 +13,21 @@
 //! receipt says which. Without `--platform` an index is verified as itself (its own digest).
 //! Regexes are full-match (unlike cosign, which matches substrings).
 //!
-//! Registry credentials come from the Docker config (`$DOCKER_CONFIG/config.json` or
-//! `~/.docker/config.json`), read here and passed to the registry client.
+//! The policy, trust root and registry flags are shared with `trustpull pull`
+//! ([`crate::trust_args`]); registry credentials come from the Docker config.
 //!
 //! Exit status: 0 verified, 1 rejected, 2 usage or config error, 3 unavailable.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use trustpull_policy::{PolicySpec, SignedBy, TrustPolicy};
 use trustpull_referrers::{
-    is_index_media_type, Credentials, DockerConfig, ErrorKind, ImageIndex, ImageReference,
-    RegistryClient, RegistryError,
+    is_index_media_type, ErrorKind, ImageIndex, ImageReference, RegistryError,
 };
 use trustpull_verifier::{
-    CosignVerifier, ImageSubject, ImageVerifier, RegistrySource, TrustRoot, TrustRootError,
-    Verification, VerifyError,
+    CosignVerifier, ImageSubject, ImageVerifier, RegistrySource, Verification,
 };
 
+use crate::trust_args::{describe, RegistryArgs, TrustArgs};
 use crate::{CliError, Status};
 
 /// Output format.
@@ -42,55 +39,19 @@ pub enum Output {
     Json,
 }
 
-/// Which digest's signature counts for a platform image selected from an index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Signed {
-    /// The platform manifest must be signed (cosign sign --recursive).
-    Platform,
-    /// The index must be signed.
-    Index,
-    /// Either one.
-    Either,
-}
-
 /// Arguments of `trustpull verify`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("identity").required(true).multiple(true).args(["certificate_identity", "certificate_identity_regexp"])))]
-#[command(group(clap::ArgGroup::new("issuer").required(true).multiple(true).args(["certificate_oidc_issuer", "certificate_oidc_issuer_regexp"])))]
 pub struct Args {
     /// The image: `host[:port]/repository[:tag|@sha256:…]`.
     #[arg(value_name = "IMAGE")]
     image: String,
-    /// The exact certificate identity (SAN) that must have signed.
-    #[arg(long, value_name = "IDENTITY")]
-    certificate_identity: Option<String>,
-    /// A regex the whole certificate identity must match (full match).
-    #[arg(long, value_name = "REGEX")]
-    certificate_identity_regexp: Option<String>,
-    /// The exact OIDC issuer of the signing certificate.
-    #[arg(long, value_name = "ISSUER")]
-    certificate_oidc_issuer: Option<String>,
-    /// A regex the whole OIDC issuer must match (full match).
-    #[arg(long, value_name = "REGEX")]
-    certificate_oidc_issuer_regexp: Option<String>,
-    /// Reject signatures whose earliest verified timestamp is before this time (RFC 3339).
-    #[arg(long, value_name = "RFC3339")]
-    not_before: Option<String>,
-    /// A trusted_root.json; default: the embedded public-good Sigstore root.
-    #[arg(long, value_name = "FILE")]
-    trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// For a multi-arch index, the platform to verify: os/arch[/variant].
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
-    /// Which digest's signature counts for a platform image.
-    #[arg(long, value_enum, default_value_t = Signed::Either)]
-    signed: Signed,
-    /// Talk plain HTTP (no TLS) to the image's registry.
-    #[arg(long)]
-    plain_http: bool,
-    /// Extra CA certificates (PEM) to trust for the registry.
-    #[arg(long, value_name = "PEM")]
-    registry_ca: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -100,23 +61,10 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<(), CliError> {
     let reference =
         ImageReference::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
-    let policy = TrustPolicy::new(PolicySpec {
-        identity: args.certificate_identity.clone(),
-        identity_regex: args.certificate_identity_regexp.clone(),
-        issuer: args.certificate_oidc_issuer.clone(),
-        issuer_regex: args.certificate_oidc_issuer_regexp.clone(),
-        not_before: args.not_before.clone(),
-        signed: Some(match args.signed {
-            Signed::Platform => SignedBy::Platform,
-            Signed::Index => SignedBy::Index,
-            Signed::Either => SignedBy::Either,
-        }),
-        ..PolicySpec::default()
-    })
-    .map_err(|e| CliError::new(Status::Usage, e))?;
+    let policy = args.trust.policy()?;
     let platform = args.platform.as_deref().map(parse_platform).transpose()?;
-    let root = load_root(args.trusted_root.as_deref())?;
-    let client = build_client(&args, &reference)?;
+    let root = args.trust.trust_root()?;
+    let client = args.registry.client(&reference)?;
 
     let resolved = client
         .resolve(&reference)
@@ -249,56 +197,6 @@ fn failed(args: &Args, subject: &ImageSubject, status: Status, message: String) 
     CliError::new(status, message)
 }
 
-fn describe(e: &VerifyError) -> String {
-    let mut text = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
-
-fn build_client(args: &Args, reference: &ImageReference) -> Result<RegistryClient, CliError> {
-    let mut builder = RegistryClient::builder().credentials(docker_credentials()?);
-    if args.plain_http {
-        builder = builder.plain_http_host(reference.repository().registry());
-    }
-    if let Some(path) = &args.registry_ca {
-        let pem = std::fs::read(path).map_err(|e| {
-            CliError::new(
-                Status::Usage,
-                format!("cannot read CA file {}: {e}", path.display()),
-            )
-        })?;
-        builder = builder.add_root_certificates_pem(pem);
-    }
-    builder.build().map_err(|e| CliError::new(Status::Usage, e))
-}
-
-/// The Docker config the docker CLI would use: `$DOCKER_CONFIG/config.json`, else
-/// `$HOME/.docker/config.json`; anonymous when there is none.
-pub fn docker_credentials() -> Result<Credentials, CliError> {
-    let path = match std::env::var_os("DOCKER_CONFIG") {
-        Some(dir) => PathBuf::from(dir).join("config.json"),
-        None => match std::env::var_os("HOME") {
-            Some(home) => PathBuf::from(home).join(".docker").join("config.json"),
-            None => return Ok(Credentials::anonymous()),
-        },
-    };
-    match std::fs::read(&path) {
-        Ok(bytes) => DockerConfig::from_json(&bytes)
-            .map(Credentials::from_docker_config)
-            .map_err(|e| CliError::new(Status::Usage, format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Credentials::anonymous()),
-        Err(e) => Err(CliError::new(
-            Status::Usage,
-            format!("cannot read {}: {e}", path.display()),
-        )),
-    }
-}
-
 fn registry_error(reference: &ImageReference, e: RegistryError) -> CliError {
     let status = match e.kind() {
         ErrorKind::Unavailable => Status::Unavailable,
@@ -326,15 +224,4 @@ fn parse_platform(text: &str) -> Result<PlatformSpec, CliError> {
             format!("--platform {text:?}: expected os/arch or os/arch/variant"),
         )),
     }
-}
-
-fn load_root(path: Option<&Path>) -> Result<TrustRoot, CliError> {
-    let root = match path {
-        Some(p) => TrustRoot::from_file(p),
-        None => TrustRoot::public_good(),
-    };
-    root.map_err(|e| match e {
-        TrustRootError::Unreadable { .. } => CliError::new(Status::Unavailable, e),
-        _ => CliError::new(Status::Usage, e),
-    })
 }

@@ -1,0 +1,158 @@
+//! The flags `trustpull verify` and `trustpull pull` share, flattened into both with
+//! `#[command(flatten)]`: the signer policy and trust root ([`TrustArgs`], cosign's flag names)
+//! and how to reach the registry ([`RegistryArgs`]), with the code that turns them into a
+//! [`TrustPolicy`], a [`TrustRoot`] and a [`RegistryClient`].
+//!
+//! Registry credentials come from the Docker config (`$DOCKER_CONFIG/config.json` or
+//! `~/.docker/config.json`), read here and passed to the registry client.
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+
+use trustpull_policy::{PolicySpec, SignedBy, TrustPolicy};
+use trustpull_referrers::{Credentials, DockerConfig, ImageReference, RegistryClient};
+use trustpull_verifier::{TrustRoot, TrustRootError};
+
+use crate::{CliError, Status};
+
+/// Which digest's signature counts for a platform image selected from an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Signed {
+    /// The platform manifest must be signed (cosign sign --recursive).
+    Platform,
+    /// The index must be signed.
+    Index,
+    /// Either one.
+    Either,
+}
+
+/// The signer policy and trust flags (cosign's names).
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("identity").required(true).multiple(true).args(["certificate_identity", "certificate_identity_regexp"])))]
+#[command(group(clap::ArgGroup::new("issuer").required(true).multiple(true).args(["certificate_oidc_issuer", "certificate_oidc_issuer_regexp"])))]
+pub struct TrustArgs {
+    /// The exact certificate identity (SAN) that must have signed.
+    #[arg(long, value_name = "IDENTITY")]
+    pub certificate_identity: Option<String>,
+    /// A regex the whole certificate identity must match (full match, unlike cosign).
+    #[arg(long, value_name = "REGEX")]
+    pub certificate_identity_regexp: Option<String>,
+    /// The exact OIDC issuer of the signing certificate.
+    #[arg(long, value_name = "ISSUER")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// A regex the whole OIDC issuer must match (full match).
+    #[arg(long, value_name = "REGEX")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+    /// Reject signatures whose earliest verified timestamp is before this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub not_before: Option<String>,
+    /// A trusted_root.json; default: the embedded public-good Sigstore root.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// Which digest's signature counts for a platform image selected from an index.
+    #[arg(long, value_enum, default_value_t = Signed::Either)]
+    pub signed: Signed,
+}
+
+impl TrustArgs {
+    /// The validated policy; a bad flag value is a usage error.
+    pub fn policy(&self) -> Result<TrustPolicy, CliError> {
+        TrustPolicy::new(PolicySpec {
+            identity: self.certificate_identity.clone(),
+            identity_regex: self.certificate_identity_regexp.clone(),
+            issuer: self.certificate_oidc_issuer.clone(),
+            issuer_regex: self.certificate_oidc_issuer_regexp.clone(),
+            not_before: self.not_before.clone(),
+            signed: Some(match self.signed {
+                Signed::Platform => SignedBy::Platform,
+                Signed::Index => SignedBy::Index,
+                Signed::Either => SignedBy::Either,
+            }),
+            ..PolicySpec::default()
+        })
+        .map_err(|e| CliError::new(Status::Usage, e))
+    }
+
+    /// The trust root: the `--trusted-root` file, else the embedded public-good root.
+    pub fn trust_root(&self) -> Result<TrustRoot, CliError> {
+        load_root(self.trusted_root.as_deref())
+    }
+}
+
+/// The trust root at `path`, else the embedded public-good root. An unreadable file is
+/// unavailable (3); a malformed one is a config error (2).
+pub fn load_root(path: Option<&Path>) -> Result<TrustRoot, CliError> {
+    let root = match path {
+        Some(p) => TrustRoot::from_file(p),
+        None => TrustRoot::public_good(),
+    };
+    root.map_err(|e| match e {
+        TrustRootError::Unreadable { .. } => CliError::new(Status::Unavailable, e),
+        _ => CliError::new(Status::Usage, e),
+    })
+}
+
+/// How to reach the image's registry.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryArgs {
+    /// Talk plain HTTP (no TLS) to the image's registry.
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Extra CA certificates (PEM) to trust for the registry.
+    #[arg(long, value_name = "PEM")]
+    pub registry_ca: Option<PathBuf>,
+}
+
+impl RegistryArgs {
+    /// A registry client for `reference`'s registry, with the Docker config's credentials.
+    pub fn client(&self, reference: &ImageReference) -> Result<RegistryClient, CliError> {
+        let mut builder = RegistryClient::builder().credentials(docker_credentials()?);
+        if self.plain_http {
+            builder = builder.plain_http_host(reference.repository().registry());
+        }
+        if let Some(path) = &self.registry_ca {
+            let pem = std::fs::read(path).map_err(|e| {
+                CliError::new(
+                    Status::Usage,
+                    format!("cannot read CA file {}: {e}", path.display()),
+                )
+            })?;
+            builder = builder.add_root_certificates_pem(pem);
+        }
+        builder.build().map_err(|e| CliError::new(Status::Usage, e))
+    }
+}
+
+/// The Docker config the docker CLI would use: `$DOCKER_CONFIG/config.json`, else
+/// `$HOME/.docker/config.json`; anonymous when there is none.
+pub fn docker_credentials() -> Result<Credentials, CliError> {
+    let path = match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => PathBuf::from(dir).join("config.json"),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".docker").join("config.json"),
+            None => return Ok(Credentials::anonymous()),
+        },
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => DockerConfig::from_json(&bytes)
+            .map(Credentials::from_docker_config)
+            .map_err(|e| CliError::new(Status::Usage, format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Credentials::anonymous()),
+        Err(e) => Err(CliError::new(
+            Status::Usage,
+            format!("cannot read {}: {e}", path.display()),
+        )),
+    }
+}
+
+/// An error and its causes on one line (`error: cause: cause`), for JSON output.
+pub fn describe(e: &dyn Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
