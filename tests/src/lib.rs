@@ -2,7 +2,7 @@
 //!
 //! - [`conformance`]: the vendored sigstore-conformance `bundle-verify` cases and the
 //!   `verify-bundle` command lines that run them.
-//!
+//! - [`json`]: JSON bytes with sorted keys, for fixtures compared byte for byte.
 //! - [`sigstore`]: the fixture signer, a "virtual Sigstore" (Fulcio-like CA, CT log, Rekor, TSA) whose
 //!   bundles pass the production checks, with knobs to get any single thing wrong.
 //! - [`scenarios`]: policy scenarios (pass/fail pairs) stored in `tests/fixtures/scenarios/`.
@@ -10,5 +10,6 @@
 //! It is never published.
 
 pub mod conformance;
+pub mod json;
 pub mod scenarios;
 pub mod sigstore;

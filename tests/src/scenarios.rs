@@ -3,8 +3,10 @@
 //!
 //! [`build()`] makes them in memory; [`write()`] stores them as scenario-named folders (each with a
 //! README saying how it was made) under `tests/fixtures/scenarios/`, sharing one
-//! `trusted_root.json`. `cargo run -p trustpull-testkit --bin make-scenarios` regenerates them;
-//! the tests check both the committed files and a fresh in-memory build.
+//! `trusted_root.json`. `cargo run -p trustpull-testkit --bin make-scenarios` regenerates them
+//! with the virtual Sigstore seeded with [`SEED`], so they are reproducible: the tests check the
+//! committed files, that they equal a fresh build with that seed byte for byte, and a fresh
+//! build with random keys.
 
 use std::io;
 use std::path::Path;
@@ -271,18 +273,19 @@ fn ext(source_repository_uri: &str) -> PolicySpec {
     spec
 }
 
-/// Writes `scenarios` and `trusted_root` under `dir` (replacing files of the same names).
-pub fn write(dir: &Path, trusted_root: &[u8], scenarios: &[Scenario]) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("trusted_root.json"), trusted_root)?;
+/// The seed of the virtual Sigstore that signs the committed scenarios: with it, [`build()`] and
+/// [`files()`] reproduce `tests/fixtures/scenarios/` byte for byte.
+pub const SEED: &[u8] = b"trustpull tests/fixtures/scenarios v1";
+
+/// Every file of the scenarios folder: (path relative to it, `/`-separated, bytes).
+pub fn files(trusted_root: &[u8], scenarios: &[Scenario]) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = vec![("trusted_root.json".to_owned(), trusted_root.to_vec())];
     for s in scenarios {
-        let d = dir.join(s.name);
-        std::fs::create_dir_all(&d)?;
         for (file, bytes) in &s.bundles {
-            std::fs::write(d.join(file), bytes)?;
+            out.push((format!("{}/{file}", s.name), bytes.clone()));
         }
         let case = serde_json::to_vec_pretty(&s.case).map_err(io::Error::other)?;
-        std::fs::write(d.join("case.json"), case)?;
+        out.push((format!("{}/case.json", s.name), case));
         let runs: String = s
             .case
             .runs
@@ -300,7 +303,19 @@ pub fn write(dir: &Path, trusted_root: &[u8], scenarios: &[Scenario]) -> io::Res
              (Rekor integrated time) for the digest in `case.json`.\n\n{}\n\nRuns (`case.json`):\n\n{runs}",
             s.name, s.how
         );
-        std::fs::write(d.join("README.md"), readme)?;
+        out.push((format!("{}/README.md", s.name), readme.into_bytes()));
+    }
+    Ok(out)
+}
+
+/// Writes [`files()`] under `dir` (replacing files of the same names).
+pub fn write(dir: &Path, trusted_root: &[u8], scenarios: &[Scenario]) -> io::Result<()> {
+    for (name, bytes) in files(trusted_root, scenarios)? {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, bytes)?;
     }
     Ok(())
 }

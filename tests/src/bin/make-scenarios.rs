@@ -1,4 +1,5 @@
-//! Regenerates `tests/fixtures/scenarios/` with a fresh virtual Sigstore:
+//! Regenerates `tests/fixtures/scenarios/` with the virtual Sigstore seeded with
+//! [`scenarios::SEED`] (the same bytes every time):
 //! `cargo run -p trustpull-testkit --bin make-scenarios`.
 
 // A developer tool: it prints what it wrote.
@@ -13,7 +14,7 @@ fn main() -> std::io::Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join("scenarios");
-    let sigstore = VirtualSigstore::new();
+    let sigstore = VirtualSigstore::from_seed(scenarios::SEED);
     let all = scenarios::build(&sigstore);
     scenarios::write(&dir, &sigstore.trusted_root_json(), &all)?;
     println!("wrote {} scenarios to {}", all.len(), dir.display());

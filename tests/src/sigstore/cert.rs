@@ -11,7 +11,6 @@ use const_oid::ObjectIdentifier;
 use der::asn1::{BitString, GeneralizedTime, Ia5String, OctetString, Utf8StringRef};
 use der::{Decode, Encode};
 use sha2::{Digest as _, Sha256};
-use sigstore_crypto::KeyPair;
 use std::str::FromStr;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
@@ -23,6 +22,8 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::time::{Time, Validity};
 use x509_cert::{Certificate, TbsCertificate, Version};
+
+use super::key::FixtureKey;
 
 /// The signing certificate's subject alternative name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,21 +50,13 @@ pub enum IssuerExtension {
 
 /// A key with a certificate: a certificate authority.
 pub(crate) struct Authority {
-    pub(crate) key: KeyPair,
+    pub(crate) key: FixtureKey,
     pub(crate) cert: Vec<u8>,
     pub(crate) name: Name,
 }
 
-pub(crate) fn spki_der(key: &KeyPair) -> Vec<u8> {
-    key.public_key_der()
-        .expect("a generated P-256 key has an SPKI")
-        .as_bytes()
-        .to_vec()
-}
-
-fn spki(key: &KeyPair) -> SubjectPublicKeyInfoOwned {
-    SubjectPublicKeyInfoOwned::from_der(&spki_der(key))
-        .expect("sigstore-crypto emits valid SPKI DER")
+fn spki(key: &FixtureKey) -> SubjectPublicKeyInfoOwned {
+    SubjectPublicKeyInfoOwned::from_der(&key.spki_der()).expect("p256 emits valid SPKI DER")
 }
 
 fn time(t: DateTime<Utc>) -> Time {
@@ -102,27 +95,27 @@ fn serial(n: u64) -> SerialNumber {
     SerialNumber::new(&(n | 1 << 56).to_be_bytes()).expect("8-byte positive serial")
 }
 
-pub(crate) fn sign_tbs(tbs: TbsCertificate, issuer: &KeyPair) -> Vec<u8> {
+pub(crate) fn sign_tbs(tbs: TbsCertificate, issuer: &FixtureKey) -> Vec<u8> {
     let tbs_der = tbs.to_der().expect("TBS encodes");
-    let sig = issuer.sign(&tbs_der).expect("P-256 signing works");
+    let sig = issuer.sign(&tbs_der);
     let cert = Certificate {
         tbs_certificate: tbs,
         signature_algorithm: alg(),
-        signature: BitString::from_bytes(sig.as_bytes()).expect("signature fits a BIT STRING"),
+        signature: BitString::from_bytes(&sig).expect("signature fits a BIT STRING"),
     };
     cert.to_der().expect("certificate encodes")
 }
 
-/// A CA certificate for `subject` (e.g. `CN=fixture-root,O=trustpull.test`), signed by `issuer`
-/// (or self-signed).
+/// A CA certificate for `key` and `subject` (e.g. `CN=fixture-root,O=trustpull.test`), signed
+/// by `issuer` (or self-signed), with serial `n`.
 pub(crate) fn authority(
+    key: FixtureKey,
     subject: &str,
     issuer: Option<&Authority>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     n: u64,
 ) -> Authority {
-    let key = KeyPair::generate_ecdsa_p256().expect("key generation works");
     let name = Name::from_str(subject).expect("fixture DN parses");
     let (issuer_name, issuer_key) = match issuer {
         Some(a) => (a.name.clone(), &a.key),
@@ -163,7 +156,7 @@ pub(crate) fn authority(
 
 /// Everything that goes into a leaf certificate.
 pub(crate) struct LeafSpec<'a> {
-    pub(crate) key: &'a KeyPair,
+    pub(crate) key: &'a FixtureKey,
     pub(crate) san: &'a San,
     pub(crate) issuer: &'a IssuerExtension,
     pub(crate) claims: &'a [(u32, String)],
@@ -249,7 +242,7 @@ pub(crate) fn fulcio_oid(arc: u32) -> ObjectIdentifier {
 pub(crate) fn sct_extension(
     tbs: &TbsCertificate,
     issuer_spki: &[u8],
-    ct_key: &KeyPair,
+    ct_key: &FixtureKey,
     log_id: [u8; 32],
     at: DateTime<Utc>,
 ) -> Extension {
@@ -263,8 +256,7 @@ pub(crate) fn sct_extension(
     signed.extend_from_slice(&len.to_be_bytes()[1..]); // u24 length
     signed.extend_from_slice(&tbs_der);
     signed.extend_from_slice(&0u16.to_be_bytes()); // no extensions
-    let sig = ct_key.sign(&signed).expect("P-256 signing works");
-    let sig = sig.as_bytes();
+    let sig = ct_key.sign(&signed);
 
     let mut sct = vec![0u8]; // v1
     sct.extend_from_slice(&log_id);
@@ -272,7 +264,7 @@ pub(crate) fn sct_extension(
     sct.extend_from_slice(&0u16.to_be_bytes());
     sct.extend_from_slice(&[4, 3]); // sha256, ecdsa
     sct.extend_from_slice(&u16::try_from(sig.len()).expect("short").to_be_bytes());
-    sct.extend_from_slice(sig);
+    sct.extend_from_slice(&sig);
     let mut list = Vec::new();
     list.extend_from_slice(&u16::try_from(sct.len() + 2).expect("short").to_be_bytes());
     list.extend_from_slice(&u16::try_from(sct.len()).expect("short").to_be_bytes());
@@ -284,14 +276,15 @@ pub(crate) fn sct_extension(
     )
 }
 
-/// A timestamping leaf issued by `ca`: EKU time stamping (critical), digital signature.
+/// A timestamping leaf for `key` issued by `ca` with serial `n`: EKU time stamping (critical),
+/// digital signature.
 pub(crate) fn tsa_leaf(
+    key: FixtureKey,
     ca: &Authority,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     n: u64,
-) -> (KeyPair, Vec<u8>, SerialNumber) {
-    let key = KeyPair::generate_ecdsa_p256().expect("key generation works");
+) -> (FixtureKey, Vec<u8>, SerialNumber) {
     let serial = serial(n);
     let tbs = TbsCertificate {
         version: Version::V3,

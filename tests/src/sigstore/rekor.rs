@@ -5,7 +5,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
-use sigstore_crypto::KeyPair;
+
+use super::key::FixtureKey;
 
 /// The log's origin line in checkpoints.
 pub(crate) const ORIGIN: &str = "rekor.trustpull.test - 1";
@@ -80,11 +81,16 @@ pub(crate) fn include(body: &[u8], index: usize, size: usize) -> Inclusion {
 }
 
 /// A signed-note checkpoint for `root` over `size` leaves, signed by `key` (hint = `log_id[..4]`).
-pub(crate) fn checkpoint(key: &KeyPair, log_id: &[u8; 32], size: usize, root: &[u8; 32]) -> String {
+pub(crate) fn checkpoint(
+    key: &FixtureKey,
+    log_id: &[u8; 32],
+    size: usize,
+    root: &[u8; 32],
+) -> String {
     let body = format!("{ORIGIN}\n{size}\n{}\n", STANDARD.encode(root));
-    let sig = key.sign(body.as_bytes()).expect("P-256 signing works");
+    let sig = key.sign(body.as_bytes());
     let mut blob = log_id[..4].to_vec();
-    blob.extend_from_slice(sig.as_bytes());
+    blob.extend_from_slice(&sig);
     format!(
         "{body}\n\u{2014} rekor.trustpull.test {}\n",
         STANDARD.encode(blob)
@@ -93,7 +99,7 @@ pub(crate) fn checkpoint(key: &KeyPair, log_id: &[u8; 32], size: usize, root: &[
 
 /// The SET: the log's signature over the canonical JSON of the entry.
 pub(crate) fn signed_entry_timestamp(
-    key: &KeyPair,
+    key: &FixtureKey,
     body: &[u8],
     integrated_time: i64,
     log_id: &[u8; 32],
@@ -106,9 +112,6 @@ pub(crate) fn signed_entry_timestamp(
         hex::encode(log_id)
     );
     key.sign(payload.as_bytes())
-        .expect("P-256 signing works")
-        .as_bytes()
-        .to_vec()
 }
 
 fn pem(der: &[u8]) -> String {
@@ -134,7 +137,7 @@ pub(crate) fn hashedrekord_body(digest_hex: &str, signature: &[u8], cert_der: &[
             "signature": {"content": STANDARD.encode(signature), "publicKey": {"content": STANDARD.encode(pem(cert_der))}},
         },
     });
-    serde_json::to_vec(&body).expect("JSON encodes")
+    crate::json::to_vec(&body)
 }
 
 /// A `dsse` v0.0.1 body for an envelope with `payload` and one `signature`.
@@ -153,7 +156,7 @@ pub(crate) fn dsse_body(
             "signatures": [{"signature": STANDARD.encode(signature), "verifier": STANDARD.encode(pem(cert_der))}],
         },
     });
-    serde_json::to_vec(&body).expect("JSON encodes")
+    crate::json::to_vec(&body)
 }
 
 #[cfg(test)]

@@ -13,11 +13,12 @@ use const_oid::ObjectIdentifier;
 use der::asn1::{Any, GeneralizedTime, OctetString, SetOfVec};
 use der::{Encode, Tag};
 use sha2::{Digest as _, Sha256};
-use sigstore_crypto::KeyPair;
 use x509_cert::attr::Attribute;
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::AlgorithmIdentifierOwned;
+
+use super::key::FixtureKey;
 
 /// `id-ct-TSTInfo` (RFC 3161).
 const ID_CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
@@ -41,7 +42,7 @@ struct TstInfo {
 
 /// The signing side of the fixture TSA.
 pub(crate) struct Tsa<'a> {
-    pub(crate) key: &'a KeyPair,
+    pub(crate) key: &'a FixtureKey,
     pub(crate) issuer: &'a Name,
     pub(crate) serial: &'a SerialNumber,
 }
@@ -90,8 +91,7 @@ pub(crate) fn timestamp_token(
     .expect("distinct attributes");
     let sig = tsa
         .key
-        .sign(&signed_attrs.to_der().expect("attributes encode"))
-        .expect("P-256 signing works");
+        .sign(&signed_attrs.to_der().expect("attributes encode"));
     let signer = SignerInfo {
         version: CmsVersion::V1,
         sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
@@ -104,7 +104,7 @@ pub(crate) fn timestamp_token(
             oid: ECDSA_WITH_SHA_256,
             parameters: None,
         },
-        signature: OctetString::new(sig.as_bytes().to_vec()).expect("signature fits"),
+        signature: OctetString::new(sig).expect("signature fits"),
         unsigned_attrs: None,
     };
     let signed_data = SignedData {

@@ -1,11 +1,13 @@
 //! Policy scenarios: every committed fixture folder (tests/fixtures/scenarios/) and a fresh
 //! in-memory build give the expected outcome for each bundle/policy pair, and every scenario has
-//! a run that passes and one that fails.
+//! a run that passes and one that fails. The committed folder is exactly what make-scenarios
+//! writes with the seeded signer, byte for byte.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use trustpull_policy::{PolicyViolation as V, TrustPolicy};
-use trustpull_testkit::scenarios::{build, Case, Expect};
+use trustpull_testkit::scenarios::{build, files, Case, Expect, SEED};
 use trustpull_testkit::sigstore::VirtualSigstore;
 use trustpull_verifier::{verify_bundle, BundleRejection as R, TrustRoot, VerifiedBundle};
 
@@ -116,4 +118,42 @@ fn fresh_scenarios() {
             &root,
         );
     }
+}
+
+/// Every file under `dir`, by `/`-separated path relative to `root`.
+fn committed_files(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).expect("fixtures exist") {
+        let path = entry.expect("readable").path();
+        if path.is_dir() {
+            committed_files(root, &path, out);
+        } else {
+            let rel = path.strip_prefix(root).expect("under the root");
+            let name = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.insert(name, std::fs::read(&path).expect("readable"));
+        }
+    }
+}
+
+#[test]
+fn committed_scenarios_are_what_make_scenarios_writes_byte_for_byte() {
+    let sigstore = VirtualSigstore::from_seed(SEED);
+    let fresh: BTreeMap<String, Vec<u8>> = files(&sigstore.trusted_root_json(), &build(&sigstore))
+        .expect("scenario files render")
+        .into_iter()
+        .collect();
+    let mut committed = BTreeMap::new();
+    committed_files(&fixtures(), &fixtures(), &mut committed);
+    let stale: Vec<&String> = fresh
+        .keys()
+        .chain(committed.keys())
+        .filter(|name| fresh.get(*name) != committed.get(*name))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "tests/fixtures/scenarios is out of date ({stale:?}): run `cargo run -p trustpull-testkit --bin make-scenarios`"
+    );
 }
