@@ -32,17 +32,8 @@ use trustpull_verifier::{
     CosignVerifier, RegistrySource, SignatureSource, SignedTarget, Verification,
 };
 
-use crate::trust_args::{describe, RegistryArgs, TrustArgs};
+use crate::trust_args::{describe, Output, RegistryArgs, TrustArgs};
 use crate::{CliError, Status};
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    /// Progress lines on stderr, one summary line on stdout.
-    Text,
-    /// The receipt as JSON on stdout, with `"digest"`, `"verified"` and `"dest"`.
-    Json,
-}
 
 /// Arguments of `trustpull pull`.
 #[derive(Debug, clap::Args)]

@@ -1,7 +1,7 @@
 //! The flags `trustpull verify` and `trustpull pull` share, flattened into both with
 //! `#[command(flatten)]`: the signer policy and trust root ([`TrustArgs`], cosign's flag names)
 //! and how to reach the registry ([`RegistryArgs`]), with the code that turns them into a
-//! [`TrustPolicy`], a [`TrustRoot`] and a [`RegistryClient`].
+//! [`TrustPolicy`], a [`TrustRoot`] and a [`RegistryClient`]; also the `--output` format.
 //!
 //! Registry credentials come from the Docker config (`$DOCKER_CONFIG/config.json` or
 //! `~/.docker/config.json`), read here and passed to the registry client.
@@ -14,6 +14,15 @@ use trustpull_referrers::{Credentials, DockerConfig, ImageReference, RegistryCli
 use trustpull_verifier::{TrustRoot, TrustRootError};
 
 use crate::{CliError, Status};
+
+/// Output format (`--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// For people: one summary line on stdout (pull also logs progress on stderr).
+    Text,
+    /// The receipt as JSON on stdout, with `"digest"` and `"verified"` (pull adds `"dest"`).
+    Json,
+}
 
 /// Which digest's signature counts for a platform image selected from an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

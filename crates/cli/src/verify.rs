@@ -27,17 +27,8 @@ use trustpull_verifier::{
     CosignVerifier, ImageSubject, ImageVerifier, RegistrySource, Verification,
 };
 
-use crate::trust_args::{describe, RegistryArgs, TrustArgs};
+use crate::trust_args::{describe, Output, RegistryArgs, TrustArgs};
 use crate::{CliError, Status};
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    /// One line for people.
-    Text,
-    /// The receipt as JSON, with `"digest"` and `"verified"`.
-    Json,
-}
 
 /// Arguments of `trustpull verify`.
 #[derive(Debug, clap::Args)]
