@@ -6,7 +6,10 @@
 //! - peak RSS installing 64 MB / 256 MB / 1 GiB images (target ≤ 64 MiB, flat), measured with
 //!   GNU time's maximum resident set size;
 //! - install from Debian's `docker-registry` on 127.0.0.1 vs `skopeo copy docker://… dir:` from
-//!   the same registry (target ≤ 1.0), when both programs are installed.
+//!   the same registry (target ≤ 1.0).
+//!
+//! GNU time, skopeo and docker-registry are installed with apt-get when missing and running as
+//! root; otherwise the exact apt-get command is printed and the bench fails.
 //!
 //! `bench-internal pull` prints a timeline of the pull's phases on stderr, and honours
 //! `TRUSTPULL_BENCH_CONCURRENCY` (layer download concurrency) for experiments.
@@ -16,17 +19,18 @@
 //! optimized build; this module only drives it and prints the table.
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use trustpull_policy::{Digest, PolicySpec, TrustPolicy};
 use trustpull_testkit::sigstore::{SignRequest, VirtualSigstore, IDENTITY, ISSUER};
 
+use crate::install::{self, Needed};
+use crate::registry::{self, Options, Registry};
 use crate::util;
 
 const MIB: u64 = 1024 * 1024;
@@ -37,11 +41,9 @@ const RUNS: usize = 7;
 
 /// Runs the downloader benchmarks and prints a markdown table.
 pub fn run() -> Result<(), String> {
+    ensure_installed()?;
     util::run(util::cargo().args(["build", "--release", "--quiet", "-p", "xtask"]))?;
     let bin = util::built_binary("release", "xtask");
-    if !Path::new("/usr/bin/time").exists() {
-        return Err("GNU time (/usr/bin/time) is needed for peak RSS; install it with: apt-get install -y time".into());
-    }
     let work = tempfile::Builder::new()
         .prefix("trustpull-bench-")
         .tempdir_in(std::env::temp_dir())
@@ -106,6 +108,25 @@ pub fn run() -> Result<(), String> {
     Ok(())
 }
 
+/// GNU time (peak RSS), skopeo and docker-registry (the registry comparison): installed with
+/// apt-get when missing and root; otherwise the apt-get command is printed and this fails.
+fn ensure_installed() -> Result<(), String> {
+    install::ensure(
+        "cargo xtask bench",
+        &[
+            Needed {
+                program: "/usr/bin/time",
+                package: "time",
+            },
+            Needed {
+                program: "skopeo",
+                package: "skopeo",
+            },
+        ],
+    )?;
+    registry::ensure_installed("cargo xtask bench")
+}
+
 struct Run {
     wall: f64,
     max_rss_kib: u64,
@@ -167,65 +188,9 @@ fn run_timed(
         .ok_or_else(|| format!("no maxrss in GNU time output: {stderr}"))
 }
 
-/// A `docker-registry serve` on 127.0.0.1 with temporary storage; killed on drop.
-pub(crate) struct Registry {
-    child: Child,
-    pub(crate) host: String,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts Debian's `docker-registry` on a free 127.0.0.1 port with storage under `dir`.
-pub(crate) fn start_registry(dir: &Path) -> Result<Registry, String> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
-    let host = format!("127.0.0.1:{port}");
-    std::fs::create_dir_all(dir.join("storage")).map_err(|e| format!("registry storage: {e}"))?;
-    let config = format!(
-        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
-        dir.join("storage").display()
-    );
-    std::fs::write(dir.join("config.yml"), config).map_err(|e| format!("registry config: {e}"))?;
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(dir.join("config.yml"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| {
-            format!("docker-registry is not installed ({e}); apt-get install -y docker-registry")
-        })?;
-    let registry = Registry { child, host };
-    let addr: SocketAddr = registry.host.parse().map_err(|e| format!("{e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        if Instant::now() > deadline {
-            return Err("docker-registry did not listen within 20 s".into());
-        }
-        // Polling a port that is not open yet; not test synchronisation.
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(registry)
-}
-
 fn registry_comparison(bin: &Path, work: &Path) -> Result<String, String> {
-    let skopeo = Command::new("skopeo")
-        .arg("--version")
-        .output()
-        .map_err(|_| "skopeo is not installed (apt-get install -y skopeo)".to_owned())?;
-    if !skopeo.status.success() {
-        return Err("skopeo --version failed".into());
-    }
     let img = work.join("img-100");
-    let registry = start_registry(&work.join("registry"))?;
+    let registry = Registry::start(&work.join("registry"), &Options::default())?;
     let target = format!("{}/bench/app:v1", registry.host);
     util::run(
         Command::new("skopeo")

@@ -24,10 +24,6 @@ pub fn run_ci() -> Result<(), String> {
 
 /// Entry point; `ci` takes no arguments.
 pub fn run(args: &[String]) -> Result<(), String> {
-    if let Some(extra) = args.first() {
-        return Err(format!(
-            "`cargo xtask ci` takes no arguments, got {extra:?}"
-        ));
-    }
+    util::no_args("ci", args)?;
     run_ci()
 }

@@ -1,74 +1,58 @@
-//! `cargo xtask e2e`: `trustpull verify` against a real registry (Debian's `docker-registry`,
-//! distribution 2.8) on 127.0.0.1, without and with HTTP basic auth.
+//! `cargo xtask e2e`: `trustpull verify` and `trustpull pull` against a real registry
+//! (Debian's `docker-registry`, distribution 2.8) on 127.0.0.1, then `interop --registry`.
 //!
 //! Steps: install `docker-registry` and `apache2-utils` with apt-get when missing (only as
-//! root; otherwise print the command and fail); start three registries on free loopback ports
-//! with a generated config and temporary storage (plain HTTP; HTTP with an htpasswd file, also
-//! reached through a `credHelpers` credential helper; HTTPS with a private CA made by openssl,
-//! passed as `--registry-ca`); push
-//! fixture images and cosign-style signatures written from the OCI distribution spec 1.1 (a
-//! referrer manifest with `artifactType` = the Sigstore bundle type, the empty config, one
-//! bundle layer and a `subject`, then the fallback index under the `sha256-<hex>` tag, since
-//! distribution 2.8 has no referrers API), signed by the testkit's virtual Sigstore; then run
-//! the `trustpull` binary on positive and negative cases and check exit codes and JSON.
+//! root; otherwise print the command and fail); start three registries ([`crate::registry`])
+//! on free loopback ports with a generated config and temporary storage (plain HTTP; HTTP with
+//! an htpasswd file, also reached through a `credHelpers` credential helper; HTTPS with a
+//! private CA made by openssl, passed as `--registry-ca`); push fixture images and
+//! cosign-style signatures ([`crate::push`]) signed by the testkit's virtual Sigstore; run the
+//! `trustpull verify` binary on positive and negative cases and check exit codes and JSON;
+//! then the `trustpull pull` cases of [`crate::e2e_pull`] on the plain registry (a signed
+//! image, an unsigned one through `NoopVerifier`, a layer overwritten in the registry's
+//! storage); and last `cargo xtask interop --registry`.
 //!
 //! Every registry process is owned by a guard that kills it on drop, so a failing step still
 //! stops what was started. Nothing listens beyond 127.0.0.1.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 use trustpull_policy::Digest;
 use trustpull_testkit::sigstore::{SignRequest, VirtualSigstore, IDENTITY, ISSUER};
 
+use crate::push::{Pushed, Pusher, BUNDLE, OCI_INDEX, SIGNED_AT};
+use crate::registry::{self, Options, Registry, Tls};
 use crate::util::{self, cargo};
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-const INSTALL: &str = "apt-get install -y docker-registry apache2-utils";
 const USER: &str = "e2e";
 const PASSWORD: &str = "e2e-password";
+const REPO: &str = "e2e/app";
 
 /// Entry point; `e2e` takes no arguments.
 pub fn run(args: &[String]) -> Result<(), String> {
-    if let Some(extra) = args.first() {
-        return Err(format!(
-            "`cargo xtask e2e` takes no arguments, got {extra:?}"
-        ));
-    }
-    ensure_installed()?;
-    util::run(cargo().args(["build", "-p", "trustpull", "--bin", "trustpull"]))?;
-    let trustpull = util::built_binary("debug", "trustpull");
-    let work = tempfile::Builder::new()
-        .prefix("trustpull-e2e-")
-        .tempdir()
-        .map_err(|e| format!("temp dir: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    let sigstore = VirtualSigstore::new();
-    let root_path = work.path().join("trusted_root.json");
-    fs::write(&root_path, sigstore.trusted_root_json())
-        .map_err(|e| format!("write trusted root: {e}"))?;
-    let env = Env {
-        trustpull,
-        trusted_root: root_path,
-        work: work.path().to_path_buf(),
-    };
-
-    let tls = Tls::generate(&work.path().join("tls"))?;
-    let plain = RunningRegistry::start(&work.path().join("plain"), false, None)?;
-    let authed = RunningRegistry::start(&work.path().join("auth"), true, None)?;
-    let https = RunningRegistry::start(&work.path().join("https"), false, Some(&tls))?;
+    util::no_args("e2e", args)?;
+    let env = Env::prepare("cargo xtask e2e")?;
+    let work = env.work.clone();
+    let tls = Tls::generate(&work.join("tls"))?;
+    let plain = Registry::start(&work.join("plain"), &Options::default())?;
+    let authed = Registry::start(
+        &work.join("auth"),
+        &Options {
+            auth: Some((USER, PASSWORD)),
+            ..Options::default()
+        },
+    )?;
+    let https = Registry::start(
+        &work.join("https"),
+        &Options {
+            tls: Some(&tls),
+            ..Options::default()
+        },
+    )?;
     let mut failures = Vec::new();
     let plain_http = vec!["--plain-http".to_owned()];
     let with_ca = vec!["--registry-ca".to_owned(), tls.ca.display().to_string()];
@@ -83,13 +67,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         (&https, None, &with_ca, "https with a private CA"),
     ] {
         eprintln!("e2e: registry {} ({label})", registry.host);
-        let ca = if registry.tls {
-            Some(tls.ca.as_path())
-        } else {
-            None
-        };
-        let pusher = Pusher::new(&registry.host, auth, ca)?;
-        let fixtures = runtime.block_on(push_fixtures(&pusher, &sigstore))?;
+        let pusher = Pusher::new(registry, REPO, auth, Some(&tls.ca))?;
+        let fixtures = env
+            .runtime
+            .block_on(push_fixtures(&pusher, &env.sigstore))?;
         let target = Target {
             host: &registry.host,
             with_auth: auth.is_some(),
@@ -97,257 +78,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
         };
         failures.extend(run_cases(&env, &target, &fixtures)?);
     }
+    // `trustpull pull` (issue 5): signed, unsigned with NoopVerifier, a layer overwritten in
+    // the registry's storage.
+    eprintln!("e2e: trustpull pull on {} (http, no auth)", plain.host);
+    failures.extend(
+        crate::e2e_pull::run_cases(&env, &plain)?
+            .into_iter()
+            .map(|f| format!("[{}] pull: {f}", plain.host)),
+    );
     drop(https);
     drop(authed);
     drop(plain);
-    if failures.is_empty() {
-        eprintln!("e2e: all cases passed");
-        // Interop (DESIGN.md §10): bundles from an independent producer (npm @sigstore/mock,
-        // @sigstore/sign, @sigstore/cli attest/attach) through verify-bundle and a registry.
-        crate::interop::run(&["--registry".to_owned()])
-    } else {
-        Err(format!(
-            "{} e2e case(s) failed:\n  {}",
-            failures.len(),
-            failures.join("\n  ")
-        ))
-    }
-}
-
-fn ensure_installed() -> Result<(), String> {
-    let missing = |bin: &str| {
-        !["/usr/bin", "/usr/local/bin", "/bin"]
-            .iter()
-            .any(|d| Path::new(d).join(bin).exists())
-    };
-    if !missing("docker-registry") && !missing("htpasswd") {
-        return Ok(());
-    }
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| format!("cannot run id -u: {e}"))?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Err(format!("Debian's docker-registry and htpasswd are needed; install them with:\n  sudo {INSTALL}"));
-    }
-    let install = || {
-        util::run(Command::new("apt-get").args([
-            "install",
-            "-y",
-            "docker-registry",
-            "apache2-utils",
-        ]))
-    };
-    if install().is_err() {
-        util::run(Command::new("apt-get").arg("update"))?;
-        install()?;
-    }
-    Ok(())
-}
-
-/// A `docker-registry serve` process; killed and reaped on drop.
-struct RunningRegistry {
-    child: Child,
-    host: String,
-    tls: bool,
-}
-
-/// A private CA and a server certificate for 127.0.0.1 signed by it (openssl).
-struct Tls {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl Tls {
-    fn generate(dir: &Path) -> Result<Self, String> {
-        fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let p = |name: &str| dir.join(name).display().to_string();
-        let ext = dir.join("server.ext");
-        fs::write(
-            &ext,
-            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-        )
-        .map_err(|e| format!("write {}: {e}", ext.display()))?;
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        let openssl = |args: &[&str]| -> Result<(), String> {
-            let out = Command::new("openssl")
-                .args(args)
-                .output()
-                .map_err(|e| format!("cannot run openssl: {e}"))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "openssl {} failed: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr)
-                ))
-            }
-        };
-        let mut ca = vec![
-            "req",
-            "-x509",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=trustpull e2e CA",
-        ];
-        ca.extend(ec);
-        let (ca_key, ca_pem) = (p("ca.key"), p("ca.pem"));
-        ca.extend(["-keyout", &ca_key, "-out", &ca_pem]);
-        ca.extend([
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ]);
-        openssl(&ca)?;
-        let (key, csr, cert) = (p("server.key"), p("server.csr"), p("server.pem"));
-        let mut req = vec![
-            "req",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-        ];
-        req.extend(ec);
-        openssl(&req)?;
-        let ext = ext.display().to_string();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            &cert,
-            "-extfile",
-            &ext,
-        ])?;
-        Ok(Self {
-            ca: dir.join("ca.pem"),
-            cert: dir.join("server.pem"),
-            key: dir.join("server.key"),
-        })
-    }
-}
-
-impl RunningRegistry {
-    fn start(dir: &Path, with_auth: bool, tls: Option<&Tls>) -> Result<Self, String> {
-        fs::create_dir_all(dir.join("storage"))
-            .map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port();
-        let host = format!("127.0.0.1:{port}");
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: trustpull-e2e\n",
-            dir.join("storage").display()
-        );
-        if let Some(tls) = tls {
-            config.push_str(&format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                tls.cert.display(),
-                tls.key.display()
-            ));
-        }
-        if with_auth {
-            let out = Command::new("htpasswd")
-                .args(["-Bbn", USER, PASSWORD])
-                .output()
-                .map_err(|e| format!("cannot run htpasswd: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "htpasswd failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            let file = dir.join("htpasswd");
-            fs::write(&file, &out.stdout).map_err(|e| format!("write htpasswd: {e}"))?;
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: trustpull-e2e\n    path: {}\n",
-                file.display()
-            ));
-        }
-        let config_path = dir.join("config.yml");
-        fs::write(&config_path, config).map_err(|e| format!("write registry config: {e}"))?;
-        let log_path = dir.join("registry.log");
-        let log = fs::File::create(&log_path).map_err(|e| format!("create log: {e}"))?;
-        let log_err = log.try_clone().map_err(|e| format!("log: {e}"))?;
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|e| format!("cannot start docker-registry: {e}"))?;
-        let mut registry = Self {
-            child,
-            host,
-            tls: tls.is_some(),
-        };
-        registry.wait_ready(&log_path)?;
-        Ok(registry)
-    }
-
-    /// Polls the port until the registry accepts connections (or exits, or 20 s pass).
-    fn wait_ready(&mut self, log: &Path) -> Result<(), String> {
-        let addr: SocketAddr = self
-            .host
-            .parse()
-            .map_err(|e| format!("bad address {}: {e}", self.host))?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!(
-                    "docker-registry exited ({status}) before listening on {}: {}",
-                    self.host,
-                    fs::read_to_string(log).unwrap_or_default()
-                ));
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "docker-registry did not listen on {} within 20 s",
-                    self.host
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for RunningRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Pushes blobs and manifests with the distribution API (monolithic uploads).
-struct Pusher {
-    http: reqwest::Client,
-    base: String,
-    authorization: Option<String>,
+    util::verdict("e2e", &failures)?;
+    // Interop (DESIGN.md §10): bundles from an independent producer (npm @sigstore/mock,
+    // @sigstore/sign, @sigstore/cli attest/attach) through verify-bundle and a registry.
+    crate::interop::run(&["--registry".to_owned()])
 }
 
 /// What was pushed, for the cases to refer to.
@@ -362,204 +107,11 @@ struct Fixtures {
     arm64: Pushed,
 }
 
-#[derive(Clone)]
-struct Pushed {
-    digest: Digest,
-    media_type: &'static str,
-    size: usize,
-}
-
-const REPO: &str = "e2e/app";
-
-impl Pusher {
-    fn new(host: &str, auth: Option<(&str, &str)>, ca: Option<&Path>) -> Result<Self, String> {
-        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(30));
-        if let Some(ca) = ca {
-            let pem = fs::read(ca).map_err(|e| format!("read {}: {e}", ca.display()))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("CA: {e}"))?;
-            http = http.tls_certs_merge([cert]);
-        }
-        let http = http.build().map_err(|e| format!("http client: {e}"))?;
-        let authorization = auth.map(|(u, p)| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-            )
-        });
-        Ok(Self {
-            http,
-            base: format!("{}://{host}", if ca.is_some() { "https" } else { "http" }),
-            authorization,
-        })
-    }
-
-    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
-        let r = self.http.request(method, url);
-        match &self.authorization {
-            Some(a) => r.header("authorization", a),
-            None => r,
-        }
-    }
-
-    async fn blob(&self, bytes: &[u8]) -> Result<Digest, String> {
-        let digest = Digest::of(bytes);
-        let start = self
-            .request(
-                reqwest::Method::POST,
-                &format!("{}/v2/{REPO}/blobs/uploads/", self.base),
-            )
-            .send()
-            .await
-            .map_err(|e| format!("start upload: {e}"))?;
-        if start.status().as_u16() != 202 {
-            return Err(format!(
-                "start upload: HTTP {}: {}",
-                start.status(),
-                start.text().await.unwrap_or_default()
-            ));
-        }
-        let location = start
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .ok_or("upload without Location")?
-            .to_owned();
-        let mut url = if location.starts_with('/') {
-            format!("{}{location}", self.base)
-        } else {
-            location
-        };
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(&format!("digest={digest}"));
-        let put = self
-            .request(reqwest::Method::PUT, &url)
-            .header("content-type", "application/octet-stream")
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .map_err(|e| format!("upload {digest}: {e}"))?;
-        if put.status().as_u16() != 201 {
-            return Err(format!(
-                "upload {digest}: HTTP {}: {}",
-                put.status(),
-                put.text().await.unwrap_or_default()
-            ));
-        }
-        Ok(digest)
-    }
-
-    async fn manifest(
-        &self,
-        reference: &str,
-        media_type: &'static str,
-        bytes: &[u8],
-    ) -> Result<Pushed, String> {
-        let resp = self
-            .request(
-                reqwest::Method::PUT,
-                &format!("{}/v2/{REPO}/manifests/{reference}", self.base),
-            )
-            .header("content-type", media_type)
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .map_err(|e| format!("put manifest {reference}: {e}"))?;
-        if resp.status().as_u16() != 201 {
-            return Err(format!(
-                "put manifest {reference}: HTTP {}: {}",
-                resp.status(),
-                resp.text().await.unwrap_or_default()
-            ));
-        }
-        Ok(Pushed {
-            digest: Digest::of(bytes),
-            media_type,
-            size: bytes.len(),
-        })
-    }
-
-    /// An image: config + one layer, under `tag`.
-    async fn image(&self, tag: &str, arch: &str, content: &str) -> Result<Pushed, String> {
-        let config = serde_json::to_vec(&json!({"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}))
-            .map_err(|e| e.to_string())?;
-        let layer = format!("e2e layer: {content}").into_bytes();
-        let config_digest = self.blob(&config).await?;
-        let layer_digest = self.blob(&layer).await?;
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
-        });
-        self.manifest(
-            tag,
-            OCI_MANIFEST,
-            &serde_json::to_vec(&manifest).map_err(|e| e.to_string())?,
-        )
-        .await
-    }
-
-    /// A cosign-style signature for `subject`: the referrer manifest (pushed by digest) and
-    /// the fallback index `sha256-<hex>` listing it (together with `others` already there).
-    /// `artifact_type: None` writes the referrer like older cosign fallback indexes did:
-    /// no artifactType on the descriptor.
-    async fn attach(
-        &self,
-        subject: &Pushed,
-        bundle: &[u8],
-        created: &str,
-        listed_type: Option<&str>,
-        index_entries: &mut BTreeMap<Digest, Vec<Value>>,
-        listed_under: &Digest,
-    ) -> Result<Digest, String> {
-        self.blob(b"{}").await?;
-        let bundle_digest = self.blob(bundle).await?;
-        let referrer = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": BUNDLE,
-            "config": {"mediaType": OCI_EMPTY, "digest": Digest::of(b"{}"), "size": 2, "data": "e30="},
-            "layers": [{"mediaType": BUNDLE, "digest": bundle_digest, "size": bundle.len()}],
-            "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
-            "annotations": {"org.opencontainers.image.created": created},
-        });
-        let bytes = serde_json::to_vec(&referrer).map_err(|e| e.to_string())?;
-        let pushed = self
-            .manifest(Digest::of(&bytes).as_str(), OCI_MANIFEST, &bytes)
-            .await?;
-        let mut descriptor = json!({
-            "mediaType": OCI_MANIFEST,
-            "digest": pushed.digest,
-            "size": pushed.size,
-            "annotations": {"org.opencontainers.image.created": created},
-        });
-        if let Some(t) = listed_type {
-            descriptor["artifactType"] = json!(t);
-        }
-        let entries = index_entries.entry(listed_under.clone()).or_default();
-        entries.push(descriptor);
-        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries});
-        let index = serde_json::to_vec(&index).map_err(|e| e.to_string())?;
-        self.manifest(&format!("sha256-{}", listed_under.hex()), OCI_INDEX, &index)
-            .await?;
-        Ok(pushed.digest)
-    }
-}
-
 async fn push_fixtures(p: &Pusher, sigstore: &VirtualSigstore) -> Result<Fixtures, String> {
-    let mut fallback: BTreeMap<Digest, Vec<Value>> = BTreeMap::new();
     let sign = |d: &Digest| sigstore.sign(&SignRequest::dsse(d.clone()));
 
     let signed = p.image("signed", "amd64", "signed").await?;
-    p.attach(
-        &signed,
-        &sign(&signed.digest),
-        "2026-03-01T12:00:00Z",
-        Some(BUNDLE),
-        &mut fallback,
-        &signed.digest,
-    )
-    .await?;
+    p.sign(&signed, sigstore).await?;
 
     let unsigned = p.image("unsigned", "amd64", "unsigned").await?;
 
@@ -571,7 +123,6 @@ async fn push_fixtures(p: &Pusher, sigstore: &VirtualSigstore) -> Result<Fixture
         &stolen_bundle,
         "2026-03-02T12:00:00Z",
         Some(BUNDLE),
-        &mut fallback,
         &foreign.digest,
     )
     .await?;
@@ -581,30 +132,20 @@ async fn push_fixtures(p: &Pusher, sigstore: &VirtualSigstore) -> Result<Fixture
     p.attach(
         &old_style,
         &sign(&old_style.digest),
-        "2026-03-01T12:00:00Z",
+        SIGNED_AT,
         None,
-        &mut fallback,
         &old_style.digest,
     )
     .await?;
 
     // A junk signature (newer, so tried first) before a valid one: the valid one wins.
     let junk_first = p.image("junk-first", "amd64", "junk-first").await?;
-    p.attach(
-        &junk_first,
-        &sign(&junk_first.digest),
-        "2026-03-01T12:00:00Z",
-        Some(BUNDLE),
-        &mut fallback,
-        &junk_first.digest,
-    )
-    .await?;
+    p.sign(&junk_first, sigstore).await?;
     p.attach(
         &junk_first,
         br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","junk":true}"#,
         "2026-03-09T12:00:00Z",
         Some(BUNDLE),
-        &mut fallback,
         &junk_first.digest,
     )
     .await?;
@@ -614,31 +155,9 @@ async fn push_fixtures(p: &Pusher, sigstore: &VirtualSigstore) -> Result<Fixture
     let arm64 = p.image("multi-arm64", "arm64", "multi arm64").await?;
     let child = |c: &Pushed, arch: &str| json!({"mediaType": c.media_type, "digest": c.digest, "size": c.size, "platform": {"os": "linux", "architecture": arch}});
     let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [child(&amd64, "amd64"), child(&arm64, "arm64")]});
-    let index = p
-        .manifest(
-            "multi",
-            OCI_INDEX,
-            &serde_json::to_vec(&index).map_err(|e| e.to_string())?,
-        )
-        .await?;
-    p.attach(
-        &index,
-        &sign(&index.digest),
-        "2026-03-01T12:00:00Z",
-        Some(BUNDLE),
-        &mut fallback,
-        &index.digest,
-    )
-    .await?;
-    p.attach(
-        &arm64,
-        &sign(&arm64.digest),
-        "2026-03-01T12:00:00Z",
-        Some(BUNDLE),
-        &mut fallback,
-        &arm64.digest,
-    )
-    .await?;
+    let index = p.json("multi", OCI_INDEX, &index).await?;
+    p.sign(&index, sigstore).await?;
+    p.sign(&arm64, sigstore).await?;
 
     Ok(Fixtures {
         signed,
@@ -652,10 +171,44 @@ async fn push_fixtures(p: &Pusher, sigstore: &VirtualSigstore) -> Result<Fixture
     })
 }
 
-struct Env {
-    trustpull: PathBuf,
-    trusted_root: PathBuf,
-    work: PathBuf,
+/// What every e2e case needs: the built `trustpull`, a temporary work directory, the
+/// testkit's virtual Sigstore with its trusted root in a file, and a tokio runtime to push with.
+pub(crate) struct Env {
+    pub(crate) trustpull: PathBuf,
+    pub(crate) trusted_root: PathBuf,
+    pub(crate) work: PathBuf,
+    pub(crate) sigstore: VirtualSigstore,
+    pub(crate) runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// Installs the registry (see [`registry::ensure_installed`]), builds `trustpull` and
+    /// makes the work directory, for `what` (the command, named in errors).
+    pub(crate) fn prepare(what: &str) -> Result<Self, String> {
+        registry::ensure_installed(what)?;
+        util::run(cargo().args(["build", "-p", "trustpull", "--bin", "trustpull"]))?;
+        let dir = tempfile::Builder::new()
+            .prefix("trustpull-e2e-")
+            .tempdir()
+            .map_err(|e| format!("temp dir: {e}"))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("tokio runtime: {e}"))?;
+        let sigstore = VirtualSigstore::new();
+        let trusted_root = dir.path().join("trusted_root.json");
+        fs::write(&trusted_root, sigstore.trusted_root_json())
+            .map_err(|e| format!("write trusted root: {e}"))?;
+        Ok(Self {
+            trustpull: util::built_binary("debug", "trustpull"),
+            trusted_root,
+            work: dir.path().to_path_buf(),
+            sigstore,
+            runtime,
+            _dir: dir,
+        })
+    }
 }
 
 struct Case {

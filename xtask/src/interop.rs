@@ -24,16 +24,15 @@
 //! `--out DIR` keeps the producer's output there (`--out tests/fixtures/interop` refreshes the
 //! vendored fixtures); without it a temporary directory is used and removed on success. Node.js
 //! 20+ and npm are needed; `npm ci` runs in `xtask/interop` when its `node_modules` is missing.
-//! `--registry` also needs `docker-registry` and `htpasswd` (`apt-get install -y docker-registry
-//! apache2-utils`).
+//! `--registry` also needs `docker-registry` and `htpasswd` (installed with `apt-get install -y
+//! docker-registry apache2-utils` when run as root; otherwise that command is printed).
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+use crate::registry::{self, Options, Registry};
 use crate::util::{self, cargo};
 
 /// Another workflow of the same repository: same issuer, wrong identity.
@@ -52,7 +51,6 @@ const REGISTRY_USER: &str = "interop";
 const REGISTRY_PASSWORD: &str = "interop-password";
 const NODE_HINT: &str =
     "install Node.js 20 or newer with npm (Debian 12's nodejs package is 18: too old)";
-const REGISTRY_INSTALL: &str = "apt-get install -y docker-registry apache2-utils";
 
 /// Entry point: `cargo xtask interop [--out DIR] [--registry]`.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -77,7 +75,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     };
     if registry {
-        ensure_registry_installed()?;
+        registry::ensure_installed("cargo xtask interop --registry")?;
     }
     let result = produce(&dir)
         .and_then(|()| util::run(cargo().args(["build", "-p", "trustpull"])))
@@ -348,105 +346,16 @@ fn judge(output: &Output, want: Want<'_>) -> Result<(), String> {
     }
 }
 
-fn ensure_registry_installed() -> Result<(), String> {
-    for tool in ["docker-registry", "htpasswd"] {
-        let found = std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()));
-        if !found {
-            return Err(format!(
-                "`{tool}` is not installed; `cargo xtask interop --registry` needs it: {REGISTRY_INSTALL}"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A `docker-registry` on 127.0.0.1 with basic auth, stopped when dropped.
-struct Registry {
-    child: Child,
-    host: String,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> Result<Self, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let htpasswd = Command::new("htpasswd")
-            .args(["-Bbn", REGISTRY_USER, REGISTRY_PASSWORD])
-            .output()
-            .map_err(|e| format!("cannot run htpasswd: {e}"))?;
-        if !htpasswd.status.success() {
-            return Err(format!(
-                "htpasswd failed: {}",
-                String::from_utf8_lossy(&htpasswd.stderr)
-            ));
-        }
-        let write = |name: &str, bytes: &[u8]| {
-            let path = dir.join(name);
-            std::fs::write(&path, bytes).map_err(|e| format!("write {}: {e}", path.display()))?;
-            Ok::<_, String>(path)
-        };
-        let htpasswd = write("htpasswd", &htpasswd.stdout)?;
-        // Ask the kernel for a free port; the registry binds it right after.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free loopback port: {e}"))?
-            .port();
-        let host = format!("127.0.0.1:{port}");
-        let config = write(
-            "config.yml",
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\nauth:\n  htpasswd:\n    realm: trustpull-interop\n    path: {}\n",
-                dir.join("data").display(),
-                htpasswd.display()
-            )
-            .as_bytes(),
-        )?;
-        let log = std::fs::File::create(dir.join("registry.log"))
-            .map_err(|e| format!("create registry log: {e}"))?;
-        let stderr = log.try_clone().map_err(|e| format!("registry log: {e}"))?;
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot start docker-registry: {e}"))?;
-        let mut registry = Registry { child, host };
-        // Poll until it accepts connections (or exits, or 20 s pass).
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if TcpStream::connect(&registry.host).is_ok() {
-                eprintln!("interop: docker-registry on {} (basic auth)", registry.host);
-                return Ok(registry);
-            }
-            if let Ok(Some(status)) = registry.child.try_wait() {
-                return Err(format!(
-                    "docker-registry exited ({status}) before listening; see {}",
-                    dir.join("registry.log").display()
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "docker-registry did not listen on {} within 20 s",
-                    registry.host
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The registry path: `sigstore attach` each bundle to its own image, then `trustpull verify`.
 fn check_registry(trustpull: &Path, dir: &Path) -> Result<(), String> {
-    let registry = Registry::start(&dir.join("registry"))?;
+    let registry = Registry::start(
+        &dir.join("registry"),
+        &Options {
+            auth: Some((REGISTRY_USER, REGISTRY_PASSWORD)),
+            ..Options::default()
+        },
+    )?;
+    eprintln!("interop: docker-registry on {} (basic auth)", registry.host);
     let producer = util::root().join("xtask").join("interop");
     let attached = Command::new("node")
         .arg(producer.join("attach.cjs"))

@@ -15,7 +15,10 @@ mod conformance;
 mod e2e;
 mod e2e_pull;
 mod fixtures;
+mod install;
 mod interop;
+mod push;
+mod registry;
 #[cfg(test)]
 mod tidy;
 mod util;
@@ -25,13 +28,14 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  bench         [verify|downloader|registry] measure the DESIGN.md §11 targets (needs GNU time; skopeo and
-                docker-registry for the registry comparison)
+  bench         [verify|downloader|registry] measure the DESIGN.md §11 targets (the downloader section
+                needs GNU time, skopeo and docker-registry: apt-get installs them when run as root)
   ci            fmt --check, clippy -D warnings, cargo test --workspace
   conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
-  e2e           trustpull verify against Debian's docker-registry on 127.0.0.1 (plain + basic auth)
-  e2e-pull      trustpull pull against Debian's docker-registry on 127.0.0.1 (signed, unsigned,
-                wrong identity, a layer overwritten in the registry's storage)
+  e2e           trustpull verify and pull against Debian's docker-registry on 127.0.0.1 (plain, basic
+                auth, https with a private CA), then interop --registry
+  e2e-pull      only the pull cases of e2e (signed, unsigned, wrong identity, a layer overwritten in
+                the registry's storage)
   fixtures      [--check] regenerate the offline demo in examples/ (or check it is up to date)
   interop       [--out DIR] [--registry] sign with an independent producer (npm @sigstore/mock on
                 127.0.0.1, @sigstore/sign, @sigstore/cli; needs node + npm) and check trustpull

@@ -33,6 +33,31 @@ pub fn cargo() -> Command {
     cmd
 }
 
+/// For commands that take no arguments: an error naming `command` and the first extra one.
+pub fn no_args(command: &str, args: &[String]) -> Result<(), String> {
+    match args.first() {
+        Some(extra) => Err(format!(
+            "`cargo xtask {command}` takes no arguments, got {extra:?}"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The end of a run of cases: `Ok` with a line on stderr when none failed, else an error
+/// listing the failures, one a line.
+pub fn verdict(what: &str, failures: &[String]) -> Result<(), String> {
+    if failures.is_empty() {
+        eprintln!("{what}: all cases passed");
+        Ok(())
+    } else {
+        Err(format!(
+            "{} {what} case(s) failed:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        ))
+    }
+}
+
 /// Runs `cmd`, echoing it first; an unsuccessful exit is an error naming the command.
 pub fn run(cmd: &mut Command) -> Result<(), String> {
     eprintln!("$ {}", display(cmd));
