@@ -20,10 +20,9 @@ use trustpull_verifier::{
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::push::{BUNDLE, OCI_INDEX, OCI_MANIFEST};
+
 const REPO: &str = "bench/app";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const RUNS: usize = 50;
 
 /// Runs the section and prints its markdown table.

@@ -39,20 +39,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let work = env.work.clone();
     let tls = Tls::generate(&work.join("tls"))?;
     let plain = Registry::start(&work.join("plain"), &Options::default())?;
-    let authed = Registry::start(
-        &work.join("auth"),
-        &Options {
-            auth: Some((USER, PASSWORD)),
-            ..Options::default()
-        },
-    )?;
-    let https = Registry::start(
-        &work.join("https"),
-        &Options {
-            tls: Some(&tls),
-            ..Options::default()
-        },
-    )?;
+    let authed = Registry::start(&work.join("auth"), &Options::basic_auth(USER, PASSWORD))?;
+    let https = Registry::start(&work.join("https"), &Options::https(&tls))?;
     let mut failures = Vec::new();
     let plain_http = vec!["--plain-http".to_owned()];
     let with_ca = vec!["--registry-ca".to_owned(), tls.ca.display().to_string()];

@@ -350,10 +350,7 @@ fn judge(output: &Output, want: Want<'_>) -> Result<(), String> {
 fn check_registry(trustpull: &Path, dir: &Path) -> Result<(), String> {
     let registry = Registry::start(
         &dir.join("registry"),
-        &Options {
-            auth: Some((REGISTRY_USER, REGISTRY_PASSWORD)),
-            ..Options::default()
-        },
+        &Options::basic_auth(REGISTRY_USER, REGISTRY_PASSWORD),
     )?;
     eprintln!("interop: docker-registry on {} (basic auth)", registry.host);
     let producer = util::root().join("xtask").join("interop");

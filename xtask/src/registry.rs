@@ -44,6 +44,24 @@ pub struct Options<'a> {
     pub tls: Option<&'a Tls>,
 }
 
+impl<'a> Options<'a> {
+    /// HTTP with basic auth for `user` and `password`.
+    pub fn basic_auth(user: &'a str, password: &'a str) -> Self {
+        Self {
+            auth: Some((user, password)),
+            tls: None,
+        }
+    }
+
+    /// HTTPS with `tls`, no auth.
+    pub fn https(tls: &'a Tls) -> Self {
+        Self {
+            auth: None,
+            tls: Some(tls),
+        }
+    }
+}
+
 /// A `docker-registry serve` process on 127.0.0.1; killed and reaped on drop.
 pub struct Registry {
     child: Child,
