@@ -90,16 +90,15 @@ impl RegistryClientBuilder {
     }
 
     /// Builds the client. Fails only on unusable configuration (a CA file that does not parse).
+    ///
+    /// Building is cheap: the system root store (read from disk, about 10 ms) is loaded the
+    /// first time an `https://` URL is requested, once per client (clones share it). A client
+    /// that only talks to plain-HTTP hosts never loads it.
     pub fn build(self) -> Result<RegistryClient, RegistryError> {
-        let mut http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.limits.connect_timeout)
-            .read_timeout(self.limits.read_timeout)
-            .user_agent(
-                self.user_agent
-                    .unwrap_or_else(|| format!("trustpull/{}", env!("CARGO_PKG_VERSION"))),
-            );
-        let mut certs = Vec::new();
+        let user_agent = self
+            .user_agent
+            .unwrap_or_else(|| format!("trustpull/{}", env!("CARGO_PKG_VERSION")));
+        let mut extra_roots = Vec::new();
         for pem in &self.extra_ca_pem {
             let parsed =
                 reqwest::Certificate::from_pem_bundle(pem).map_err(|e| RegistryError::Config {
@@ -110,17 +109,22 @@ impl RegistryClientBuilder {
                     reason: "CA certificate file holds no PEM certificate".to_owned(),
                 });
             }
-            certs.extend(parsed);
+            extra_roots.extend(parsed);
         }
-        if !certs.is_empty() {
-            http = http.tls_certs_merge(certs);
-        }
-        let http = http.build().map_err(|e| RegistryError::Config {
-            reason: format!("cannot build the HTTP client: {e}"),
-        })?;
+        // For `http://` URLs only (see `RegistryClient::http_for`): no TLS root at all, so it
+        // could not complete a TLS handshake even if it were handed an https URL.
+        let plain = http_builder(&self.limits, &user_agent)
+            .tls_certs_only(Vec::new())
+            .build()
+            .map_err(|e| RegistryError::Config {
+                reason: format!("cannot build the HTTP client: {e}"),
+            })?;
         Ok(RegistryClient {
             inner: Arc::new(Inner {
-                http,
+                plain,
+                tls: tokio::sync::OnceCell::new(),
+                extra_roots,
+                user_agent,
                 credentials: self.credentials,
                 plain_http: self.plain_http,
                 limits: self.limits,
@@ -131,6 +135,16 @@ impl RegistryClientBuilder {
             }),
         })
     }
+}
+
+/// The settings every HTTP client of a [`RegistryClient`] shares: redirects are followed by
+/// hand (see [`RegistryClient::send`]), timeouts come from [`Limits`].
+fn http_builder(limits: &Limits, user_agent: &str) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(limits.connect_timeout)
+        .read_timeout(limits.read_timeout)
+        .user_agent(user_agent)
 }
 
 /// A registry client: cheap to clone (an `Arc` inside), all methods take `&self`.
@@ -152,7 +166,12 @@ pub struct RegistryClient {
 
 #[derive(Debug)]
 struct Inner {
-    http: reqwest::Client,
+    /// For `http://` URLs: built with no TLS roots.
+    plain: reqwest::Client,
+    /// For `https://` URLs: system roots plus `extra_roots`, built on first use.
+    tls: tokio::sync::OnceCell<reqwest::Client>,
+    extra_roots: Vec<reqwest::Certificate>,
+    user_agent: String,
     credentials: Credentials,
     plain_http: BTreeSet<String>,
     limits: Limits,
@@ -221,6 +240,27 @@ impl RegistryClient {
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// The HTTP client to send `url` with. `http://` URLs (only ever made for hosts the caller
+    /// listed, or reached by a redirect from one) use the client without TLS; `https://` URLs
+    /// use the one with the system roots, built the first time one is needed.
+    async fn http_for(&self, url: &Url) -> Result<&reqwest::Client, RegistryError> {
+        if url.scheme() == "http" {
+            return Ok(&self.inner.plain);
+        }
+        self.inner
+            .tls
+            .get_or_try_init(|| async {
+                let mut builder = http_builder(&self.inner.limits, &self.inner.user_agent);
+                if !self.inner.extra_roots.is_empty() {
+                    builder = builder.tls_certs_merge(self.inner.extra_roots.clone());
+                }
+                builder.build().map_err(|e| RegistryError::Config {
+                    reason: format!("cannot build the HTTPS client (system root store): {e}"),
+                })
+            })
+            .await
     }
 
     /// The base URL for a repository: `https://host/v2/name/` (http for listed hosts).
@@ -551,11 +591,11 @@ impl RegistryClient {
         let limits = &self.inner.limits;
         let mut current = url.clone();
         for _ in 0..=limits.max_redirects {
-            let mut request = self
-                .inner
-                .http
-                .get(current.clone())
-                .header(ACCEPT, opts.accept);
+            let http = match self.http_for(&current).await {
+                Ok(http) => http,
+                Err(e) => return Attempt::Failed(e),
+            };
+            let mut request = http.get(current.clone()).header(ACCEPT, opts.accept);
             // Credentials go only to the origin the request was made to, never across a redirect.
             if let Some(value) = authorization.filter(|_| same_origin(&current, url)) {
                 request = request.header(AUTHORIZATION, value);
@@ -695,6 +735,7 @@ impl RegistryClient {
             .map_or_else(|| format!("repository:{}:pull", repo.name()), str::to_owned);
         let service = challenge.param("service");
         let limits = &self.inner.limits;
+        let http = self.http_for(&realm_url).await?;
         let request = if let Some(Credential::IdentityToken(refresh)) = credential {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             form.append_pair("grant_type", "refresh_token");
@@ -704,9 +745,7 @@ impl RegistryClient {
             if let Some(s) = service {
                 form.append_pair("service", s);
             }
-            self.inner
-                .http
-                .post(realm_url.clone())
+            http.post(realm_url.clone())
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(form.finish())
         } else {
@@ -717,7 +756,7 @@ impl RegistryClient {
                     q.append_pair("service", s);
                 }
             }
-            let mut request = self.inner.http.get(realm_url.clone());
+            let mut request = http.get(realm_url.clone());
             if let Some(Credential::Basic { username, password }) = credential {
                 request = request.header(AUTHORIZATION, basic(username, password));
             }
@@ -1004,6 +1043,38 @@ mod tests {
             }
             let _ = registry_message(header.as_bytes());
         }
+    }
+
+    #[tokio::test]
+    async fn the_tls_client_is_built_on_the_first_https_url_only() {
+        let client = RegistryClient::builder()
+            .plain_http_host("127.0.0.1:1")
+            .limits(Limits {
+                max_attempts: 1,
+                ..Limits::without_backoff()
+            })
+            .build()
+            .unwrap();
+        let plain = Url::parse("http://127.0.0.1:1/v2/").unwrap();
+        client.http_for(&plain).await.unwrap();
+        // A plain-HTTP request (here: refused) never loads the system root store.
+        let reference = ImageReference::parse("127.0.0.1:1/a/b:v1").unwrap();
+        assert!(matches!(
+            client.resolve(&reference).await,
+            Err(RegistryError::Transport { .. })
+        ));
+        assert!(client.inner.tls.get().is_none());
+
+        let secure = Url::parse("https://127.0.0.1:1/v2/").unwrap();
+        client.http_for(&secure).await.unwrap();
+        assert!(client.inner.tls.get().is_some());
+        // Clones share it: built once per client, not per request or per clone.
+        assert!(client.clone().inner.tls.get().is_some());
+        let other = ImageReference::parse("localhost:1/a/b:v1").unwrap();
+        assert!(matches!(
+            client.resolve(&other).await,
+            Err(RegistryError::Transport { .. })
+        ));
     }
 
     #[test]
