@@ -57,16 +57,16 @@ pub(crate) fn sniff(head: &[u8]) -> Compression {
 }
 
 /// Wraps `blob` in the decoder it needs. Sniffing peeks without consuming.
-pub(crate) fn decoder<'a, R: Read + 'a>(
+pub(crate) fn decoder<'a, R: Read + Send + 'a>(
     blob: R,
     declared: DeclaredCompression,
-) -> std::io::Result<(Compression, Box<dyn Read + 'a>)> {
+) -> std::io::Result<(Compression, Box<dyn Read + Send + 'a>)> {
     let mut reader = BufReader::with_capacity(64 * 1024, blob);
     let compression = match declared {
         DeclaredCompression::Known(c) => c,
         DeclaredCompression::Sniff => sniff(reader.fill_buf()?),
     };
-    let decoded: Box<dyn Read + 'a> = match compression {
+    let decoded: Box<dyn Read + Send + 'a> = match compression {
         Compression::None => Box::new(reader),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),

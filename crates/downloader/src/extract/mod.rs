@@ -15,9 +15,13 @@
 //!   [`MAX_METADATA_BYTES`] of tar metadata per entry (the tar reader buffers long names and pax
 //!   records in memory);
 //! - a cancellation flag checked between entries and every 64 KiB written.
+//!
+//! Decompression runs on a second thread a bounded distance ahead ([`readahead`]), so inflating
+//! and writing files overlap; everything above is decided on the extracting thread.
 
 mod compression;
 mod path;
+mod readahead;
 
 pub use compression::Compression;
 pub(crate) use compression::{declared, DeclaredCompression};
@@ -249,7 +253,7 @@ impl Extractor {
 
     /// Extracts one layer blob (compressed as `declared` says, or sniffed) on top of the layers
     /// extracted before it.
-    pub(crate) fn extract_layer<R: Read>(
+    pub(crate) fn extract_layer<R: Read + Send>(
         &mut self,
         blob: R,
         declared: DeclaredCompression,
@@ -264,6 +268,21 @@ impl Extractor {
                 compression: fallback,
                 source,
             })?;
+        let (reader, producer) = readahead::pipe(decoded);
+        // The decoder thread ends when the stream does, or when `reader` is dropped (when
+        // `entries` returns, whatever it returns); the scope waits for it either way.
+        std::thread::scope(|scope| {
+            scope.spawn(|| producer.run());
+            self.entries(reader, compression)
+        })
+    }
+
+    /// Extracts every entry of one layer's decompressed tar stream.
+    fn entries(
+        &mut self,
+        decoded: readahead::ReadAhead,
+        compression: Compression,
+    ) -> Result<(), ExtractError> {
         let corrupt = |source| ExtractError::Corrupt {
             compression,
             source,
