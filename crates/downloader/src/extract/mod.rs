@@ -17,7 +17,8 @@
 //! - a cancellation flag checked between entries and every 64 KiB written.
 //!
 //! Decompression runs on a second thread a bounded distance ahead ([`readahead`]), so inflating
-//! and writing files overlap; everything above is decided on the extracting thread.
+//! and writing files overlap (or on the extracting thread when no thread can be spawned);
+//! everything above is decided on the extracting thread.
 
 mod compression;
 mod path;
@@ -272,15 +273,31 @@ impl Extractor {
         // The decoder thread ends when the stream does, or when `reader` is dropped (when
         // `entries` returns, whatever it returns); the scope waits for it either way.
         std::thread::scope(|scope| {
-            scope.spawn(|| producer.run());
-            self.entries(reader, compression)
+            let (handoff, receive) = std::sync::mpsc::channel::<readahead::Producer<_>>();
+            let decoder_thread = std::thread::Builder::new()
+                .name("trustpull-decode".to_owned())
+                .spawn_scoped(scope, move || {
+                    if let Ok(producer) = receive.recv() {
+                        producer.run();
+                    }
+                });
+            let producer = match decoder_thread {
+                Ok(_) => match handoff.send(producer) {
+                    Ok(()) => return self.entries(reader, compression),
+                    Err(std::sync::mpsc::SendError(producer)) => producer,
+                },
+                Err(_) => producer,
+            };
+            // The system would not give us a second thread: decode on this one.
+            drop(reader);
+            self.entries(producer.into_decoder(), compression)
         })
     }
 
     /// Extracts every entry of one layer's decompressed tar stream.
-    fn entries(
+    fn entries<D: Read>(
         &mut self,
-        decoded: readahead::ReadAhead,
+        decoded: D,
         compression: Compression,
     ) -> Result<(), ExtractError> {
         let corrupt = |source| ExtractError::Corrupt {

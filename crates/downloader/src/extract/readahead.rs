@@ -56,6 +56,13 @@ pub(crate) fn pipe<R: Read>(decoder: R) -> (ReadAhead, Producer<R>) {
     )
 }
 
+impl<R> Producer<R> {
+    /// The decoder, for reading on the current thread when no second thread is available.
+    pub(crate) fn into_decoder(self) -> R {
+        self.decoder
+    }
+}
+
 impl<R: Read> Producer<R> {
     /// Decodes until the end of the stream, the first error (passed on to the reader), or the
     /// reader being dropped.
