@@ -11,7 +11,11 @@ use trustpull_policy::Digest;
 use trustpull_verifier::{ImageSubject, ImageVerifier, Verification};
 
 use crate::extract::{self, CancelFlag, DeclaredCompression, Extractor};
-use crate::manifest::{self, Descriptor, Index, Manifest};
+use trustpull_referrers::{
+    is_index_media_type, is_manifest_media_type, Descriptor, ImageIndex, ImageManifest,
+};
+
+use crate::manifest;
 use crate::progress::{NoProgress, ProgressEvent, ProgressObserver};
 use crate::staging::{check_destination, StagingDir};
 use crate::{ExistingDestination, ExtractStats, ImageSource, Limits, Platform, PullError};
@@ -290,8 +294,9 @@ impl Downloader {
             media_type: top_type.clone(),
         });
 
-        let (digest, media_type, bytes, index_digest) = if manifest::is_index(&top_type) {
-            let index: Index = serde_json::from_slice(&top.bytes).map_err(invalid(&top_digest))?;
+        let (digest, media_type, bytes, index_digest) = if is_index_media_type(&top_type) {
+            let index: ImageIndex =
+                serde_json::from_slice(&top.bytes).map_err(invalid(&top_digest))?;
             let child = self.select_platform(image, &top_digest, &index)?;
             let doc = source
                 .fetch_manifest(&child.digest)
@@ -326,14 +331,14 @@ impl Downloader {
         } else {
             (top_digest, top_type, top.bytes, None)
         };
-        if !manifest::is_manifest(&media_type) {
+        if !is_manifest_media_type(&media_type) {
             return Err(PullError::UnsupportedMediaType {
                 image: image.to_owned(),
                 digest,
                 media_type,
             });
         }
-        let parsed: Manifest = serde_json::from_slice(&bytes).map_err(invalid(&digest))?;
+        let parsed: ImageManifest = serde_json::from_slice(&bytes).map_err(invalid(&digest))?;
         if parsed.layers.len() > self.limits.max_layers {
             return Err(PullError::TooManyLayers {
                 image: image.to_owned(),
@@ -387,12 +392,12 @@ impl Downloader {
         &self,
         image: &str,
         index_digest: &Digest,
-        index: &'i Index,
+        index: &'i ImageIndex,
     ) -> Result<&'i Descriptor, PullError> {
         let offered: Vec<(&Descriptor, &Platform)> = index
             .manifests
             .iter()
-            .filter(|d| d.media_type.is_empty() || manifest::is_manifest(&d.media_type))
+            .filter(|d| d.media_type.is_empty() || is_manifest_media_type(&d.media_type))
             .filter_map(|d| d.platform.as_ref().map(|p| (d, p)))
             .filter(|(_, p)| p.os != "unknown" && p.architecture != "unknown")
             .collect();

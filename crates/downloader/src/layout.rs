@@ -17,7 +17,12 @@ use tokio::io::AsyncReadExt;
 use trustpull_policy::Digest;
 use trustpull_verifier::{ImageSubject, SignatureCandidate, SignatureSource};
 
-use crate::manifest::{self, Descriptor, Index, Manifest, ANNOTATION_CREATED, ANNOTATION_REF_NAME};
+use trustpull_referrers::{
+    is_bundle_media_type, is_index_media_type, is_manifest_media_type, Descriptor, ImageIndex,
+    ImageManifest, ANNOTATION_CREATED,
+};
+
+use crate::manifest::ANNOTATION_REF_NAME;
 use crate::source::{BlobStream, ImageSource, SourceDocument, SourceError, SourceLocation};
 
 /// The reference prefix for layouts.
@@ -163,11 +168,11 @@ impl OciLayout {
         Ok(bytes)
     }
 
-    async fn index(&self) -> Result<Index, SourceError> {
+    async fn index(&self) -> Result<ImageIndex, SourceError> {
         let bytes = self
             .read_capped(&self.root.join("index.json"), "index.json", MAX_DOCUMENT)
             .await?;
-        let index: Index =
+        let index: ImageIndex =
             serde_json::from_slice(&bytes).map_err(|e| self.invalid("index.json", e))?;
         if index.manifests.len() > MAX_DESCRIPTORS {
             return Err(self.invalid("index.json", format!("more than {MAX_DESCRIPTORS} entries")));
@@ -181,7 +186,7 @@ impl OciLayout {
         let images: Vec<&Descriptor> = index
             .manifests
             .iter()
-            .filter(|d| manifest::is_index(&d.media_type) || manifest::is_manifest(&d.media_type))
+            .filter(|d| is_index_media_type(&d.media_type) || is_manifest_media_type(&d.media_type))
             // Referrers (signatures, attestations) carry an artifactType; they are not images.
             .filter(|d| d.artifact_type.is_none())
             .collect();
@@ -221,14 +226,9 @@ impl OciLayout {
         match (found, &self.selector) {
             (Some(d), _) => Ok(d.clone()),
             // A digest that is not listed in index.json may still be a blob of the layout.
-            (None, Selector::Digest(digest)) => Ok(Descriptor {
-                media_type: String::new(),
-                digest: digest.clone(),
-                size: 0,
-                artifact_type: None,
-                annotations: Default::default(),
-                platform: None,
-            }),
+            (None, Selector::Digest(digest)) => {
+                Ok(Descriptor::new(String::new(), digest.clone(), 0))
+            }
             (None, Selector::Tag(tag)) => Err(SourceError::NotFound {
                 location: self.location_name(),
                 what: format!("tag {tag:?}"),
@@ -244,17 +244,17 @@ impl OciLayout {
     async fn listed_manifests(&self) -> Result<Vec<Descriptor>, SourceError> {
         let mut out = Vec::new();
         for d in self.index().await?.manifests {
-            if manifest::is_index(&d.media_type) {
+            if is_index_media_type(&d.media_type) {
                 let bytes = self.read_blob(&d.digest, MAX_DOCUMENT).await?;
-                if let Ok(nested) = serde_json::from_slice::<Index>(&bytes) {
+                if let Ok(nested) = serde_json::from_slice::<ImageIndex>(&bytes) {
                     out.extend(
                         nested
                             .manifests
                             .into_iter()
-                            .filter(|c| manifest::is_manifest(&c.media_type)),
+                            .filter(|c| is_manifest_media_type(&c.media_type)),
                     );
                 }
-            } else if manifest::is_manifest(&d.media_type) {
+            } else if is_manifest_media_type(&d.media_type) {
                 out.push(d);
             }
             if out.len() > MAX_DESCRIPTORS {
@@ -365,15 +365,15 @@ impl SignatureSource for OciLayout {
             let Ok(bytes) = self.read_blob(&d.digest, MAX_DOCUMENT).await else {
                 continue;
             };
-            let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) else {
+            let Ok(m) = serde_json::from_slice::<ImageManifest>(&bytes) else {
                 continue;
             };
             if m.subject.as_ref().map(|s| &s.digest) != Some(digest) {
                 continue;
             }
             let artifact_type = m.artifact_type.clone().or_else(|| d.artifact_type.clone());
-            let is_bundle = artifact_type.as_deref().is_some_and(manifest::is_bundle)
-                || matches!(m.layers.as_slice(), [l] if manifest::is_bundle(&l.media_type));
+            let is_bundle = artifact_type.as_deref().is_some_and(is_bundle_media_type)
+                || matches!(m.layers.as_slice(), [l] if is_bundle_media_type(&l.media_type));
             if !is_bundle {
                 continue;
             }
@@ -404,7 +404,7 @@ impl SignatureSource for OciLayout {
             .read_blob(candidate.digest(), MAX_DOCUMENT)
             .await
             .map_err(|e| bad(error_chain(&e)))?;
-        let m: Manifest = serde_json::from_slice(&bytes)
+        let m: ImageManifest = serde_json::from_slice(&bytes)
             .map_err(|e| bad(format!("referrer manifest does not parse: {e}")))?;
         let [layer] = m.layers.as_slice() else {
             return Err(bad(format!(

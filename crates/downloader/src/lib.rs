@@ -33,7 +33,6 @@ mod extract;
 mod layout;
 mod limits;
 mod manifest;
-mod platform;
 mod progress;
 mod registry;
 mod source;
@@ -44,11 +43,11 @@ pub use error::{ErrorKind, PullError};
 pub use extract::{Compression, ExtractError, ExtractStats, UnsafeReason, MAX_METADATA_BYTES};
 pub use layout::{OciLayout, LAYOUT_REGISTRY, SCHEME as LAYOUT_SCHEME};
 pub use limits::Limits;
-pub use platform::{Platform, PlatformParseError};
 pub use progress::{NoProgress, ProgressEvent, ProgressObserver};
 pub use registry::RegistrySource;
 pub use source::{BlobStream, BoxError, ImageSource, SourceDocument, SourceError, SourceLocation};
 pub use staging::InstallError;
+pub use trustpull_referrers::{Platform, PlatformParseError};
 
 /// What to do when the destination directory already exists and is not empty.
 ///

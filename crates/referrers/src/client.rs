@@ -218,6 +218,19 @@ impl Stream for BlobStream {
     }
 }
 
+/// Parses a JSON document read from `url`; `what` names it in the error.
+pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
+    url: &Url,
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<T, RegistryError> {
+    serde_json::from_slice(bytes).map_err(|source| RegistryError::InvalidDocument {
+        url: url.to_string(),
+        what,
+        source,
+    })
+}
+
 /// How a request should be sent.
 #[derive(Clone, Copy)]
 pub(crate) struct RequestOptions<'a> {
@@ -287,20 +300,8 @@ impl RegistryClient {
         reference: &ImageReference,
     ) -> Result<FetchedManifest, RegistryError> {
         let repo = reference.repository();
-        let url = self.repo_url(
-            repo,
-            &format!("manifests/{}", reference.manifest_reference()),
-        )?;
-        let resp = self
-            .send(
-                repo,
-                url.clone(),
-                RequestOptions {
-                    accept: MANIFEST_ACCEPT,
-                    whole_timeout: true,
-                },
-            )
-            .await?;
+        let rest = format!("manifests/{}", reference.manifest_reference());
+        let (url, resp) = self.get(repo, &rest, MANIFEST_ACCEPT, true).await?;
         let resp = expect_success(&url, resp).await?;
         let header_digest = resp
             .headers()
@@ -327,12 +328,7 @@ impl RegistryClient {
             #[serde(default, rename = "mediaType")]
             media_type: Option<String>,
         }
-        let declared: MediaTypeOnly =
-            serde_json::from_slice(&bytes).map_err(|source| RegistryError::InvalidDocument {
-                url: url.to_string(),
-                what: "manifest",
-                source,
-            })?;
+        let declared: MediaTypeOnly = parse_document(&url, &bytes, "manifest")?;
         let media_type = declared
             .media_type
             .filter(|m| !m.is_empty())
@@ -368,18 +364,7 @@ impl RegistryClient {
         digest: &Digest,
         max_bytes: u64,
     ) -> Result<Bytes, RegistryError> {
-        let url = self.repo_url(repo, &format!("blobs/{digest}"))?;
-        let resp = self
-            .send(
-                repo,
-                url.clone(),
-                RequestOptions {
-                    accept: "*/*",
-                    whole_timeout: true,
-                },
-            )
-            .await?;
-        let resp = expect_success(&url, resp).await?;
+        let (url, resp) = self.get_blob(repo, digest, true).await?;
         let bytes = self.read_capped(&url, resp, max_bytes, "blob").await?;
         let actual = Digest::of(&bytes);
         if &actual != digest {
@@ -400,18 +385,7 @@ impl RegistryClient {
         repo: &Repository,
         digest: &Digest,
     ) -> Result<BlobStream, RegistryError> {
-        let url = self.repo_url(repo, &format!("blobs/{digest}"))?;
-        let resp = self
-            .send(
-                repo,
-                url.clone(),
-                RequestOptions {
-                    accept: "*/*",
-                    whole_timeout: false,
-                },
-            )
-            .await?;
-        let resp = expect_success(&url, resp).await?;
+        let (url, resp) = self.get_blob(repo, digest, false).await?;
         let content_length = resp.content_length();
         let read_timeout = self.inner.limits.read_timeout;
         let url_text = url.to_string();
@@ -487,6 +461,38 @@ impl RegistryClient {
             source: Box::new(e),
         })?;
         Ok(written)
+    }
+
+    /// GETs `rest` below `repo`'s `/v2/<name>/` through [`Self::send`]; returns the URL asked
+    /// for with the response, whatever its status.
+    pub(crate) async fn get(
+        &self,
+        repo: &Repository,
+        rest: &str,
+        accept: &str,
+        whole_timeout: bool,
+    ) -> Result<(Url, Response), RegistryError> {
+        let url = self.repo_url(repo, rest)?;
+        let opts = RequestOptions {
+            accept,
+            whole_timeout,
+        };
+        let resp = self.send(repo, url.clone(), opts).await?;
+        Ok((url, resp))
+    }
+
+    /// GETs blob `digest` (any media type); a status other than success is an error.
+    async fn get_blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        whole_timeout: bool,
+    ) -> Result<(Url, Response), RegistryError> {
+        let (url, resp) = self
+            .get(repo, &format!("blobs/{digest}"), "*/*", whole_timeout)
+            .await?;
+        let resp = expect_success(&url, resp).await?;
+        Ok((url, resp))
     }
 
     /// Reads a body, refusing it before reading when `Content-Length` exceeds `limit` and as
@@ -786,12 +792,7 @@ impl RegistryClient {
             #[serde(default)]
             access_token: Option<String>,
         }
-        let parsed: TokenResponse =
-            serde_json::from_slice(&body).map_err(|source| RegistryError::InvalidDocument {
-                url: realm_url.to_string(),
-                what: "token response",
-                source,
-            })?;
+        let parsed: TokenResponse = parse_document(&realm_url, &body, "token response")?;
         parsed
             .token
             .filter(|t| !t.is_empty())

@@ -25,7 +25,7 @@ use reqwest::header::LINK;
 use reqwest::Url;
 use trustpull_policy::Digest;
 
-use crate::client::{content_type, status_error, RequestOptions};
+use crate::client::{content_type, parse_document, status_error, RequestOptions};
 use crate::manifest::{
     is_bundle_media_type, Descriptor, ImageIndex, ImageManifest, ANNOTATION_CREATED,
     MANIFEST_ACCEPT, OCI_EMPTY, OCI_INDEX, SIGSTORE_BUNDLE_V03,
@@ -227,16 +227,8 @@ impl RegistryClient {
         subjects: &[Digest],
     ) -> Result<(ImageManifest, String), RegistryError> {
         let fetched = self.fetch_manifest(repo, candidate).await?;
-        let url = self
-            .repo_url(repo, &format!("manifests/{candidate}"))?
-            .to_string();
-        let manifest: ImageManifest = serde_json::from_slice(&fetched.bytes).map_err(|source| {
-            RegistryError::InvalidDocument {
-                url,
-                what: "referrer manifest",
-                source,
-            }
-        })?;
+        let url = self.repo_url(repo, &format!("manifests/{candidate}"))?;
+        let manifest: ImageManifest = parse_document(&url, &fetched.bytes, "referrer manifest")?;
         let found = manifest.subject.as_ref().map(|s| s.digest.clone());
         if !found.as_ref().is_some_and(|f| subjects.contains(f)) {
             return Err(RegistryError::SubjectMismatch {
@@ -329,12 +321,7 @@ impl RegistryClient {
             let body = self
                 .read_capped(&url, resp, limits.max_manifest_bytes, "referrers page")
                 .await?;
-            let index: ImageIndex =
-                serde_json::from_slice(&body).map_err(|source| RegistryError::InvalidDocument {
-                    url: url.to_string(),
-                    what: "referrers index",
-                    source,
-                })?;
+            let index: ImageIndex = parse_document(&url, &body, "referrers index")?;
             for d in index.manifests {
                 if descriptors.len() >= limits.max_referrers {
                     truncated = true;
@@ -363,17 +350,8 @@ impl RegistryClient {
         repo: &Repository,
         digest: &Digest,
     ) -> Result<(Vec<Descriptor>, bool), RegistryError> {
-        let url = self.repo_url(repo, &format!("manifests/sha256-{}", digest.hex()))?;
-        let resp = self
-            .send(
-                repo,
-                url.clone(),
-                RequestOptions {
-                    accept: MANIFEST_ACCEPT,
-                    whole_timeout: true,
-                },
-            )
-            .await?;
+        let tag = format!("manifests/sha256-{}", digest.hex());
+        let (url, resp) = self.get(repo, &tag, MANIFEST_ACCEPT, true).await?;
         if resp.status().as_u16() == 404 {
             return Ok((Vec::new(), false));
         }
@@ -388,12 +366,7 @@ impl RegistryClient {
                 "referrers tag index",
             )
             .await?;
-        let index: ImageIndex =
-            serde_json::from_slice(&body).map_err(|source| RegistryError::InvalidDocument {
-                url: url.to_string(),
-                what: "referrers tag index",
-                source,
-            })?;
+        let index: ImageIndex = parse_document(&url, &body, "referrers tag index")?;
         let mut descriptors = index.manifests;
         let truncated = descriptors.len() > self.limits().max_referrers;
         descriptors.truncate(self.limits().max_referrers);

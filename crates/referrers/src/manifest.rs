@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use trustpull_policy::Digest;
 
+use crate::Platform;
+
 /// `application/vnd.oci.image.manifest.v1+json`
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// `application/vnd.oci.image.index.v1+json`
@@ -72,17 +74,19 @@ pub struct Descriptor {
     pub platform: Option<Platform>,
 }
 
-/// A platform on an index entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Platform {
-    /// `linux`, `windows`, …
-    pub os: String,
-    /// `amd64`, `arm64`, …
-    pub architecture: String,
-    /// `v7`, `v8`, … if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
+impl Descriptor {
+    /// A descriptor with only a media type, a digest and a size (no artifact type, annotations
+    /// or platform).
+    pub fn new(media_type: impl Into<String>, digest: Digest, size: u64) -> Self {
+        Self {
+            media_type: media_type.into(),
+            digest,
+            size,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+            platform: None,
+        }
+    }
 }
 
 /// An image index (or Docker manifest list, or referrers response).
@@ -125,6 +129,11 @@ pub struct ImageManifest {
 /// True for the index media types (OCI index, Docker manifest list).
 pub fn is_index_media_type(media_type: &str) -> bool {
     matches!(media_type, OCI_INDEX | DOCKER_MANIFEST_LIST)
+}
+
+/// True for the image manifest media types (OCI image manifest, Docker v2 manifest).
+pub fn is_manifest_media_type(media_type: &str) -> bool {
+    matches!(media_type, OCI_MANIFEST | DOCKER_MANIFEST)
 }
 
 #[cfg(test)]

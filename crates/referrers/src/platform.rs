@@ -1,5 +1,5 @@
-//! [`Platform`] and the choice of an index child: exact os/architecture, the variant when one is
-//! asked for, and never a silent "first child".
+//! [`Platform`]: an index entry's `platform` field, and the platform a caller asks for
+//! (`os/architecture[/variant]`, parsed and printed in that form).
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 /// An OCI platform: `os/architecture[/variant]`.
 ///
 /// ```
-/// use trustpull_downloader::Platform;
+/// use trustpull_referrers::Platform;
 /// let p: Platform = "linux/arm64/v8".parse()?;
 /// assert_eq!(p.to_string(), "linux/arm64/v8");
 /// assert!("linux".parse::<Platform>().is_err());
-/// # Ok::<(), trustpull_downloader::PlatformParseError>(())
+/// # Ok::<(), trustpull_referrers::PlatformParseError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Platform {
     /// `linux`, `windows`, …
     pub os: String,
@@ -60,9 +61,9 @@ impl Platform {
         Self::new(std::env::consts::OS, architecture)
     }
 
-    /// Does an index entry's platform satisfy this request? os and architecture exactly; the
-    /// variant only when one was asked for.
-    pub(crate) fn accepts(&self, offered: &Platform) -> bool {
+    /// Does an index entry's platform (`offered`) satisfy this request? os and architecture
+    /// exactly; the variant only when one was asked for.
+    pub fn accepts(&self, offered: &Platform) -> bool {
         self.os == offered.os
             && self.architecture == offered.architecture
             && self
