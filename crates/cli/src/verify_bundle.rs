@@ -15,10 +15,9 @@
 use std::path::{Path, PathBuf};
 
 use trustpull_policy::{evaluate, Digest, PolicySpec, TrustPolicy};
-use trustpull_verifier::{
-    verify_signature, verify_with_key, ManagedKey, TrustRoot, TrustRootError,
-};
+use trustpull_verifier::{verify_signature, verify_with_key, ManagedKey};
 
+use crate::trust_args::load_root;
 use crate::{CliError, Status};
 
 /// Arguments of `trustpull verify-bundle`.
@@ -127,15 +126,4 @@ fn artifact_digest(arg: &str) -> Result<Digest, CliError> {
         )
     })?;
     Ok(Digest::of(&bytes))
-}
-
-fn load_root(path: Option<&Path>) -> Result<TrustRoot, CliError> {
-    let root = match path {
-        Some(p) => TrustRoot::from_file(p),
-        None => TrustRoot::public_good(),
-    };
-    root.map_err(|e| match e {
-        TrustRootError::Unreadable { .. } => CliError::new(Status::Unavailable, e),
-        _ => CliError::new(Status::Usage, e),
-    })
 }

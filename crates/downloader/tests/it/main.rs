@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use support::*;
 use trustpull_downloader::{
-    Downloader, ErrorKind, ExistingDestination, ImageSource, InstallError, OciLayout, Platform,
-    PullError,
+    Downloader, DownloaderBuilder, ErrorKind, ExistingDestination, ImageSource, InstallError,
+    OciLayout, Platform, PullError, PullOutcome,
 };
 use trustpull_policy::Digest;
 use trustpull_verifier::{
@@ -35,13 +35,66 @@ impl ImageVerifier for Recording {
     }
 }
 
-fn downloader(verifier: Arc<dyn ImageVerifier>) -> Downloader {
+/// A builder for linux/amd64 with `verifier`.
+fn builder(verifier: Arc<dyn ImageVerifier>) -> DownloaderBuilder {
     Downloader::builder()
         .verifier(verifier)
         .platform(Platform::new("linux", "amd64"))
-        .build()
-        .unwrap()
 }
+
+fn downloader(verifier: Arc<dyn ImageVerifier>) -> Downloader {
+    builder(verifier).build().unwrap()
+}
+
+fn noop() -> Arc<dyn ImageVerifier> {
+    Arc::new(NoopVerifier::new("t"))
+}
+
+/// Pulls `source` into a fresh parent with `d`; the pull must fail.
+async fn pull_err_with(d: &Downloader, source: &MemorySource) -> (PullError, Parent) {
+    let parent = Parent::new();
+    let err = d.pull_from(source, &parent.dest()).await.unwrap_err();
+    (err, parent)
+}
+
+/// Pulls `source` into a fresh parent without verification; the pull must fail.
+async fn pull_err(source: &MemorySource) -> (PullError, Parent) {
+    pull_err_with(&downloader(noop()), source).await
+}
+
+/// Pulls `source` for `platform` into a fresh parent, recording what is verified.
+async fn pull_recorded(
+    source: &MemorySource,
+    platform: Platform,
+) -> (Result<PullOutcome, PullError>, Parent, Arc<Recording>) {
+    let parent = Parent::new();
+    let recording = Arc::new(Recording::default());
+    let d = Downloader::builder()
+        .verifier(recording.clone())
+        .platform(platform)
+        .build()
+        .unwrap();
+    let r = d.pull_from(source, &parent.dest()).await;
+    (r, parent, recording)
+}
+
+fn linux_amd64() -> Platform {
+    Platform::new("linux", "amd64")
+}
+
+/// The one blob of `store` that starts with `magic` (gzip `1f 8b`, zstd `28 b5`).
+fn blob_starting_with(store: &Store, magic: &[u8]) -> Digest {
+    store
+        .blobs
+        .iter()
+        .find(|(_, b)| b.starts_with(magic))
+        .unwrap()
+        .0
+        .clone()
+}
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5];
 
 fn two_layer_store() -> (Store, (Digest, u64)) {
     let mut store = Store::default();
@@ -85,12 +138,8 @@ impl Parent {
 async fn installs_layers_with_whiteouts_and_leaves_nothing_else() {
     let (store, (manifest, _)) = two_layer_store();
     let source = MemorySource::new(store, manifest.clone());
-    let parent = Parent::new();
-    let recording = Arc::new(Recording::default());
-    let outcome = downloader(recording.clone())
-        .pull_from(&source, &parent.dest())
-        .await
-        .unwrap();
+    let (r, parent, recording) = pull_recorded(&source, linux_amd64()).await;
+    let outcome = r.unwrap();
 
     assert_eq!(outcome.digest, manifest);
     assert!(matches!(
@@ -113,19 +162,9 @@ async fn installs_layers_with_whiteouts_and_leaves_nothing_else() {
 async fn tampered_layer_installs_nothing() {
     let (store, (manifest, _)) = two_layer_store();
     let mut source = MemorySource::new(store.clone(), manifest);
-    let layer = store
-        .blobs
-        .iter()
-        .find(|(_, b)| b.starts_with(&[0x1f, 0x8b]))
-        .unwrap()
-        .0
-        .clone();
+    let layer = blob_starting_with(&store, GZIP_MAGIC);
     source.serve.insert(layer.clone(), Serve::Tampered);
-    let parent = Parent::new();
-    let err = downloader(Arc::new(NoopVerifier::new("t")))
-        .pull_from(&source, &parent.dest())
-        .await
-        .unwrap_err();
+    let (err, parent) = pull_err(&source).await;
     assert!(
         matches!(&err, PullError::DigestMismatch { what: "layer", expected, .. } if *expected == layer),
         "{err:?}"
@@ -139,19 +178,9 @@ async fn truncated_and_overlong_streams_install_nothing() {
     for serve in [Serve::Truncated, Serve::TooLong] {
         let (store, (manifest, _)) = two_layer_store();
         let mut source = MemorySource::new(store.clone(), manifest);
-        let layer = store
-            .blobs
-            .iter()
-            .find(|(_, b)| b.starts_with(&[0x28, 0xb5]))
-            .unwrap()
-            .0
-            .clone();
+        let layer = blob_starting_with(&store, ZSTD_MAGIC);
         source.serve.insert(layer.clone(), serve.clone());
-        let parent = Parent::new();
-        let err = downloader(Arc::new(NoopVerifier::new("t")))
-            .pull_from(&source, &parent.dest())
-            .await
-            .unwrap_err();
+        let (err, parent) = pull_err(&source).await;
         assert!(
             matches!(&err, PullError::SizeMismatch { what: "layer", digest, .. } if *digest == layer),
             "{serve:?}: {err:?}"
@@ -171,7 +200,7 @@ async fn cancellation_mid_download_leaves_no_destination_and_no_staging() {
             .insert(layer.clone(), Serve::Stall(notify.clone()));
     }
     let parent = Parent::new();
-    let d = downloader(Arc::new(NoopVerifier::new("t")));
+    let d = downloader(noop());
     let dest = parent.dest();
     let pull = d.pull_from(&source, &dest);
     tokio::select! {
@@ -224,12 +253,7 @@ async fn cancellation_mid_extraction_leaves_no_destination_and_no_staging() {
         started: Mutex::new(Some(started_tx)),
         release: Mutex::new(release_rx),
     });
-    let d = Downloader::builder()
-        .verifier(Arc::new(NoopVerifier::new("t")))
-        .platform(Platform::new("linux", "amd64"))
-        .progress(observer)
-        .build()
-        .unwrap();
+    let d = builder(noop()).progress(observer).build().unwrap();
     let dest = parent.dest();
     let mut wrapper = CancelWhileExtracting {
         release: Some(release_tx),
@@ -252,7 +276,7 @@ async fn tag_moved_after_resolve_installs_the_resolved_digest() {
     let mut source = MemorySource::new(store, v1.clone());
     source.move_tag_to = Some(v2);
     let parent = Parent::new();
-    let outcome = downloader(Arc::new(NoopVerifier::new("t")))
+    let outcome = downloader(noop())
         .pull_from(&source, &parent.dest())
         .await
         .unwrap();
@@ -269,11 +293,8 @@ async fn tag_moved_after_resolve_installs_the_resolved_digest() {
 async fn verification_error_aborts_before_any_layer_fetch() {
     let (store, (manifest, _)) = two_layer_store();
     let source = MemorySource::new(store, manifest.clone());
-    let parent = Parent::new();
-    let err = downloader(Arc::new(StrictVerifier::new("gallery g has no policy")))
-        .pull_from(&source, &parent.dest())
-        .await
-        .unwrap_err();
+    let strict = downloader(Arc::new(StrictVerifier::new("gallery g has no policy")));
+    let (err, parent) = pull_err_with(&strict, &source).await;
     assert!(
         matches!(&err, PullError::Verify { source, .. } if matches!(**source, VerifyError::Refused { ref digest, .. } if *digest == manifest)),
         "{err:?}"
@@ -300,24 +321,10 @@ fn multi_arch() -> (Store, Digest, Digest, Digest, Digest) {
     (store, index, amd.0, arm64.0, armv7.0)
 }
 
-async fn pull_platform(
-    platform: &str,
-) -> (
-    Result<trustpull_downloader::PullOutcome, PullError>,
-    Parent,
-    Arc<Recording>,
-) {
+async fn pull_platform(platform: &str) -> (Result<PullOutcome, PullError>, Parent, Arc<Recording>) {
     let (store, index, ..) = multi_arch();
     let source = MemorySource::new(store, index);
-    let parent = Parent::new();
-    let recording = Arc::new(Recording::default());
-    let d = Downloader::builder()
-        .verifier(recording.clone())
-        .platform(platform.parse().unwrap())
-        .build()
-        .unwrap();
-    let r = d.pull_from(&source, &parent.dest()).await;
-    (r, parent, recording)
+    pull_recorded(&source, platform.parse().unwrap()).await
 }
 
 #[tokio::test]
@@ -371,11 +378,7 @@ async fn index_child_with_wrong_bytes_is_rejected() {
     evil[10] ^= 1;
     store.blobs.insert(amd.clone(), evil.into());
     let source = MemorySource::new(store, index);
-    let parent = Parent::new();
-    let err = downloader(Arc::new(NoopVerifier::new("t")))
-        .pull_from(&source, &parent.dest())
-        .await
-        .unwrap_err();
+    let (err, parent) = pull_err(&source).await;
     assert!(
         matches!(&err, PullError::DigestMismatch { what: "manifest", expected, .. } if *expected == amd),
         "{err:?}"
@@ -391,7 +394,7 @@ async fn existing_destination_is_refused_before_fetching_or_replaced_on_request(
     std::fs::create_dir(parent.dest()).unwrap();
     std::fs::write(parent.dest().join("old"), b"old").unwrap();
 
-    let err = downloader(Arc::new(NoopVerifier::new("t")))
+    let err = downloader(noop())
         .pull_from(&source, &parent.dest())
         .await
         .unwrap_err();
@@ -408,9 +411,7 @@ async fn existing_destination_is_refused_before_fetching_or_replaced_on_request(
     assert_eq!(source.resolves.load(Ordering::SeqCst), 0);
     assert_eq!(listing(&parent.dest()), vec!["old"]);
 
-    let d = Downloader::builder()
-        .verifier(Arc::new(NoopVerifier::new("t")))
-        .platform(Platform::new("linux", "amd64"))
+    let d = builder(noop())
         .existing_destination(ExistingDestination::Replace)
         .build()
         .unwrap();
@@ -423,17 +424,14 @@ async fn existing_destination_is_refused_before_fetching_or_replaced_on_request(
 async fn limits_are_enforced_before_download() {
     let (store, (manifest, _)) = two_layer_store();
     let source = MemorySource::new(store, manifest);
-    let parent = Parent::new();
-    let d = Downloader::builder()
-        .verifier(Arc::new(NoopVerifier::new("t")))
-        .platform(Platform::new("linux", "amd64"))
+    let d = builder(noop())
         .limits(trustpull_downloader::Limits {
             max_layers: 1,
             ..Default::default()
         })
         .build()
         .unwrap();
-    let err = d.pull_from(&source, &parent.dest()).await.unwrap_err();
+    let (err, parent) = pull_err_with(&d, &source).await;
     assert!(matches!(
         err,
         PullError::TooManyLayers {
@@ -456,23 +454,29 @@ fn builder_requires_a_verifier() {
 
 // --- OCI image layout ---
 
+/// A Sigstore bundle artifact manifest (empty config, `bundle` as its one layer), no subject.
+fn bundle_artifact(store: &mut Store, bundle: &[u8]) -> serde_json::Value {
+    let (empty, empty_size) = store.put(bytes::Bytes::from_static(b"{}"));
+    let (b, b_size) = store.put(bundle.to_vec());
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": empty_size},
+        "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": b, "size": b_size}],
+    })
+}
+
 fn referrer(
     store: &mut Store,
     subject: &(Digest, u64),
     bundle: &[u8],
     created: &str,
 ) -> (Digest, u64) {
-    let (empty, empty_size) = store.put(bytes::Bytes::from_static(b"{}"));
-    let (b, b_size) = store.put(bundle.to_vec());
-    let m = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": empty_size},
-        "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": b, "size": b_size}],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": subject.0, "size": subject.1},
-        "annotations": {"org.opencontainers.image.created": created},
-    });
+    let mut m = bundle_artifact(store, bundle);
+    m["subject"] =
+        serde_json::json!({"mediaType": OCI_MANIFEST, "digest": subject.0, "size": subject.1});
+    m["annotations"] = serde_json::json!({"org.opencontainers.image.created": created});
     store.put(serde_json::to_vec(&m).unwrap())
 }
 
@@ -486,7 +490,7 @@ async fn layout_pull_by_tag_and_digest() {
         &[("v1", &image.0, OCI_MANIFEST), ("v2", &other, OCI_MANIFEST)],
         &[],
     );
-    let d = downloader(Arc::new(NoopVerifier::new("t")));
+    let d = downloader(noop());
 
     let parent = Parent::new();
     let r = format!("oci-layout:{}:v1", layout.path().display());
@@ -534,13 +538,7 @@ async fn layout_tampered_blob_installs_nothing() {
     let layout = tempfile::tempdir().unwrap();
     store.write_layout(layout.path(), &[("v1", &image.0, OCI_MANIFEST)], &[]);
     // Overwrite one layer blob inside the layout's storage.
-    let layer = store
-        .blobs
-        .iter()
-        .find(|(_, b)| b.starts_with(&[0x28, 0xb5]))
-        .unwrap()
-        .0
-        .clone();
+    let layer = blob_starting_with(&store, ZSTD_MAGIC);
     let path = layout.path().join("blobs/sha256").join(layer.hex());
     let mut bytes = std::fs::read(&path).unwrap();
     let last = bytes.len() - 1;
@@ -549,7 +547,7 @@ async fn layout_tampered_blob_installs_nothing() {
 
     let parent = Parent::new();
     let r = format!("oci-layout:{}:v1", layout.path().display());
-    let err = downloader(Arc::new(NoopVerifier::new("t")))
+    let err = downloader(noop())
         .pull(&r, &parent.dest())
         .await
         .unwrap_err();
@@ -662,11 +660,7 @@ async fn hostile_first_layer_stops_the_other_downloads_and_installs_nothing() {
         Digest::of(&stalled),
         Serve::Stall(Arc::new(tokio::sync::Notify::new())),
     );
-    let parent = Parent::new();
-    let err = downloader(Arc::new(NoopVerifier::new("t")))
-        .pull_from(&source, &parent.dest())
-        .await
-        .unwrap_err();
+    let (err, parent) = pull_err(&source).await;
     assert!(
         matches!(
             &err,
@@ -705,12 +699,8 @@ async fn docker_schema2_manifest_and_sniffed_plain_tar_layers() {
     });
     let (m, _) = store.put(serde_json::to_vec(&manifest).unwrap());
     let source = MemorySource::new(store, m.clone());
-    let parent = Parent::new();
-    let recording = Arc::new(Recording::default());
-    let outcome = downloader(recording.clone())
-        .pull_from(&source, &parent.dest())
-        .await
-        .unwrap();
+    let (r, parent, recording) = pull_recorded(&source, linux_amd64()).await;
+    let outcome = r.unwrap();
     assert_eq!(outcome.digest, m);
     assert_eq!(
         std::fs::read(parent.dest().join("a")).unwrap(),
@@ -734,12 +724,8 @@ async fn unsupported_layer_type_is_refused_before_verification_and_fetch() {
         b"BZh".to_vec(),
     )]);
     let source = MemorySource::new(store, image);
-    let parent = Parent::new();
-    let recording = Arc::new(Recording::default());
-    let err = downloader(recording.clone())
-        .pull_from(&source, &parent.dest())
-        .await
-        .unwrap_err();
+    let (r, parent, recording) = pull_recorded(&source, linux_amd64()).await;
+    let err = r.unwrap_err();
     assert!(
         matches!(&err, PullError::UnsupportedMediaType { media_type, .. } if media_type.ends_with("+bzip2")),
         "{err:?}"
@@ -753,19 +739,10 @@ async fn unsupported_layer_type_is_refused_before_verification_and_fetch() {
 async fn a_reference_naming_a_signature_artifact_is_not_installed() {
     let mut store = Store::default();
     // The reference names a signature-like artifact manifest, not an image.
-    let (empty, empty_size) = store.put(bytes::Bytes::from_static(b"{}"));
-    let artifact = serde_json::json!({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": empty_size},
-        "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": empty, "size": empty_size}],
-    });
+    let artifact = bundle_artifact(&mut store, b"{}");
     let (m, _) = store.put(serde_json::to_vec(&artifact).unwrap());
     let source = MemorySource::new(store, m);
-    let parent = Parent::new();
-    let err = downloader(Arc::new(NoopVerifier::new("t")))
-        .pull_from(&source, &parent.dest())
-        .await
-        .unwrap_err();
+    let (err, parent) = pull_err(&source).await;
     assert!(
         matches!(&err, PullError::UnsupportedMediaType { .. }),
         "{err:?}"
@@ -780,11 +757,7 @@ async fn digest_reference_served_other_bytes_is_rejected() {
     let (served, _) = store.image(&[(LAYER_GZIP, gzip(&tar(&[("v", b"2")])))]);
     let mut source = MemorySource::new(store, served.clone());
     source.pinned = Some(wanted.clone());
-    let parent = Parent::new();
-    let err = downloader(Arc::new(NoopVerifier::new("t")))
-        .pull_from(&source, &parent.dest())
-        .await
-        .unwrap_err();
+    let (err, parent) = pull_err(&source).await;
     assert!(
         matches!(&err, PullError::DigestMismatch { what: "manifest", expected, actual, .. } if *expected == wanted && *actual == served),
         "{err:?}"
@@ -801,7 +774,7 @@ async fn failed_pull_removes_the_parent_directories_it_created() {
     }
     let parent = Parent::new();
     let dest = parent.dir.path().join("a/b/dest");
-    let err = downloader(Arc::new(NoopVerifier::new("t")))
+    let err = downloader(noop())
         .pull_from(&source, &dest)
         .await
         .unwrap_err();
@@ -821,9 +794,6 @@ async fn layout_without_a_tag_picks_its_only_image_not_its_signature() {
     store.write_layout(layout.path(), &[], &[image_desc, sig_desc]);
     let parent = Parent::new();
     let r = format!("oci-layout:{}", layout.path().display());
-    let outcome = downloader(Arc::new(NoopVerifier::new("t")))
-        .pull(&r, &parent.dest())
-        .await
-        .unwrap();
+    let outcome = downloader(noop()).pull(&r, &parent.dest()).await.unwrap();
     assert_eq!(outcome.digest, image.0);
 }
