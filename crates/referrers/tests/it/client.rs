@@ -4,22 +4,83 @@
 use trustpull_policy::Digest;
 use trustpull_referrers::{
     Credential, Credentials, ErrorKind, ImageReference, Limits, RegistryClient, RegistryError,
-    Repository, OCI_INDEX, OCI_MANIFEST, SIGSTORE_BUNDLE_V03,
+    Repository, OCI_INDEX, OCI_MANIFEST,
 };
 use wiremock::matchers::{header, header_exists, header_regex, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{bundle_json, descriptor, index, signature, subject, Registry, REPO};
+use crate::support::{
+    bundle_descriptor, bundle_json, edited, index_response, referrers_path, signature, subject,
+    Registry, REPO,
+};
 
 fn client_for(server: &MockServer, credentials: Credentials) -> (RegistryClient, Repository) {
-    let host = server.address().to_string();
-    let client = RegistryClient::builder()
-        .plain_http_host(host.clone())
+    client_at(&server.address().to_string(), true, credentials)
+}
+
+/// A client for [`REPO`] at `host` without backoff waits; plain HTTP to it if `plain_http`.
+fn client_at(
+    host: &str,
+    plain_http: bool,
+    credentials: Credentials,
+) -> (RegistryClient, Repository) {
+    let mut builder = RegistryClient::builder()
         .credentials(credentials)
-        .limits(Limits::without_backoff())
-        .build()
-        .unwrap();
-    (client, Repository::new(&host, REPO).unwrap())
+        .limits(Limits::without_backoff());
+    if plain_http {
+        builder = builder.plain_http_host(host);
+    }
+    (
+        builder.build().unwrap(),
+        Repository::new(host, REPO).unwrap(),
+    )
+}
+
+/// `reg`'s repository at `tag_or_digest` (`:v1`, `:moved@sha256:…`).
+fn reference(reg: &Registry, tag_or_digest: &str) -> ImageReference {
+    format!("{}/{REPO}{tag_or_digest}", reg.server.address())
+        .parse()
+        .unwrap()
+}
+
+/// Answers every request not matched otherwise with a 401 Basic challenge.
+async fn basic_challenge(server: &MockServer, priority: Option<u8>) {
+    let mut m = Mock::given(method("GET")).respond_with(
+        ResponseTemplate::new(401).insert_header("WWW-Authenticate", "Basic realm=\"registry\""),
+    );
+    if let Some(p) = priority {
+        m = m.with_priority(p);
+    }
+    m.mount(server).await;
+}
+
+/// Serves `blob` at its digest only to requests that carry `authorization`.
+async fn blob_for(server: &MockServer, blob: &[u8], authorization: &str) -> Digest {
+    let d = Digest::of(blob);
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{REPO}/blobs/{d}")))
+        .and(header("authorization", authorization))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(blob.to_vec()))
+        .with_priority(1)
+        .mount(server)
+        .await;
+    d
+}
+
+/// Discovers the signatures of [`subject`] in `repo`; discovery must fail.
+async fn discover_err(client: &RegistryClient, repo: &Repository) -> RegistryError {
+    client
+        .discover_signatures(repo, &subject())
+        .await
+        .unwrap_err()
+}
+
+/// `client` fetches blob `d` of `repo` (limit 100 bytes) and gets `blob`.
+async fn assert_fetches(client: &RegistryClient, repo: &Repository, d: &Digest, blob: &[u8]) {
+    assert_eq!(
+        client.fetch_blob(repo, d, 100).await.unwrap().as_ref(),
+        blob
+    );
 }
 
 #[tokio::test]
@@ -40,10 +101,7 @@ async fn tag_resolution_sends_oci_and_docker_accept_types() {
         .respond_with(ResponseTemplate::new(200).set_body_raw(body.to_vec(), OCI_MANIFEST))
         .mount(&reg.server)
         .await;
-    let reference: ImageReference = format!("{}/{REPO}:v1", reg.server.address())
-        .parse()
-        .unwrap();
-    let got = reg.client.resolve(&reference).await.unwrap();
+    let got = reg.client.resolve(&reference(&reg, ":v1")).await.unwrap();
     assert_eq!(got.digest, Digest::of(body));
     assert_eq!(got.media_type, OCI_MANIFEST);
 }
@@ -54,10 +112,11 @@ async fn a_digest_reference_never_looks_up_the_tag() {
     let body = br#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
     let d = Digest::of(body);
     reg.manifest(d.as_str(), body, OCI_INDEX).await;
-    let reference: ImageReference = format!("{}/{REPO}:moved@{d}", reg.server.address())
-        .parse()
+    let got = reg
+        .client
+        .resolve(&reference(&reg, &format!(":moved@{d}")))
+        .await
         .unwrap();
-    let got = reg.client.resolve(&reference).await.unwrap();
     assert_eq!((got.digest, got.media_type.as_str()), (d, OCI_INDEX));
     assert_eq!(reg.count(&format!("/v2/{REPO}/manifests/moved")).await, 0);
 }
@@ -158,18 +217,7 @@ async fn an_oversized_manifest_is_refused() {
 #[tokio::test]
 async fn an_oversized_bundle_is_refused_before_it_is_read() {
     let reg = Registry::start().await;
-    let d = subject();
-    let mut sig = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
-    let mut v: serde_json::Value = serde_json::from_slice(&sig.manifest).unwrap();
-    v["layers"][0]["size"] = serde_json::json!(5 * 1024 * 1024);
-    sig.manifest = serde_json::to_vec(&v).unwrap();
-    sig.manifest_digest = Digest::of(&sig.manifest);
-    reg.push_signature(&sig).await;
-    let err = reg
-        .client
-        .fetch_signature_bundle(&reg.repo, &sig.manifest_digest, std::slice::from_ref(&d))
-        .await
-        .unwrap_err();
+    let err = fetch_bundle_announced_as(&reg, 5 * 1024 * 1024).await;
     assert!(
         matches!(err, RegistryError::TooLarge { what: "bundle", .. }),
         "{err:?}"
@@ -178,21 +226,25 @@ async fn an_oversized_bundle_is_refused_before_it_is_read() {
 
     // The descriptor says 10 bytes; the registry serves more.
     let reg = Registry::start().await;
-    let mut sig = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
-    let mut v: serde_json::Value = serde_json::from_slice(&sig.manifest).unwrap();
-    v["layers"][0]["size"] = serde_json::json!(10);
-    sig.manifest = serde_json::to_vec(&v).unwrap();
-    sig.manifest_digest = Digest::of(&sig.manifest);
-    reg.push_signature(&sig).await;
-    let err = reg
-        .client
-        .fetch_signature_bundle(&reg.repo, &sig.manifest_digest, std::slice::from_ref(&d))
-        .await
-        .unwrap_err();
+    let err = fetch_bundle_announced_as(&reg, 10).await;
     assert!(
         matches!(err, RegistryError::TooLarge { limit: 10, .. }),
         "{err:?}"
     );
+}
+
+/// Pushes a signature whose manifest announces a bundle of `size` bytes and fetches its bundle,
+/// which must fail.
+async fn fetch_bundle_announced_as(reg: &Registry, size: u64) -> RegistryError {
+    let d = subject();
+    let sig = edited(
+        signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z"),
+        |v| v["layers"][0]["size"] = serde_json::json!(size),
+    );
+    reg.push_signature(&sig).await;
+    reg.fetch_bundle(&sig.manifest_digest, &d)
+        .await
+        .unwrap_err()
 }
 
 #[tokio::test]
@@ -203,30 +255,11 @@ async fn basic_challenge_then_replay_with_credentials() {
         Credentials::anonymous().with(&server.address().to_string(), basic("alice", "s3cret")),
     );
     let blob = b"hello";
-    let d = Digest::of(blob);
-    Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/blobs/{d}")))
-        .and(header("authorization", "Basic YWxpY2U6czNjcmV0"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(blob.to_vec()))
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .insert_header("WWW-Authenticate", "Basic realm=\"registry\""),
-        )
-        .mount(&server)
-        .await;
-    assert_eq!(
-        client.fetch_blob(&repo, &d, 100).await.unwrap().as_ref(),
-        blob
-    );
+    let d = blob_for(&server, blob, "Basic YWxpY2U6czNjcmV0").await;
+    basic_challenge(&server, None).await;
+    assert_fetches(&client, &repo, &d, blob).await;
     // The second fetch reuses the credentials without a new challenge.
-    assert_eq!(
-        client.fetch_blob(&repo, &d, 100).await.unwrap().as_ref(),
-        blob
-    );
+    assert_fetches(&client, &repo, &d, blob).await;
     assert_eq!(server.received_requests().await.unwrap().len(), 3);
 }
 
@@ -245,10 +278,7 @@ async fn a_401_without_credentials_is_unavailable_with_status() {
         )
         .mount(&server)
         .await;
-    let err = client
-        .discover_signatures(&repo, &subject())
-        .await
-        .unwrap_err();
+    let err = discover_err(&client, &repo).await;
     assert!(
         matches!(&err, RegistryError::Status { status: 401, message, .. } if message.contains("authentication required")),
         "{err:?}"
@@ -277,12 +307,9 @@ async fn bearer_token_flow_with_scope_and_service() {
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .and(path(referrers_path(&d)))
         .and(header("authorization", "Bearer tok-123"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            index(vec![descriptor(&sig, Some(SIGSTORE_BUNDLE_V03))]),
-            OCI_INDEX,
-        ))
+        .respond_with(index_response(vec![bundle_descriptor(&sig)]))
         .mount(&server)
         .await;
     let challenge = format!(
@@ -290,7 +317,7 @@ async fn bearer_token_flow_with_scope_and_service() {
         server.address()
     );
     Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .and(path(referrers_path(&d)))
         .respond_with(
             ResponseTemplate::new(401).insert_header("WWW-Authenticate", challenge.as_str()),
         )
@@ -314,17 +341,14 @@ async fn a_failing_token_service_is_an_auth_error() {
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{}", subject())))
+        .and(path(referrers_path(&subject())))
         .respond_with(ResponseTemplate::new(401).insert_header(
             "WWW-Authenticate",
             format!("Bearer realm=\"http://{}/token\"", server.address()).as_str(),
         ))
         .mount(&server)
         .await;
-    let err = client
-        .discover_signatures(&repo, &subject())
-        .await
-        .unwrap_err();
+    let err = discover_err(&client, &repo).await;
     assert!(
         matches!(&err, RegistryError::Auth { reason, .. } if reason.contains("403") && reason.contains("no pull for you")),
         "{err:?}"
@@ -353,23 +377,13 @@ async fn a_redirect_to_another_host_carries_no_credentials() {
         ))
         .mount(&registry)
         .await;
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .insert_header("WWW-Authenticate", "Basic realm=\"registry\""),
-        )
-        .with_priority(10)
-        .mount(&registry)
-        .await;
+    basic_challenge(&registry, Some(10)).await;
     Mock::given(method("GET"))
         .and(path("/storage/object"))
         .respond_with(ResponseTemplate::new(200).set_body_bytes(blob.to_vec()))
         .mount(&storage)
         .await;
-    assert_eq!(
-        client.fetch_blob(&repo, &d, 100).await.unwrap().as_ref(),
-        blob
-    );
+    assert_fetches(&client, &repo, &d, blob).await;
     let seen = storage.received_requests().await.unwrap();
     assert_eq!(seen.len(), 1);
     assert!(
@@ -403,17 +417,8 @@ async fn a_refused_connection_is_unavailable_after_bounded_retries() {
         .local_addr()
         .unwrap()
         .port();
-    let host = format!("127.0.0.1:{port}");
-    let client = RegistryClient::builder()
-        .plain_http_host(host.clone())
-        .limits(Limits::without_backoff())
-        .build()
-        .unwrap();
-    let repo = Repository::new(&host, REPO).unwrap();
-    let err = client
-        .discover_signatures(&repo, &subject())
-        .await
-        .unwrap_err();
+    let (client, repo) = client_at(&format!("127.0.0.1:{port}"), true, Credentials::anonymous());
+    let err = discover_err(&client, &repo).await;
     assert!(matches!(err, RegistryError::Transport { .. }), "{err:?}");
     assert!(err.is_unavailable());
 }
@@ -421,16 +426,12 @@ async fn a_refused_connection_is_unavailable_after_bounded_retries() {
 #[tokio::test]
 async fn https_is_the_default_for_unlisted_hosts() {
     let server = MockServer::start().await;
-    let host = server.address().to_string();
-    let client = RegistryClient::builder()
-        .limits(Limits::without_backoff())
-        .build()
-        .unwrap();
-    let repo = Repository::new(&host, REPO).unwrap();
-    let err = client
-        .discover_signatures(&repo, &subject())
-        .await
-        .unwrap_err();
+    let (client, repo) = client_at(
+        &server.address().to_string(),
+        false,
+        Credentials::anonymous(),
+    );
+    let err = discover_err(&client, &repo).await;
     assert!(
         matches!(err, RegistryError::Transport { ref url, .. } if url.starts_with("https://")),
         "{err:?}"
@@ -468,13 +469,7 @@ async fn a_bearer_token_is_reused_and_an_identity_token_is_exchanged() {
         .mount(&server)
         .await;
     let blob = b"data";
-    let d = Digest::of(blob);
-    Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/blobs/{d}")))
-        .and(header("authorization", "Bearer acc-1"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(blob.to_vec()))
-        .mount(&server)
-        .await;
+    let d = blob_for(&server, blob, "Bearer acc-1").await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(401).insert_header(
             "WWW-Authenticate",
@@ -484,10 +479,7 @@ async fn a_bearer_token_is_reused_and_an_identity_token_is_exchanged() {
         .mount(&server)
         .await;
     for _ in 0..3 {
-        assert_eq!(
-            client.fetch_blob(&repo, &d, 100).await.unwrap().as_ref(),
-            blob
-        );
+        assert_fetches(&client, &repo, &d, blob).await;
     }
     // One 401, one token exchange, three authorized fetches.
     assert_eq!(server.received_requests().await.unwrap().len(), 5);
@@ -503,11 +495,7 @@ async fn a_slow_registry_times_out_as_unavailable() {
         .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(5)))
         .mount(&reg.server)
         .await;
-    let err = reg
-        .client
-        .discover_signatures(&reg.repo, &subject())
-        .await
-        .unwrap_err();
+    let err = reg.discover_err(&subject()).await;
     assert!(matches!(err, RegistryError::Timeout { .. }), "{err:?}");
     assert!(err.is_unavailable());
     assert_eq!(reg.count("/v2/").await, 2, "bounded attempts");
@@ -529,10 +517,11 @@ async fn a_tag_whose_docker_content_digest_disagrees_is_rejected() {
         )
         .mount(&reg.server)
         .await;
-    let reference: ImageReference = format!("{}/{REPO}:v1", reg.server.address())
-        .parse()
-        .unwrap();
-    let err = reg.client.resolve(&reference).await.unwrap_err();
+    let err = reg
+        .client
+        .resolve(&reference(&reg, ":v1"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, RegistryError::DigestMismatch { .. }),
         "{err:?}"

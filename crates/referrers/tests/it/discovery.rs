@@ -2,14 +2,29 @@
 //! filtering, subject cross-checks, and errors that must stay `Unavailable`.
 
 use trustpull_referrers::{
-    DiscoverySource, ErrorKind, RegistryError, OCI_EMPTY, OCI_INDEX, SIGSTORE_BUNDLE_V03,
+    DiscoverySource, ErrorKind, RegistryError, OCI_EMPTY, SIGSTORE_BUNDLE_V03,
 };
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::support::{
-    bundle_json, descriptor, error_body, index, signature, signature_with, subject, Registry, REPO,
+    bundle_descriptor, bundle_json, descriptor, edited, error_body, index_response, referrers_path,
+    signature, signature_with, subject, Registry, Signature, REPO,
 };
+
+/// A registry whose referrers endpoint for [`subject`] answers `response`.
+async fn answering(response: ResponseTemplate) -> (Registry, trustpull_policy::Digest) {
+    let reg = Registry::start().await;
+    let d = subject();
+    reg.referrers(&d, response).await;
+    (reg, d)
+}
+
+/// A referrers page listing `sig` whose `Link` points to the referrers of `d` with `query`.
+fn page_linking(d: &trustpull_policy::Digest, sig: &Signature, query: &str) -> ResponseTemplate {
+    let next = format!("<{}?{query}>; rel=\"next\"", referrers_path(d));
+    index_response(vec![bundle_descriptor(sig)]).insert_header("Link", next.as_str())
+}
 
 #[tokio::test]
 async fn referrers_api_with_filter_finds_the_bundle_in_three_requests() {
@@ -17,14 +32,10 @@ async fn referrers_api_with_filter_finds_the_bundle_in_three_requests() {
     let d = subject();
     let sig = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
     Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .and(path(referrers_path(&d)))
         .and(query_param("artifactType", SIGSTORE_BUNDLE_V03))
         .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(
-                    index(vec![descriptor(&sig, Some(SIGSTORE_BUNDLE_V03))]),
-                    OCI_INDEX,
-                )
+            index_response(vec![bundle_descriptor(&sig)])
                 .insert_header("OCI-Filters-Applied", "artifactType"),
         )
         .expect(1)
@@ -32,12 +43,11 @@ async fn referrers_api_with_filter_finds_the_bundle_in_three_requests() {
         .await;
     reg.push_signature(&sig).await;
 
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    let found = reg.discover(&d).await;
     assert_eq!(found.source, DiscoverySource::ReferrersApi);
     assert_eq!(found.candidates.len(), 1);
     let bundle = reg
-        .client
-        .fetch_signature_bundle(&reg.repo, &found.candidates[0].manifest_digest, &[d])
+        .fetch_bundle(&found.candidates[0].manifest_digest, &d)
         .await
         .unwrap();
     assert_eq!(bundle.bytes.as_ref(), sig.bundle.as_slice());
@@ -50,23 +60,14 @@ async fn referrers_404_then_fallback_tag_found() {
     let d = subject();
     let sig = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
     reg.referrers_status(&d, 404).await;
-    reg.manifest(
-        &format!("sha256-{}", d.hex()),
-        &index(vec![descriptor(&sig, Some(SIGSTORE_BUNDLE_V03))]),
-        OCI_INDEX,
-    )
-    .await;
+    reg.fallback_index(&d, vec![bundle_descriptor(&sig)]).await;
     reg.push_signature(&sig).await;
 
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    let found = reg.discover(&d).await;
     assert_eq!(found.source, DiscoverySource::FallbackTag);
     assert_eq!(found.candidates.len(), 1);
     assert_eq!(found.candidates[0].manifest_digest, sig.manifest_digest);
-    let bundle = reg
-        .client
-        .fetch_signature_bundle(&reg.repo, &sig.manifest_digest, &[d])
-        .await
-        .unwrap();
+    let bundle = reg.fetch_bundle(&sig.manifest_digest, &d).await.unwrap();
     assert_eq!(bundle.bytes.as_ref(), sig.bundle.as_slice());
     assert_eq!(reg.server.received_requests().await.unwrap().len(), 4);
 }
@@ -76,23 +77,17 @@ async fn no_referrers_api_and_no_fallback_tag_means_no_signatures() {
     let reg = Registry::start().await;
     let d = subject();
     reg.referrers_status(&d, 404).await;
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    let found = reg.discover(&d).await;
     assert_eq!(found.source, DiscoverySource::FallbackTag);
     assert!(found.candidates.is_empty());
 }
 
 #[tokio::test]
 async fn a_200_that_is_not_an_index_falls_back() {
-    let reg = Registry::start().await;
-    let d = subject();
-    Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw("<html>catch-all</html>", "text/html"),
-        )
-        .mount(&reg.server)
-        .await;
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    let (reg, d) =
+        answering(ResponseTemplate::new(200).set_body_raw("<html>catch-all</html>", "text/html"))
+            .await;
+    let found = reg.discover(&d).await;
     assert_eq!(found.source, DiscoverySource::FallbackTag);
 }
 
@@ -116,7 +111,7 @@ async fn errors_on_referrers_or_fallback_are_unavailable() {
             reg.referrers_status(&d, 404).await;
             format!("/v2/{REPO}/manifests/sha256-{}", d.hex())
         } else {
-            format!("/v2/{REPO}/referrers/{d}")
+            referrers_path(&d)
         };
         Mock::given(method("GET"))
             .and(path(failing.clone()))
@@ -125,11 +120,7 @@ async fn errors_on_referrers_or_fallback_are_unavailable() {
             )
             .mount(&reg.server)
             .await;
-        let err = reg
-            .client
-            .discover_signatures(&reg.repo, &d)
-            .await
-            .unwrap_err();
+        let err = reg.discover_err(&d).await;
         assert!(
             matches!(&err, RegistryError::Status { status: s, message, .. } if *s == status && message == "DENIED: go away"),
             "status {status} fallback {on_fallback}: {err:?}"
@@ -149,35 +140,21 @@ async fn retry_after_is_honoured_then_success() {
     let reg = Registry::start().await;
     let d = subject();
     Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .and(path(referrers_path(&d)))
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
         .up_to_n_times(2)
         .mount(&reg.server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(index(vec![]), OCI_INDEX))
-        .mount(&reg.server)
-        .await;
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    reg.referrers(&d, index_response(vec![])).await;
+    let found = reg.discover(&d).await;
     assert_eq!(found.source, DiscoverySource::ReferrersApi);
     assert_eq!(reg.count(&format!("/v2/{REPO}/referrers/")).await, 3);
 }
 
 #[tokio::test]
 async fn retry_after_longer_than_allowed_is_unavailable_without_waiting() {
-    let reg = Registry::start().await;
-    let d = subject();
-    Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
-        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "3600"))
-        .mount(&reg.server)
-        .await;
-    let err = reg
-        .client
-        .discover_signatures(&reg.repo, &d)
-        .await
-        .unwrap_err();
+    let (reg, d) = answering(ResponseTemplate::new(503).insert_header("Retry-After", "3600")).await;
+    let err = reg.discover_err(&d).await;
     assert!(
         matches!(err, RegistryError::RetryAfterTooLong { .. }),
         "{err:?}"
@@ -192,31 +169,14 @@ async fn link_pagination_collects_every_page() {
     let a = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
     let b = signature(&d, &bundle_json(2), "2026-02-01T00:00:00Z");
     Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
+        .and(path(referrers_path(&d)))
         .and(query_param("page", "2"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            index(vec![descriptor(&b, Some(SIGSTORE_BUNDLE_V03))]),
-            OCI_INDEX,
-        ))
+        .respond_with(index_response(vec![bundle_descriptor(&b)]))
         .mount(&reg.server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(
-                    index(vec![descriptor(&a, Some(SIGSTORE_BUNDLE_V03))]),
-                    OCI_INDEX,
-                )
-                .insert_header(
-                    "Link",
-                    format!("</v2/{REPO}/referrers/{d}?artifactType=x&page=2>; rel=\"next\"")
-                        .as_str(),
-                ),
-        )
-        .mount(&reg.server)
+    reg.referrers(&d, page_linking(&d, &a, "artifactType=x&page=2"))
         .await;
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    let found = reg.discover(&d).await;
     let digests: Vec<_> = found
         .candidates
         .iter()
@@ -236,23 +196,9 @@ async fn a_link_loop_stops() {
     let d = subject();
     let a = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
     // Every page points to itself.
-    Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(
-                    index(vec![descriptor(&a, Some(SIGSTORE_BUNDLE_V03))]),
-                    OCI_INDEX,
-                )
-                .insert_header(
-                    "Link",
-                    format!("</v2/{REPO}/referrers/{d}?artifactType=x&page=1>; rel=\"next\"")
-                        .as_str(),
-                ),
-        )
-        .mount(&reg.server)
+    reg.referrers(&d, page_linking(&d, &a, "artifactType=x&page=1"))
         .await;
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    let found = reg.discover(&d).await;
     assert_eq!(found.candidates.len(), 1);
     assert_eq!(
         reg.count("/v2/").await,
@@ -268,26 +214,16 @@ async fn an_endless_chain_of_pages_is_capped() {
     let a = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
     // Page n links to page n+1 forever, with distinct URLs.
     for n in 0..50 {
-        let mut m = Mock::given(method("GET")).and(path(format!("/v2/{REPO}/referrers/{d}")));
+        let mut m = Mock::given(method("GET")).and(path(referrers_path(&d)));
         if n > 0 {
             m = m.and(query_param("page", n.to_string()));
         }
-        m.respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(
-                    index(vec![descriptor(&a, Some(SIGSTORE_BUNDLE_V03))]),
-                    OCI_INDEX,
-                )
-                .insert_header(
-                    "Link",
-                    format!("</v2/{REPO}/referrers/{d}?page={}>; rel=\"next\"", n + 1).as_str(),
-                ),
-        )
-        .with_priority(if n > 0 { 1 } else { 5 })
-        .mount(&reg.server)
-        .await;
+        m.respond_with(page_linking(&d, &a, &format!("page={}", n + 1)))
+            .with_priority(if n > 0 { 1 } else { 5 })
+            .mount(&reg.server)
+            .await;
     }
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    let found = reg.discover(&d).await;
     assert!(found.truncated);
     assert_eq!(found.candidates.len(), 1, "duplicates collapse");
     assert_eq!(reg.count("/v2/").await, 10, "max_referrer_pages");
@@ -305,18 +241,15 @@ async fn without_filters_applied_the_client_filters() {
         Some("application/spdx+json"),
         "application/spdx+json",
     );
-    Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            index(vec![
-                descriptor(&sbom, Some("application/spdx+json")),
-                descriptor(&sig, Some(SIGSTORE_BUNDLE_V03)),
-            ]),
-            OCI_INDEX,
-        ))
-        .mount(&reg.server)
-        .await;
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    reg.referrers(
+        &d,
+        index_response(vec![
+            descriptor(&sbom, Some("application/spdx+json")),
+            bundle_descriptor(&sig),
+        ]),
+    )
+    .await;
+    let found = reg.discover(&d).await;
     assert_eq!(found.candidates.len(), 1);
     assert_eq!(found.candidates[0].manifest_digest, sig.manifest_digest);
     assert_eq!(reg.count("/v2/").await, 1, "the SBOM is not fetched");
@@ -343,18 +276,14 @@ async fn untyped_fallback_entries_are_decided_by_their_manifest() {
         "application/vnd.dev.cosign.simplesigning.v1+json",
     );
     reg.referrers_status(&d, 404).await;
-    reg.manifest(
-        &format!("sha256-{}", d.hex()),
-        &index(vec![
-            descriptor(&other, Some(OCI_EMPTY)),
-            descriptor(&old, None),
-        ]),
-        OCI_INDEX,
+    reg.fallback_index(
+        &d,
+        vec![descriptor(&other, Some(OCI_EMPTY)), descriptor(&old, None)],
     )
     .await;
     reg.push_signature(&old).await;
     reg.push_signature(&other).await;
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    let found = reg.discover(&d).await;
     assert_eq!(found.candidates.len(), 1);
     assert_eq!(found.candidates[0].manifest_digest, old.manifest_digest);
     assert_eq!(
@@ -383,18 +312,14 @@ async fn a_fallback_entry_for_another_subject_is_ignored() {
         SIGSTORE_BUNDLE_V03,
     );
     reg.referrers_status(&d, 404).await;
-    reg.manifest(
-        &format!("sha256-{}", d.hex()),
-        &index(vec![
-            descriptor(&lying, Some(SIGSTORE_BUNDLE_V03)),
-            descriptor(&lying_untyped, None),
-        ]),
-        OCI_INDEX,
+    reg.fallback_index(
+        &d,
+        vec![bundle_descriptor(&lying), descriptor(&lying_untyped, None)],
     )
     .await;
     reg.push_signature(&lying).await;
     reg.push_signature(&lying_untyped).await;
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    let found = reg.discover(&d).await;
     assert!(matches!(
         found.skipped[0].reason,
         RegistryError::SubjectMismatch { .. }
@@ -405,8 +330,7 @@ async fn a_fallback_entry_for_another_subject_is_ignored() {
         "typed entries are listed, then checked on fetch"
     );
     let err = reg
-        .client
-        .fetch_signature_bundle(&reg.repo, &lying.manifest_digest, std::slice::from_ref(&d))
+        .fetch_bundle(&lying.manifest_digest, &d)
         .await
         .unwrap_err();
     assert!(
@@ -429,30 +353,26 @@ async fn a_junk_candidate_before_a_valid_one() {
     let d = subject();
     let valid = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
     let junk = signature(&d, &bundle_json(2), "2026-06-01T00:00:00Z");
-    let two_layers = {
-        let mut v: serde_json::Value = serde_json::from_slice(&junk.manifest).unwrap();
+    let two_layers = edited(junk.clone(), |v| {
         let layer = v["layers"][0].clone();
         v["layers"] = serde_json::json!([layer.clone(), layer]);
-        serde_json::to_vec(&v).unwrap()
-    };
+    })
+    .manifest;
     let junk_digest = trustpull_policy::Digest::of(&two_layers);
-    let mut junk_descriptor = descriptor(&junk, Some(SIGSTORE_BUNDLE_V03));
+    let mut junk_descriptor = bundle_descriptor(&junk);
     junk_descriptor["digest"] = serde_json::json!(junk_digest.to_string());
     let not_json_digest = trustpull_policy::Digest::of(b"not json");
     let mut not_json_descriptor = junk_descriptor.clone();
     not_json_descriptor["digest"] = serde_json::json!(not_json_digest.to_string());
-    Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            index(vec![
-                junk_descriptor,
-                not_json_descriptor,
-                descriptor(&valid, Some(SIGSTORE_BUNDLE_V03)),
-            ]),
-            OCI_INDEX,
-        ))
-        .mount(&reg.server)
-        .await;
+    reg.referrers(
+        &d,
+        index_response(vec![
+            junk_descriptor,
+            not_json_descriptor,
+            bundle_descriptor(&valid),
+        ]),
+    )
+    .await;
     reg.manifest(
         junk_digest.as_str(),
         &two_layers,
@@ -467,7 +387,7 @@ async fn a_junk_candidate_before_a_valid_one() {
     .await;
     reg.push_signature(&valid).await;
 
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    let found = reg.discover(&d).await;
     assert_eq!(found.candidates.len(), 3);
     assert_eq!(
         found.candidates[2].manifest_digest, valid.manifest_digest,
@@ -475,11 +395,7 @@ async fn a_junk_candidate_before_a_valid_one() {
     );
     let mut results = Vec::new();
     for c in &found.candidates {
-        results.push(
-            reg.client
-                .fetch_signature_bundle(&reg.repo, &c.manifest_digest, std::slice::from_ref(&d))
-                .await,
-        );
+        results.push(reg.fetch_bundle(&c.manifest_digest, &d).await);
     }
     assert!(
         matches!(&results[0], Err(RegistryError::NotABundle { reason, .. }) if reason.contains("2 layers")),
@@ -503,21 +419,12 @@ async fn candidates_are_capped_newest_first() {
     let sigs: Vec<_> = (1..=4)
         .map(|n| signature(&d, &bundle_json(n), &format!("2026-0{n}-01T00:00:00Z")))
         .collect();
-    Mock::given(method("GET"))
-        .and(path(format!("/v2/{REPO}/referrers/{d}")))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(
-                index(
-                    sigs.iter()
-                        .map(|s| descriptor(s, Some(SIGSTORE_BUNDLE_V03)))
-                        .collect(),
-                ),
-                OCI_INDEX,
-            ),
-        )
-        .mount(&reg.server)
-        .await;
-    let found = reg.client.discover_signatures(&reg.repo, &d).await.unwrap();
+    reg.referrers(
+        &d,
+        index_response(sigs.iter().map(bundle_descriptor).collect()),
+    )
+    .await;
+    let found = reg.discover(&d).await;
     assert!(found.truncated);
     let got: Vec<_> = found
         .candidates

@@ -3,7 +3,8 @@
 use serde_json::{json, Value};
 use trustpull_policy::Digest;
 use trustpull_referrers::{
-    Limits, RegistryClient, Repository, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, SIGSTORE_BUNDLE_V03,
+    Discovery, Limits, RegistryClient, RegistryError, Repository, SignatureBundle, OCI_EMPTY,
+    OCI_INDEX, OCI_MANIFEST, SIGSTORE_BUNDLE_V03,
 };
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -61,14 +62,58 @@ impl Registry {
 
     /// Answers `status` on the referrers endpoint for `subject`.
     pub async fn referrers_status(&self, subject: &Digest, status: u16) {
+        self.referrers(
+            subject,
+            ResponseTemplate::new(status)
+                .set_body_json(error_body("NAME_UNKNOWN", "no referrers api here")),
+        )
+        .await;
+    }
+
+    /// Answers `response` on the referrers endpoint for `subject` (any query).
+    pub async fn referrers(&self, subject: &Digest, response: ResponseTemplate) {
         Mock::given(method("GET"))
-            .and(path(format!("/v2/{REPO}/referrers/{subject}")))
-            .respond_with(
-                ResponseTemplate::new(status)
-                    .set_body_json(error_body("NAME_UNKNOWN", "no referrers api here")),
-            )
+            .and(path(referrers_path(subject)))
+            .respond_with(response)
             .mount(&self.server)
             .await;
+    }
+
+    /// Serves `descriptors` as the fallback tag `sha256-<hex>` index of `subject`.
+    pub async fn fallback_index(&self, subject: &Digest, descriptors: Vec<Value>) {
+        self.manifest(
+            &format!("sha256-{}", subject.hex()),
+            &index(descriptors),
+            OCI_INDEX,
+        )
+        .await;
+    }
+
+    /// Discovers the signatures of `subject`; discovery must succeed.
+    pub async fn discover(&self, subject: &Digest) -> Discovery {
+        self.client
+            .discover_signatures(&self.repo, subject)
+            .await
+            .unwrap()
+    }
+
+    /// Discovers the signatures of `subject`; discovery must fail.
+    pub async fn discover_err(&self, subject: &Digest) -> RegistryError {
+        self.client
+            .discover_signatures(&self.repo, subject)
+            .await
+            .unwrap_err()
+    }
+
+    /// Fetches the bundle of referrer `manifest`, which must name `subject`.
+    pub async fn fetch_bundle(
+        &self,
+        manifest: &Digest,
+        subject: &Digest,
+    ) -> Result<SignatureBundle, RegistryError> {
+        self.client
+            .fetch_signature_bundle(&self.repo, manifest, std::slice::from_ref(subject))
+            .await
     }
 
     /// Serves a signature (referrer manifest + bundle blob) and returns it.
@@ -156,6 +201,30 @@ pub fn descriptor(sig: &Signature, artifact_type: Option<&str>) -> Value {
         d["artifactType"] = json!(t);
     }
     d
+}
+
+/// The descriptor of `sig` typed as a Sigstore bundle.
+pub fn bundle_descriptor(sig: &Signature) -> Value {
+    descriptor(sig, Some(SIGSTORE_BUNDLE_V03))
+}
+
+/// `sig` with its manifest edited by `edit` (and its digest recomputed).
+pub fn edited(mut sig: Signature, edit: impl FnOnce(&mut Value)) -> Signature {
+    let mut v: Value = serde_json::from_slice(&sig.manifest).unwrap();
+    edit(&mut v);
+    sig.manifest = serde_json::to_vec(&v).unwrap();
+    sig.manifest_digest = Digest::of(&sig.manifest);
+    sig
+}
+
+/// The path of the referrers endpoint for `subject`.
+pub fn referrers_path(subject: &Digest) -> String {
+    format!("/v2/{REPO}/referrers/{subject}")
+}
+
+/// A 200 answer with the index of `descriptors`.
+pub fn index_response(descriptors: Vec<Value>) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(index(descriptors), OCI_INDEX)
 }
 
 pub fn index(descriptors: Vec<Value>) -> Vec<u8> {
