@@ -17,7 +17,15 @@ fn examples() -> PathBuf {
 }
 
 fn pull(dest: &Path, identity: &str, extra: &[&str]) -> std::process::Output {
-    let image = format!("oci-layout:{}:v1", examples().join("demo-image").display());
+    pull_tag("v1", dest, identity, extra)
+}
+
+/// `trustpull pull` of the demo layout's `tag` into `dest`, signed by `identity`.
+fn pull_tag(tag: &str, dest: &Path, identity: &str, extra: &[&str]) -> std::process::Output {
+    let image = format!(
+        "oci-layout:{}:{tag}",
+        examples().join("demo-image").display()
+    );
     let root = examples().join("trusted_root.json");
     let mut args = vec![
         "pull",
@@ -35,6 +43,16 @@ fn pull(dest: &Path, identity: &str, extra: &[&str]) -> std::process::Output {
     trustpull(&args)
 }
 
+/// The command exited with `code` (its stderr is shown if not).
+fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -49,12 +67,7 @@ fn pull_demo_installs_and_prints_the_receipt() {
     let parent = tempfile::tempdir().unwrap();
     let dest = parent.path().join("demo");
     let out = pull(&dest, IDENTITY, &["--output", "json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["verified"], true);
     assert!(json["digest"].as_str().unwrap().starts_with("sha256:"));
@@ -74,12 +87,7 @@ fn pull_wrong_identity_is_rejected_with_nothing_written() {
         "https://github.com/evil/x/.github/workflows/r.yml@refs/heads/main",
         &[],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("verification failed"));
     assert!(names(parent.path()).is_empty());
 }
@@ -91,21 +99,11 @@ fn pull_into_non_empty_destination_is_a_usage_error_unless_replace() {
     std::fs::create_dir(&dest).unwrap();
     std::fs::write(dest.join("keep"), b"x").unwrap();
     let out = pull(&dest, IDENTITY, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 2);
     assert_eq!(names(&dest), vec!["keep"]);
 
     let out = pull(&dest, IDENTITY, &["--replace"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(names(&dest), vec!["demo"]);
     assert_eq!(names(parent.path()), vec!["demo"]);
 }
@@ -126,25 +124,7 @@ fn pull_usage_errors() {
     let out = pull(&dest, IDENTITY, &["--platform", "linux"]);
     assert_eq!(out.status.code(), Some(2));
     // A tag the layout does not have.
-    let root = examples().join("trusted_root.json");
-    let image = format!("oci-layout:{}:v2", examples().join("demo-image").display());
-    let out = trustpull(&[
-        "pull",
-        &image,
-        "--dest",
-        dest.to_str().unwrap(),
-        "--trusted-root",
-        root.to_str().unwrap(),
-        "--certificate-identity",
-        IDENTITY,
-        "--certificate-oidc-issuer",
-        ISSUER,
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = pull_tag("v2", &dest, IDENTITY, &[]);
+    assert_exit(&out, 2);
     assert!(names(parent.path()).is_empty());
 }
