@@ -5,6 +5,7 @@
 //! and the `outside/victim` file is untouched.
 
 use super::*;
+use crate::staging::tests::entries as listing;
 use crate::Limits;
 use std::os::unix::fs::MetadataExt;
 
@@ -139,15 +140,6 @@ fn umask_bits() -> u32 {
     let p = probe.path().join("p");
     fs::create_dir(&p).unwrap();
     !fs::metadata(&p).unwrap().mode() & 0o777 & !0o022 | 0o022 & !fs::metadata(&p).unwrap().mode()
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// A link target pointing at `<tmp>/outside` (absolute), leaked so the table can hold `&'static str`.
