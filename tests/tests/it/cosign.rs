@@ -23,30 +23,38 @@ fn verifier(sigstore: &VirtualSigstore, source: StaticSource, spec: PolicySpec) 
     )
 }
 
-#[tokio::test]
-async fn a_good_signature_among_bad_ones_passes_with_a_full_receipt() {
+/// Verifies image `registry`/acme/backend at the digest of `manifest` under the default policy,
+/// with one candidate bundle (in order) for each request `requests` makes for that digest.
+async fn verify_candidates(
+    registry: &str,
+    requests: impl FnOnce(&Digest) -> Vec<SignRequest>,
+) -> Result<Verification, VerifyError> {
     let sigstore = VirtualSigstore::new();
     let digest = Digest::of(b"manifest");
-    let source = StaticSource::new()
-        .with_bundle(
-            digest.clone(),
-            sigstore.sign(&SignRequest {
+    let source = requests(&digest)
+        .iter()
+        .fold(StaticSource::new(), |source, r| {
+            source.with_bundle(digest.clone(), sigstore.sign(r))
+        });
+    let subject = ImageSubject::new(registry, "acme/backend", digest, MANIFEST);
+    verifier(&sigstore, source, default_spec())
+        .verify(&subject)
+        .await
+}
+
+#[tokio::test]
+async fn a_good_signature_among_bad_ones_passes_with_a_full_receipt() {
+    let got = verify_candidates("127.0.0.1:5000", |digest| {
+        vec![
+            SignRequest {
                 san: San::Uri("https://github.com/evil/x".into()),
                 ..SignRequest::dsse(digest.clone())
-            }),
-        )
-        .with_bundle(
-            digest.clone(),
-            sigstore.sign(&SignRequest::dsse(digest.clone()).with_fault(Fault::BadSctSignature)),
-        )
-        .with_bundle(
-            digest.clone(),
-            sigstore.sign(&SignRequest::dsse(digest.clone())),
-        );
-    let subject = ImageSubject::new("127.0.0.1:5000", "acme/backend", digest.clone(), MANIFEST);
-    let got = verifier(&sigstore, source, default_spec())
-        .verify(&subject)
-        .await;
+            },
+            SignRequest::dsse(digest.clone()).with_fault(Fault::BadSctSignature),
+            SignRequest::dsse(digest.clone()),
+        ]
+    })
+    .await;
     let Ok(Verification::Verified(receipt)) = got else {
         panic!("expected a pass, got {got:?}")
     };
@@ -77,31 +85,20 @@ async fn a_good_signature_among_bad_ones_passes_with_a_full_receipt() {
 
 #[tokio::test]
 async fn every_failing_candidate_is_listed_with_its_own_reason() {
-    let sigstore = VirtualSigstore::new();
-    let digest = Digest::of(b"manifest");
-    let source = StaticSource::new()
-        .with_bundle(
-            digest.clone(),
-            sigstore.sign(&SignRequest {
+    let got = verify_candidates("r", |digest| {
+        vec![
+            SignRequest {
                 san: San::Email("mallory@evil.test".into()),
                 ..SignRequest::dsse(digest.clone())
-            }),
-        )
-        .with_bundle(
-            digest.clone(),
-            sigstore.sign(&SignRequest::dsse(digest.clone()).with_fault(Fault::UntrustedCa)),
-        )
-        .with_bundle(
-            digest.clone(),
-            sigstore.sign(&SignRequest {
+            },
+            SignRequest::dsse(digest.clone()).with_fault(Fault::UntrustedCa),
+            SignRequest {
                 statement_subject: Some(Digest::of(b"other")),
                 ..SignRequest::dsse(digest.clone())
-            }),
-        );
-    let subject = ImageSubject::new("r", "acme/backend", digest.clone(), MANIFEST);
-    let got = verifier(&sigstore, source, default_spec())
-        .verify(&subject)
-        .await;
+            },
+        ]
+    })
+    .await;
     let Err(VerifyError::Rejected(r)) = got else {
         panic!("expected a rejection, got {got:?}")
     };
