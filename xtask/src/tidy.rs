@@ -147,8 +147,8 @@ fn no_ignored_or_should_panic_tests() {
     }
     assert!(
         found.is_empty(),
-        "tests must run and assert the typed error: replace #[ignore] with a test that runs (or delete it), \
-         and #[should_panic] with an assertion on the returned error:\n  {}",
+        "tests must run and assert the typed error: make an ignored test run (or delete it), \
+         and turn a should_panic test into an assertion on the returned error:\n  {}",
         found.join("\n  ")
     );
 }
