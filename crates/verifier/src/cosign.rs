@@ -15,8 +15,8 @@ use futures::stream::{self, StreamExt};
 use trustpull_policy::{Digest, SignedBy, TrustPolicy};
 
 use crate::{
-    verify_bundle, CandidateReason, CandidateRejection, ImageSubject, ImageVerifier, Receipt,
-    Rejection, SignatureCandidate, SignatureSource, SignedTarget, SourceError, TrustRoot,
+    verify_bundle, CacheScope, CandidateReason, CandidateRejection, ImageSubject, ImageVerifier,
+    Receipt, Rejection, SignatureCandidate, SignatureSource, SignedTarget, SourceError, TrustRoot,
     Verification, VerifiedBundle, VerifyError,
 };
 
@@ -76,6 +76,15 @@ impl CosignVerifier {
     /// The trust root this verifier uses.
     pub fn trust_root(&self) -> &TrustRoot {
         &self.root
+    }
+
+    /// The fingerprints its answers depend on, to file them in a [`crate::VerificationCache`]:
+    /// `CachingVerifier::new(Arc::new(v.clone()), cache, v.cache_scope())`.
+    pub fn cache_scope(&self) -> CacheScope {
+        CacheScope::new(
+            self.policy.fingerprint().clone(),
+            self.root.fingerprint().clone(),
+        )
     }
 
     /// The digests whose signatures count for `subject`, in the order they are tried.

@@ -7,12 +7,16 @@
 //!   ([`VerifyError::Unavailable`]) and strict-mode refusals ([`VerifyError::Refused`]).
 //! - [`NoopVerifier`] and [`StrictVerifier`]: the verifiers for galleries without a policy.
 //! - [`SignatureSource`]: where signature candidates come from (registries, OCI layouts).
+//! - [`CachingVerifier`]: wraps any verifier with a [`VerificationCache`] the caller owns
+//!   (DESIGN.md §4): passes kept for a TTL, rejections only if asked, `Unavailable` never,
+//!   concurrent identical verifications coalesced.
 //! - With the default feature `cosign`: `verify_bundle` (bundle bytes + digest + policy + trust
 //!   root, no registry), `TrustRoot` (embedded public-good root or a file, with a fingerprint)
 //!   and `CosignVerifier` (a `SignatureSource` + `verify_bundle` over every candidate).
 //!
 //! It does not fetch layers or extract images, and its own code reads no environment and no
-//! clock (sigstore-verify consults the system clock: a transparency-log time in the future is
+//! wall clock (the cache reads the monotonic clock only through the [`Clock`] its caller
+//! passes; sigstore-verify consults the system clock: a transparency-log time in the future is
 //! rejected, and trust-root keys must have started being valid). Verification times come from the bundle's verified timestamps.
 //! Without default features the crate has no crypto dependencies, so the downloader can depend
 //! on the trait alone.
@@ -26,12 +30,17 @@
 //! # });
 //! ```
 
+mod cache;
 mod error;
 mod receipt;
 mod source;
 mod subject;
 mod verifier;
 
+pub use cache::{
+    CacheScope, CachingVerifier, Clock, MonotonicClock, VerificationCache, DEFAULT_MAX_ENTRIES,
+    DEFAULT_VERIFIED_TTL,
+};
 pub use error::{BundleRejection, CandidateReason, CandidateRejection, Rejection, VerifyError};
 pub use receipt::{Receipt, SignedTarget, Verification};
 pub use source::{SignatureCandidate, SignatureSource, SourceError, StaticSource};

@@ -12,7 +12,7 @@ use trustpull_verifier::{
     Verification, VerifyError,
 };
 
-const IDENTITY: &str =
+pub(crate) const IDENTITY: &str =
     "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
 
@@ -20,7 +20,7 @@ fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance")
 }
 
-fn case(name: &str) -> Vec<u8> {
+pub(crate) fn case(name: &str) -> Vec<u8> {
     std::fs::read(
         data()
             .join("bundle-verify")
@@ -30,18 +30,18 @@ fn case(name: &str) -> Vec<u8> {
     .expect("vendored case")
 }
 
-fn artifact_digest() -> Digest {
+pub(crate) fn artifact_digest() -> Digest {
     Digest::of(&std::fs::read(data().join("bundle-verify/a.txt")).expect("a.txt"))
 }
 
-fn root() -> Arc<TrustRoot> {
+pub(crate) fn root() -> Arc<TrustRoot> {
     Arc::new(
         TrustRoot::from_file(&data().join("production_trusted_root.json"))
             .expect("production root loads"),
     )
 }
 
-fn policy(identity: &str) -> Arc<TrustPolicy> {
+pub(crate) fn policy(identity: &str) -> Arc<TrustPolicy> {
     Arc::new(
         TrustPolicy::new(PolicySpec {
             issuer: Some(ISSUER.into()),
@@ -52,7 +52,7 @@ fn policy(identity: &str) -> Arc<TrustPolicy> {
     )
 }
 
-fn subject() -> ImageSubject {
+pub(crate) fn subject() -> ImageSubject {
     ImageSubject::new(
         "127.0.0.1:5000",
         "acme/b",
