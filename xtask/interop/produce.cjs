@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // An independent Sigstore producer for trustpull's interop check (DESIGN.md §10).
 //
-//   node produce.cjs OUT_DIR
+//   SIGSTORE_PYTHON=PATH/TO/sigstore node produce.cjs OUT_DIR
 //
 // Starts a private Sigstore on 127.0.0.1 built from @sigstore/mock (Fulcio CA with an embedded-SCT
 // CT log, Rekor v1 and v2, an RFC 3161 TSA), writes the matching trusted_root.json, and signs one
-// fixed OCI image manifest with @sigstore/sign and the @sigstore/cli `attest` command. Nothing
-// leaves the loopback interface; no real Sigstore service is contacted.
+// fixed OCI image manifest with @sigstore/sign, the @sigstore/cli `attest` command and the
+// sigstore-python CLI (`sigstore --trust-config FILE sign`, from PyPI; SIGSTORE_PYTHON names its
+// executable). Nothing leaves the loopback interface; no real Sigstore service is contacted.
 //
 // OUT_DIR receives trusted_root.json (the mock's CA, CT log, Rekor and TSA keys, trusted root
 // v0.1), manifest.json (the signed artifact: a fixed OCI image manifest), statement.json (the
@@ -14,7 +15,7 @@
 // interop.json: the identity, issuer and digest, each bundle with how it was made and what a
 // conforming verifier must do with it, and the package versions.
 //
-// Two things are adjusted, both on purpose and both recorded in interop.json:
+// Three things are adjusted, all on purpose and recorded here and in the fixtures' README:
 // - The mock TSA stamps genTime with milliseconds ("20261122004447.621Z"). RFC 3161 allows that,
 //   but sigstore-tsa 0.15 (under trustpull's verifier) decodes genTime as an RFC 5280
 //   GeneralizedTime and rejects any fraction. Bundles marked `tsa: "whole seconds"` get a time
@@ -22,11 +23,17 @@
 //   keeps the mock's milliseconds to record the gap.
 // - Bundles the mock cannot make correctly are still made and marked `expect: reject` with the
 //   reason, so a change on either side shows up.
+// - sigstore-python speaks the services' wire formats where @sigstore/sign uses the JSON forms
+//   the mock reads: the Fulcio identity token in an `Authorization: Bearer` header and the CSR as
+//   base64 of its PEM text; RFC 3161 DER requests (`application/timestamp-query`) to the TSA,
+//   with a 64-bit nonce. `fulcioRequest` and `tsaRequest` below translate those requests for the
+//   mock; what the mock signs and returns is unchanged.
 'use strict';
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
+const os = require('node:os');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
 
@@ -89,6 +96,52 @@ function spki(keyPair) {
   return keyPair.publicKey.export({ format: 'der', type: 'spki' });
 }
 
+const FULCIO_PATH = '/api/v2/signingCert';
+
+// sigstore-python's Fulcio requests, in the form the mock Fulcio reads (adjustment 3 in the header):
+// the identity token from the `Authorization: Bearer` header into `credentials`, and the CSR, which
+// Fulcio's JSON API carries as base64 of the PEM text, as that PEM text. Other requests (with
+// `credentials` in the body, as @sigstore/sign sends them) pass unchanged.
+function fulcioRequest(body, headers) {
+  const json = JSON.parse(body);
+  const bearer = /^Bearer (.+)$/.exec(headers.authorization || '');
+  if (json.credentials || !bearer) return body;
+  json.credentials = { oidcIdentityToken: bearer[1] };
+  if (json.certificateSigningRequest) {
+    json.certificateSigningRequest = Buffer.from(json.certificateSigningRequest, 'base64').toString();
+  }
+  return JSON.stringify(json);
+}
+
+const TSA_PATH = '/api/v1/timestamp';
+// The asn1js the mock builds its timestamps with (the same module instance, for pkijs).
+const asn1js = require(require.resolve('asn1js', { paths: [path.dirname(require.resolve('@sigstore/mock'))] }));
+const HASH_NAMES = {
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+};
+
+// An RFC 3161 TimeStampReq in DER (`application/timestamp-query`, what sigstore-python sends), in
+// the JSON form the mock TSA reads (adjustment 3 in the header). The nonce is passed on as hex and
+// put back, byte for byte, by the `tstInfo` wrapper in main (the mock keeps nonces as JS numbers,
+// too small for a 64-bit nonce). JSON requests (@sigstore/sign's) pass unchanged.
+function tsaRequest(raw, headers) {
+  if (headers['content-type'] !== 'application/timestamp-query') return raw.toString();
+  const der = asn1js.fromBER(new Uint8Array(raw).buffer);
+  if (der.offset === -1) throw new Error(`malformed TimeStampReq: ${der.result.error}`);
+  const [, imprint, ...rest] = der.result.valueBlock.value;
+  const [algorithm, hashed] = imprint.valueBlock.value;
+  const oid = algorithm.valueBlock.value[0].valueBlock.toString();
+  const json = { artifactHash: Buffer.from(hashed.valueBlock.valueHexView).toString('base64'), hashAlgorithm: HASH_NAMES[oid] || oid };
+  for (const field of rest) {
+    if (field instanceof asn1js.Integer) json.nonce = Buffer.from(field.valueBlock.valueHexView).toString('hex');
+    if (field instanceof asn1js.Boolean) json.certificates = field.valueBlock.value;
+    if (field instanceof asn1js.ObjectIdentifier) json.tsaPolicyOID = field.valueBlock.toString();
+  }
+  return JSON.stringify(json);
+}
+
 // Serves every mock handler from one HTTP server on 127.0.0.1:<ephemeral port>.
 function serve(handlers) {
   const server = http.createServer((req, res) => {
@@ -101,7 +154,13 @@ function serve(handlers) {
         return;
       }
       try {
-        const { statusCode, response, contentType } = await handler.fn(Buffer.concat(chunks).toString());
+        const raw = Buffer.concat(chunks);
+        const body =
+          handler.path === FULCIO_PATH ? fulcioRequest(raw.toString(), req.headers)
+          : handler.path === TSA_PATH ? tsaRequest(raw, req.headers)
+          : raw.toString();
+        const { statusCode, response, contentType } = await handler.fn(body);
+        if (statusCode >= 400) console.error(`mock ${req.url}: ${statusCode} ${response}`);
         res.writeHead(statusCode, { 'Content-Type': contentType || 'text/plain' });
         res.end(response);
       } catch (e) {
@@ -126,8 +185,9 @@ function version(pkg) {
 
 async function main() {
   const out = process.argv[2];
-  if (!out) {
-    console.error('usage: node produce.cjs OUT_DIR');
+  const sigstorePython = process.env.SIGSTORE_PYTHON;
+  if (!out || !sigstorePython) {
+    console.error('usage: SIGSTORE_PYTHON=PATH/TO/sigstore node produce.cjs OUT_DIR');
     process.exit(2);
   }
   fs.mkdirSync(out, { recursive: true });
@@ -152,6 +212,14 @@ async function main() {
   tsa.getCurrentTime = () => {
     const second = Math.floor(Date.now() / 1000) * 1000;
     return new Date(tsaMillis === null ? second : second + tsaMillis);
+  };
+  // A nonce passed on as hex by tsaRequest goes into the TSTInfo byte for byte.
+  const tstInfo = tsa.tstInfo.bind(tsa);
+  tsa.tstInfo = (req) => {
+    if (typeof req.nonce !== 'string') return tstInfo(req);
+    const info = tstInfo({ ...req, nonce: 1 });
+    info.nonce = new asn1js.Integer({ valueHex: Buffer.from(req.nonce, 'hex') });
+    return info;
   };
   handlers.push(
     mock.fulcioHandler(ca),
@@ -218,7 +286,9 @@ async function main() {
       predicate: {},
     })
   );
-  const token = unsignedJwt({ ...CLAIMS, iat: Math.floor(Date.now() / 1000) });
+  // sigstore-python requires `exp` (and `aud` = sigstore); the mock Fulcio ignores both.
+  const now = Math.floor(Date.now() / 1000);
+  const token = unsignedJwt({ ...CLAIMS, iat: now, exp: now + 600 });
   const identityProvider = { getToken: async () => token };
   const signer = () => new sign.FulcioSigner({ identityProvider, fulcioBaseURL: base });
   const tsaWitness = () => new sign.TSAWitness({ tsaBaseURL: base });
@@ -255,6 +325,8 @@ async function main() {
     { file: 'message-no-tsa.sigstore.json', kind: 'message', bundle: 'v0.2', rekor: 'v1 hashedrekord 0.0.1', tsa: 'none', expect: 'verify' },
     { file: 'dsse-cli.sigstore.json', kind: 'dsse', bundle: 'v0.3', rekor: 'v1 intoto 0.0.2', tsa: 'whole seconds', expect: 'verify', cli: true },
     { file: 'dsse-intoto.sigstore.json', kind: 'dsse', bundle: 'v0.3', rekor: 'v1 intoto 0.0.2', tsa: 'none', expect: 'verify' },
+    { file: 'python-message.sigstore.json', kind: 'message', bundle: 'v0.3', rekor: 'v1 hashedrekord 0.0.1', tsa: 'whole seconds', expect: 'verify', python: true },
+    { file: 'python-message-no-tsa.sigstore.json', kind: 'message', bundle: 'v0.3', rekor: 'v1 hashedrekord 0.0.1', tsa: 'none', expect: 'verify', python: true },
     {
       file: 'message-tsa-fraction.sigstore.json',
       kind: 'message',
@@ -297,10 +369,44 @@ async function main() {
     },
   ];
 
+  // sigstore-python's client trust config: the trusted root above and a signing config naming the
+  // mock's Fulcio, Rekor v1 and (or not) TSA. Written outside OUT_DIR: its URLs die with this run.
+  const service = (url) => ({ url, majorApiVersion: 1, validFor: { start }, operator: 'trustpull-interop-mock' });
+  const configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trustpull-interop-'));
+  const trustConfig = (tsa) => {
+    const file = path.join(configDir, `trust-config${tsa ? '' : '-no-tsa'}.json`);
+    const config = {
+      mediaType: 'application/vnd.dev.sigstore.clienttrustconfig.v0.1+json',
+      trustedRoot,
+      signingConfig: {
+        mediaType: 'application/vnd.dev.sigstore.signingconfig.v0.2+json',
+        caUrls: [service(base)],
+        oidcUrls: [],
+        rekorTlogUrls: [service(base)],
+        tsaUrls: tsa ? [service(`${base}${TSA_PATH}`)] : [],
+        rekorTlogConfig: { selector: 'ANY' },
+        tsaConfig: { selector: 'ANY' },
+      },
+    };
+    fs.writeFileSync(file, JSON.stringify(config, null, 2) + '\n');
+    return file;
+  };
+  const pythonVersion = (await run(sigstorePython, ['--version'], {})).trim();
+
   const cli = path.join(path.dirname(require.resolve('@sigstore/cli/package.json')), 'bin', 'run');
   for (const b of BUNDLES) {
     tsaMillis = b.tsa.startsWith('mock milliseconds') ? 500 : null;
-    if (b.cli) {
+    if (b.python) {
+      // The sigstore-python CLI, offline apart from the mock: --trust-config instead of TUF,
+      // Rekor v1 forced (the mock's Rekor v2 entries are unusable: gap 4).
+      await run(
+        sigstorePython,
+        ['--trust-config', trustConfig(b.tsa !== 'none'), 'sign', '--identity-token', token, '--rekor-version', '1',
+          '--bundle', path.join(out, b.file), path.join(out, 'manifest.json')],
+        { NO_COLOR: '1' }
+      );
+      b.producer = pythonVersion.replace(/^sigstore /, 'sigstore-python ') + ' sign';
+    } else if (b.cli) {
       // The @sigstore/cli `attest` command as a CI job runs it: with CI set it takes the token
       // from SIGSTORE_ID_TOKEN, logs an `intoto` entry and writes a v0.3 DSSE bundle.
       await run(
@@ -324,6 +430,7 @@ async function main() {
     }
   }
   server.close();
+  fs.rmSync(configDir, { recursive: true, force: true });
 
   const interop = {
     identity: IDENTITY,
@@ -339,6 +446,7 @@ async function main() {
       '@sigstore/sign': version('@sigstore/sign'),
       '@sigstore/cli': version('@sigstore/cli'),
       '@sigstore/bundle': version('@sigstore/bundle'),
+      'sigstore-python': pythonVersion.replace(/^sigstore /, ''),
     },
   };
   write('interop.json', JSON.stringify(interop, null, 2) + '\n');

@@ -32,6 +32,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+use crate::bench_verify;
 use crate::registry::{self, Options, Registry};
 use crate::util::{self, cargo};
 
@@ -135,10 +136,13 @@ pub fn produce(out: &Path) -> Result<(), String> {
     }
     std::fs::create_dir_all(out)
         .map_err(|e| format!("cannot create output directory {}: {e}", out.display()))?;
+    // sigstore-python (PyPI `sigstore`, pinned in xtask/python) is the second producer.
+    let sigstore_python = bench_verify::python_venv()?.join("bin/sigstore");
     util::run(
         Command::new("node")
             .arg(producer.join("produce.cjs"))
-            .arg(out),
+            .arg(out)
+            .env("SIGSTORE_PYTHON", sigstore_python),
     )
 }
 
