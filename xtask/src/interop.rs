@@ -2,8 +2,9 @@
 //! made by an independent producer (DESIGN.md §10).
 //!
 //! The producer is `xtask/interop/produce.cjs`: npm `@sigstore/mock` (Fulcio, CT log, Rekor v1/v2,
-//! TSA) served on 127.0.0.1, signing with `@sigstore/sign` and the `@sigstore/cli` `attest`
-//! command. It writes the bundles, the signed manifest, a `trusted_root.json` and `interop.json`,
+//! TSA) served on 127.0.0.1, signing with `@sigstore/sign`, the `@sigstore/cli` `attest`
+//! command and the sigstore-python CLI (`sigstore --trust-config FILE sign`, from the pinned
+//! venv `target/python-venv` that `cargo xtask bench verify` also uses). It writes the bundles, the signed manifest, a `trusted_root.json` and `interop.json`,
 //! which says what each bundle is and whether a verifier must accept it. This command then runs
 //! the built `trustpull verify-bundle` on every bundle:
 //!
@@ -23,7 +24,7 @@
 //!
 //! `--out DIR` keeps the producer's output there (`--out tests/fixtures/interop` refreshes the
 //! vendored fixtures); without it a temporary directory is used and removed on success. Node.js
-//! 20+ and npm are needed; `npm ci` runs in `xtask/interop` when its `node_modules` is missing.
+//! 20+ with npm and `python3` with `venv` are needed; `npm ci` runs in `xtask/interop` when its `node_modules` is missing.
 //! `--registry` also needs `docker-registry` and `htpasswd` (installed with `apt-get install -y
 //! docker-registry apache2-utils` when run as root; otherwise that command is printed).
 

@@ -1,10 +1,10 @@
-//! Interop: Sigstore bundles made by an independent producer — npm `@sigstore/mock` 0.13 served
-//! on 127.0.0.1, signing with `@sigstore/sign` 5.1 and the `@sigstore/cli` 0.10.3 `attest`
-//! command — verify offline with `trustpull verify-bundle` for the identity that signed them, and
+//! Interop: Sigstore bundles made by independent producers — npm `@sigstore/mock` 0.13 served
+//! on 127.0.0.1, signing with `@sigstore/sign` 5.1, the `@sigstore/cli` 0.10.3 `attest`
+//! command and the sigstore-python 4.5.1 CLI (`sigstore --trust-config … sign`) — verify offline with `trustpull verify-bundle` for the identity that signed them, and
 //! are rejected for another identity, issuer, digest, predicate type or trust root.
 //!
 //! The fixtures are vendored in `tests/fixtures/interop` (its README says how they were made);
-//! no node runs here. `cargo xtask interop` makes fresh ones and runs the same checks.
+//! no node or python runs here. `cargo xtask interop` makes fresh ones and runs the same checks.
 
 use std::path::PathBuf;
 
@@ -21,11 +21,14 @@ const OTHER_DIGEST: &str =
 const COSIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 
 /// Bundles a conforming verifier must accept: (file, is DSSE).
-const VERIFYING: [(&str, bool); 4] = [
+const VERIFYING: [(&str, bool); 6] = [
     ("message.sigstore.json", false),
     ("message-no-tsa.sigstore.json", false),
     ("dsse-cli.sigstore.json", true),
     ("dsse-intoto.sigstore.json", true),
+    // sigstore-python, Rekor v1, with and without an RFC 3161 timestamp.
+    ("python-message.sigstore.json", false),
+    ("python-message-no-tsa.sigstore.json", false),
 ];
 
 /// Known gaps (see the README): each is rejected, and for this reason. When one starts to
@@ -207,7 +210,8 @@ fn the_public_good_root_does_not_trust_the_mock_sigstore() {
 }
 
 /// Each key of the producer's Sigstore is checked: swap one for another key of the same root
-/// and the bundles (those with a TSA timestamp, so all four are in play) are rejected for it.
+/// and the bundles (those with a TSA timestamp, so all four are in play; one from each
+/// producer) are rejected for it.
 #[test]
 fn every_key_in_the_producer_trust_root_is_checked() {
     let text = std::fs::read_to_string(fixture("trusted_root.json")).expect("vendored");
@@ -249,7 +253,11 @@ fn every_key_in_the_producer_trust_root_is_checked() {
     for (what, root, reason) in cases {
         let path = dir.path().join("trusted_root.json");
         std::fs::write(&path, root.to_string()).expect("temp dir is writable");
-        for bundle in ["message.sigstore.json", "dsse-cli.sigstore.json"] {
+        for bundle in [
+            "message.sigstore.json",
+            "dsse-cli.sigstore.json",
+            "python-message.sigstore.json",
+        ] {
             eprintln!("{bundle} with another {what}");
             Run {
                 trusted_root: Some(path.to_string_lossy().into_owned()),
@@ -282,6 +290,7 @@ fn the_producer_record_matches_these_tables() {
     assert_eq!(record["digest"], DIGEST);
     assert_eq!(record["predicateType"], COSIGN_PREDICATE);
     assert_eq!(record["versions"]["@sigstore/mock"], "0.13.0");
+    assert_eq!(record["versions"]["sigstore-python"], "4.5.1");
     let bundles = record["bundles"].as_array().expect("bundles is an array");
     let listed = |expect: &str| -> Vec<(String, String)> {
         bundles
