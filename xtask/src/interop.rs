@@ -319,7 +319,7 @@ pub fn check_dir(trustpull: &Path, dir: &Path) -> Result<(), String> {
     }
     if failures.is_empty() {
         eprintln!(
-            "interop: {runs} runs as expected: {verifying} bundles from the independent producer verify; {gaps} known gaps rejected as recorded"
+            "interop: {runs} runs as expected: {verifying} bundles from the independent producers verify; {gaps} known gaps rejected as recorded"
         );
         Ok(())
     } else {
