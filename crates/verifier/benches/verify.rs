@@ -91,5 +91,4 @@ fn main() {
         ms(a)
     );
     println!("| trustpull verify_bundle (parse + verify + facts + policy) | {:.3} ms | {:.2}x (target <= 1.10x) |", ms(o), ms(o) / ms(a));
-    println!("| sigstore-python in-process, figure from the issue (4.4 ms) | 4.400 ms | trustpull is {:.1}x faster (target >= 3x) |", 4.4 / ms(o));
 }
