@@ -4,9 +4,9 @@
 //!
 //! Parsing is strict where the operator writes (the config: unknown keys, half policies and bad
 //! regexes are load-time errors) and tolerant where someone else writes (the index: unknown
-//! fields kept, anchors and `!!merge <<:` keys resolved, bad input a typed error). This crate
-//! does not download or verify anything; the install flows that do will sit on top of
-//! `trustpull-downloader`.
+//! fields kept, anchors and `!!merge <<:` keys resolved, bad input a typed error). The install
+//! flow ([`install`], [`verify_installed`]) pulls through `trustpull-downloader` with the
+//! verifier the decision table names.
 //!
 //! ```
 //! use std::path::Path;
@@ -25,8 +25,14 @@
 
 mod config;
 mod index;
+mod install;
 mod plan;
 
 pub use config::{ConfigError, Gallery, IndexLocation, OperatorConfig, RegistrySettings};
 pub use index::{BackendEntry, BackendIndex, IndexError, LookupError, MAX_INDEX_BYTES};
+pub use install::{
+    find_backend, install, install_dir, load_index, receipt_path, registry_client, trust_root,
+    verify_installed, CheckStatus, InstallError, InstallOptions, InstallOutcome, InstallReceipt,
+    InstalledCheck, RECEIPT_SUFFIX,
+};
 pub use plan::{plan, InstallPlan, SourcePlan, VerifierChoice};

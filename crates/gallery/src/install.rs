@@ -1,0 +1,760 @@
+//! The install flow of DESIGN.md §8 on top of the downloader: find a backend across the
+//! configured galleries, plan it with [`plan`](crate::plan), pull it through the verifier the
+//! plan names, and write a receipt beside it; and `verify-installed`, which re-checks receipts
+//! against today's config.
+//!
+//! Decisions (documented in ARCHITECTURE.md):
+//! - The first gallery (in config order) whose index has `NAME` is used; later galleries are not
+//!   consulted, even if that one then rejects.
+//! - A meta entry is resolved by capability; the tree goes to `DEST/<concrete entry name>` and
+//!   the receipt to `DEST/<concrete entry name>.receipt.json`.
+//! - A reinstall swaps the old tree out atomically ([`ExistingDestination::Replace`]); since
+//!   verification happens before anything is written, a rejected reinstall leaves the old tree
+//!   and receipt untouched.
+//! - Mirrors are tried only when a source is *unavailable*: the downloader says
+//!   [`ErrorKind::Unavailable`], or an `oci-layout:` directory does not exist (a missing mount
+//!   is the local form of an unreachable registry). A rejection, a strict refusal or a
+//!   configuration problem (tag not in the layout, bad reference) is final.
+//! - A strict plan (no policy, `--require-integrity`) is refused before anything is fetched.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use trustpull_downloader::{
+    Downloader, ErrorKind, ExistingDestination, ImageSource, NoProgress, OciLayout, Platform,
+    ProgressObserver, PullError, SourceError, LAYOUT_SCHEME,
+};
+use trustpull_policy::Digest;
+use trustpull_referrers::{Credentials, RegistryClient, RegistryError};
+use trustpull_verifier::{
+    CosignVerifier, ImageSubject, ImageVerifier, NoopVerifier, Receipt, SignatureSource, TrustRoot,
+    TrustRootError, Verification, VerifyError,
+};
+
+use crate::{
+    plan, BackendEntry, BackendIndex, Gallery, IndexError, IndexLocation, LookupError,
+    OperatorConfig, SourcePlan, VerifierChoice,
+};
+
+/// The suffix of receipt files in the install directory.
+pub const RECEIPT_SUFFIX: &str = ".receipt.json";
+
+/// What the install flow needs besides the config.
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    /// Force strict mode on (`--require-integrity`); the config's `require_integrity` also does.
+    pub require_integrity: bool,
+    /// The platform to pick from a multi-arch index.
+    pub platform: Platform,
+    /// The capability that resolves a meta entry (`default` unless asked).
+    pub capability: String,
+    /// Registry credentials (the CLI reads the Docker config).
+    pub credentials: Credentials,
+    /// Where download progress goes.
+    pub progress: Arc<dyn ProgressObserver>,
+}
+
+impl Default for InstallOptions {
+    fn default() -> Self {
+        Self {
+            require_integrity: false,
+            platform: Platform::host(),
+            capability: "default".to_owned(),
+            credentials: Credentials::anonymous(),
+            progress: Arc::new(NoProgress),
+        }
+    }
+}
+
+/// The receipt written beside an installed backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallReceipt {
+    /// The concrete entry installed (after meta resolution).
+    pub name: String,
+    /// The name asked for (a meta entry's name, or the same as `name`).
+    pub requested: String,
+    /// The gallery it came from.
+    pub gallery: String,
+    /// The location actually used (the entry's uri or one of its mirrors).
+    pub source: String,
+    /// The installed image manifest's digest.
+    pub digest: Digest,
+    /// The index the manifest was selected from, if any.
+    pub index_digest: Option<Digest>,
+    /// Whether a signature was verified.
+    pub verified: bool,
+    /// The verifier's receipt, when verified.
+    pub verification: Option<Receipt>,
+    /// The gallery policy's fingerprint at install time, if it had one.
+    pub policy_fingerprint: Option<Digest>,
+    /// The warning shown at install time, if any.
+    pub warning: Option<String>,
+}
+
+/// A successful install.
+#[derive(Debug, Clone)]
+pub struct InstallOutcome {
+    /// What was written to the receipt file.
+    pub receipt: InstallReceipt,
+    /// The installed tree.
+    pub dest: PathBuf,
+    /// The receipt file.
+    pub receipt_path: PathBuf,
+    /// Warnings to show (no policy; sources skipped because they were unavailable).
+    pub warnings: Vec<String>,
+}
+
+/// Why an install or a check could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// No configured gallery has the backend.
+    #[error("no configured gallery has a backend named {name:?} (searched: {searched:?}); run `trustpull list` to see what is offered")]
+    UnknownBackend {
+        /// The name asked for.
+        name: String,
+        /// The galleries searched, in order.
+        searched: Vec<String>,
+    },
+    /// A gallery's local index file could not be read.
+    #[error("gallery {gallery:?}: cannot read index {}", path.display())]
+    IndexUnreadable {
+        /// The gallery.
+        gallery: String,
+        /// The index file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The gallery's index is a URL, which this version cannot fetch.
+    #[error("gallery {gallery:?}: reading an index over HTTP ({url}) is not implemented yet; point url at a local copy")]
+    IndexOverHttp {
+        /// The gallery.
+        gallery: String,
+        /// The URL.
+        url: String,
+    },
+    /// A gallery's index does not parse.
+    #[error("gallery {gallery:?}: bad index")]
+    Index {
+        /// The gallery.
+        gallery: String,
+        /// The parse error.
+        source: IndexError,
+    },
+    /// The name exists but does not resolve (meta entry without the capability, chains...).
+    #[error("gallery {gallery:?}")]
+    Lookup {
+        /// The gallery.
+        gallery: String,
+        /// The lookup error.
+        source: LookupError,
+    },
+    /// The trust root could not be loaded.
+    #[error("cannot load the trust root")]
+    TrustRoot {
+        /// The trust root error.
+        #[from]
+        source: TrustRootError,
+    },
+    /// The registry client could not be built.
+    #[error("cannot set up the registry client")]
+    Registry {
+        /// The registry error.
+        #[from]
+        source: RegistryError,
+    },
+    /// Strict mode refused: the gallery has no policy.
+    #[error("refusing to install {name:?} from gallery {gallery:?}: {reason}")]
+    StrictRefusal {
+        /// The backend.
+        name: String,
+        /// The gallery.
+        gallery: String,
+        /// The reason and what to do.
+        reason: String,
+    },
+    /// The decision table refused the location.
+    #[error("refusing to install {name:?} from {location:?} (gallery {gallery:?}): {reason}")]
+    Refused {
+        /// The backend.
+        name: String,
+        /// The gallery.
+        gallery: String,
+        /// The location refused.
+        location: String,
+        /// The reason and what to do.
+        reason: String,
+    },
+    /// The plan is an HTTP(S) or file tarball, which this version cannot install.
+    #[error("backend {name:?} (gallery {gallery:?}) is a tarball at {url}; HTTP(S) tarball installs are not implemented yet — publish it as an OCI image")]
+    TarballNotImplemented {
+        /// The backend.
+        name: String,
+        /// The gallery.
+        gallery: String,
+        /// The tarball URL.
+        url: String,
+    },
+    /// An `oci-layout:` directory does not exist (counts as unavailable).
+    #[error("backend {name:?}: the OCI layout {} of {reference} does not exist; mount it or fix the index", path.display())]
+    LayoutMissing {
+        /// The backend.
+        name: String,
+        /// The reference.
+        reference: String,
+        /// The missing directory.
+        path: PathBuf,
+    },
+    /// The pull failed.
+    #[error("backend {name:?} (gallery {gallery:?}) from {reference}")]
+    Pull {
+        /// The backend.
+        name: String,
+        /// The gallery.
+        gallery: String,
+        /// The location pulled.
+        reference: String,
+        /// The pull error.
+        source: Box<PullError>,
+    },
+    /// The primary and every mirror were unavailable; `last` is the last error.
+    #[error("backend {name:?}: every location was unavailable ({tried:?}); retry later")]
+    AllUnavailable {
+        /// The backend.
+        name: String,
+        /// The locations tried, in order.
+        tried: Vec<String>,
+        /// The last error.
+        source: Box<InstallError>,
+    },
+    /// The receipt could not be written or read.
+    #[error("receipt {}", path.display())]
+    ReceiptIo {
+        /// The receipt file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The receipt could not be encoded or decoded.
+    #[error("receipt {} is not valid JSON of the expected shape", path.display())]
+    ReceiptJson {
+        /// The receipt file.
+        path: PathBuf,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+}
+
+impl InstallError {
+    /// How to treat the error: rejected (exit 1), config (exit 2) or unavailable (exit 3).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::StrictRefusal { .. } | Self::Refused { .. } => ErrorKind::Rejected,
+            Self::Pull { source, .. } => source.kind(),
+            Self::IndexUnreadable { .. }
+            | Self::IndexOverHttp { .. }
+            | Self::LayoutMissing { .. }
+            | Self::AllUnavailable { .. }
+            | Self::ReceiptIo { .. } => ErrorKind::Unavailable,
+            Self::TrustRoot {
+                source: TrustRootError::Unreadable { .. },
+            } => ErrorKind::Unavailable,
+            _ => ErrorKind::Config,
+        }
+    }
+}
+
+/// The index of `gallery`, read from its local file.
+pub fn load_index(gallery: &Gallery) -> Result<BackendIndex, InstallError> {
+    let text = match &gallery.url {
+        IndexLocation::File(path) => {
+            std::fs::read_to_string(path).map_err(|source| InstallError::IndexUnreadable {
+                gallery: gallery.name.clone(),
+                path: path.clone(),
+                source,
+            })?
+        }
+        IndexLocation::Url(url) => {
+            return Err(InstallError::IndexOverHttp {
+                gallery: gallery.name.clone(),
+                url: url.clone(),
+            })
+        }
+    };
+    BackendIndex::parse(&text).map_err(|source| InstallError::Index {
+        gallery: gallery.name.clone(),
+        source,
+    })
+}
+
+/// The first gallery (config order) whose index has `name`, and its resolved concrete entry.
+pub fn find_backend<'c>(
+    config: &'c OperatorConfig,
+    name: &str,
+    capability: &str,
+) -> Result<(&'c Gallery, BackendEntry), InstallError> {
+    for gallery in &config.galleries {
+        let index = load_index(gallery)?;
+        if index.get(name).is_err() {
+            continue;
+        }
+        let entry = index
+            .resolve(name, capability)
+            .map_err(|source| InstallError::Lookup {
+                gallery: gallery.name.clone(),
+                source,
+            })?;
+        return Ok((gallery, entry.clone()));
+    }
+    Err(InstallError::UnknownBackend {
+        name: name.to_owned(),
+        searched: config.galleries.iter().map(|g| g.name.clone()).collect(),
+    })
+}
+
+/// A registry client with the config's per-registry settings.
+pub fn registry_client(
+    config: &OperatorConfig,
+    credentials: Credentials,
+) -> Result<RegistryClient, InstallError> {
+    let mut builder = RegistryClient::builder().credentials(credentials);
+    for r in config.registries.iter().filter(|r| r.plain_http) {
+        builder = builder.plain_http_host(r.host.clone());
+    }
+    Ok(builder.build()?)
+}
+
+/// The trust root the config names, or the embedded public-good one.
+pub fn trust_root(config: &OperatorConfig) -> Result<TrustRoot, InstallError> {
+    Ok(match &config.trusted_root {
+        Some(path) => TrustRoot::from_file(path)?,
+        None => TrustRoot::public_good()?,
+    })
+}
+
+/// Where an entry's tree goes.
+pub fn install_dir(dest_root: &Path, entry_name: &str) -> PathBuf {
+    dest_root.join(entry_name)
+}
+
+/// Where an entry's receipt goes.
+pub fn receipt_path(dest_root: &Path, entry_name: &str) -> PathBuf {
+    dest_root.join(format!("{entry_name}{RECEIPT_SUFFIX}"))
+}
+
+/// The layout directory of an `oci-layout:` reference, if it is one.
+fn layout_of(reference: &str) -> Option<Result<OciLayout, SourceError>> {
+    reference
+        .strip_prefix(LAYOUT_SCHEME)
+        .map(OciLayout::open_reference)
+}
+
+/// The signature source for `reference`: the layout itself, or the registry.
+fn signature_source(
+    reference: &str,
+    client: &RegistryClient,
+) -> Result<Arc<dyn SignatureSource>, SourceError> {
+    Ok(match layout_of(reference) {
+        Some(layout) => Arc::new(layout?),
+        None => Arc::new(trustpull_verifier::RegistrySource::new(client.clone())),
+    })
+}
+
+/// Installs `name` from the first gallery that has it into `dest_root/<entry name>`.
+pub async fn install(
+    config: &OperatorConfig,
+    name: &str,
+    dest_root: &Path,
+    options: &InstallOptions,
+) -> Result<InstallOutcome, InstallError> {
+    let strict = config.require_integrity || options.require_integrity;
+    let (gallery, entry) = find_backend(config, name, &options.capability)?;
+    let install_plan = plan(&entry, gallery, strict);
+    let client = registry_client(config, options.credentials.clone())?;
+    let mut root: Option<Arc<TrustRoot>> = None;
+    let mut warnings = Vec::new();
+    let mut tried = Vec::new();
+    let mut last: Option<InstallError> = None;
+
+    for source in std::iter::once(&install_plan.primary).chain(&install_plan.mirrors) {
+        let attempt = attempt(
+            config, source, gallery, &entry, dest_root, options, &client, &mut root,
+        )
+        .await;
+        match attempt {
+            Ok((outcome, warning)) => {
+                let receipt = InstallReceipt {
+                    name: entry.name.clone(),
+                    requested: name.to_owned(),
+                    gallery: gallery.name.clone(),
+                    source: outcome.reference.clone(),
+                    digest: outcome.digest.clone(),
+                    index_digest: outcome.index_digest.clone(),
+                    verified: matches!(outcome.verification, Verification::Verified(_)),
+                    verification: match &outcome.verification {
+                        Verification::Verified(r) => Some(r.clone()),
+                        _ => None,
+                    },
+                    policy_fingerprint: gallery
+                        .verification
+                        .as_ref()
+                        .map(|p| p.fingerprint().clone()),
+                    warning: warning.clone(),
+                };
+                let path = receipt_path(dest_root, &entry.name);
+                write_receipt(&path, &receipt)?;
+                warnings.extend(warning);
+                return Ok(InstallOutcome {
+                    receipt,
+                    dest: outcome.dest,
+                    receipt_path: path,
+                    warnings,
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::Unavailable => {
+                let location = match source {
+                    SourcePlan::Oci { reference, .. } => reference.clone(),
+                    SourcePlan::Tarball { url, .. } => url.clone(),
+                    SourcePlan::Refuse { location, .. } => location.clone(),
+                };
+                warnings.push(format!(
+                    "{location} is unavailable ({e}); trying the next mirror"
+                ));
+                tried.push(location);
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(InstallError::AllUnavailable {
+        name: entry.name.clone(),
+        tried,
+        source: Box::new(last.unwrap_or_else(|| InstallError::UnknownBackend {
+            name: name.to_owned(),
+            searched: vec![gallery.name.clone()],
+        })),
+    })
+}
+
+/// One location: pulls it through the verifier its plan names.
+#[allow(clippy::too_many_arguments)]
+async fn attempt(
+    config: &OperatorConfig,
+    source: &SourcePlan,
+    gallery: &Gallery,
+    entry: &BackendEntry,
+    dest_root: &Path,
+    options: &InstallOptions,
+    client: &RegistryClient,
+    root: &mut Option<Arc<TrustRoot>>,
+) -> Result<(trustpull_downloader::PullOutcome, Option<String>), InstallError> {
+    let (reference, choice) = match source {
+        SourcePlan::Oci {
+            reference,
+            verifier,
+        } => (reference, verifier),
+        SourcePlan::Tarball { url, .. } => {
+            return Err(InstallError::TarballNotImplemented {
+                name: entry.name.clone(),
+                gallery: gallery.name.clone(),
+                url: url.clone(),
+            })
+        }
+        SourcePlan::Refuse { location, reason } => {
+            return Err(InstallError::Refused {
+                name: entry.name.clone(),
+                gallery: gallery.name.clone(),
+                location: location.clone(),
+                reason: reason.clone(),
+            })
+        }
+    };
+    let pull_error = |source: PullError| InstallError::Pull {
+        name: entry.name.clone(),
+        gallery: gallery.name.clone(),
+        reference: reference.clone(),
+        source: Box::new(source),
+    };
+    let source_error = |source: SourceError| {
+        pull_error(PullError::Source {
+            image: reference.clone(),
+            source,
+        })
+    };
+    if let Some(layout) = layout_of(reference) {
+        let layout = layout.map_err(source_error)?;
+        if !layout.root().is_dir() {
+            return Err(InstallError::LayoutMissing {
+                name: entry.name.clone(),
+                reference: reference.clone(),
+                path: layout.root().to_owned(),
+            });
+        }
+    }
+    let (verifier, warning): (Arc<dyn ImageVerifier>, Option<String>) = match choice {
+        VerifierChoice::Cosign(policy) => {
+            let root = match root {
+                Some(r) => r.clone(),
+                None => root.insert(Arc::new(trust_root(config)?)).clone(),
+            };
+            let signatures = signature_source(reference, client).map_err(source_error)?;
+            (
+                Arc::new(CosignVerifier::new(
+                    signatures,
+                    Arc::new(policy.clone()),
+                    root,
+                )),
+                None,
+            )
+        }
+        VerifierChoice::Noop { warning } => (
+            Arc::new(NoopVerifier::new(warning.clone())),
+            Some(warning.clone()),
+        ),
+        VerifierChoice::Strict { reason } => {
+            return Err(InstallError::StrictRefusal {
+                name: entry.name.clone(),
+                gallery: gallery.name.clone(),
+                reason: reason.clone(),
+            })
+        }
+    };
+    let downloader = Downloader::builder()
+        .client(client.clone())
+        .platform(options.platform.clone())
+        .progress(options.progress.clone())
+        .existing_destination(ExistingDestination::Replace)
+        .verifier(verifier)
+        .build()
+        .map_err(|_| {
+            pull_error(PullError::NoRegistryClient {
+                image: reference.clone(),
+            })
+        })?;
+    let outcome = downloader
+        .pull(reference, &install_dir(dest_root, &entry.name))
+        .await
+        .map_err(pull_error)?;
+    Ok((outcome, warning))
+}
+
+/// Writes `receipt` to `path` through a temporary file and a rename.
+fn write_receipt(path: &Path, receipt: &InstallReceipt) -> Result<(), InstallError> {
+    let json = serde_json::to_vec_pretty(receipt).map_err(|source| InstallError::ReceiptJson {
+        path: path.to_owned(),
+        source,
+    })?;
+    let tmp = path.with_extension("json.tmp");
+    let io = |source| InstallError::ReceiptIo {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::write(&tmp, json).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The result of re-checking one installed backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CheckStatus {
+    /// Today's gallery policy still accepts the installed digest.
+    Verified {
+        /// The signer identity.
+        identity: String,
+    },
+    /// The gallery has no policy today (and strict mode is off): nothing to check.
+    Unsigned {
+        /// Why nothing was checked.
+        warning: String,
+    },
+    /// The backend no longer passes.
+    Failed {
+        /// Why, and what to do.
+        reason: String,
+        /// Whether retrying may help (the source or trust root was unreachable).
+        unavailable: bool,
+    },
+}
+
+/// One installed backend, re-checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstalledCheck {
+    /// The backend (its directory name).
+    pub name: String,
+    /// The gallery its receipt names.
+    pub gallery: String,
+    /// The location it was installed from.
+    pub source: String,
+    /// The installed digest.
+    pub digest: Digest,
+    /// The result.
+    #[serde(flatten)]
+    pub status: CheckStatus,
+}
+
+/// Re-checks every `*.receipt.json` in `dest_root` against today's `config`, by digest.
+///
+/// A receipt that cannot be read is an error; a backend that no longer passes is a
+/// [`CheckStatus::Failed`] entry. Results are sorted by receipt file name.
+pub async fn verify_installed(
+    config: &OperatorConfig,
+    dest_root: &Path,
+    options: &InstallOptions,
+) -> Result<Vec<InstalledCheck>, InstallError> {
+    let io = |source| InstallError::ReceiptIo {
+        path: dest_root.to_owned(),
+        source,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dest_root)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    files.retain(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(RECEIPT_SUFFIX))
+    });
+    files.sort();
+    let strict = config.require_integrity || options.require_integrity;
+    let client = registry_client(config, options.credentials.clone())?;
+    let mut root: Option<Arc<TrustRoot>> = None;
+    let mut checks = Vec::with_capacity(files.len());
+    for path in files {
+        let text = std::fs::read(&path).map_err(|source| InstallError::ReceiptIo {
+            path: path.clone(),
+            source,
+        })?;
+        let receipt: InstallReceipt =
+            serde_json::from_slice(&text).map_err(|source| InstallError::ReceiptJson {
+                path: path.clone(),
+                source,
+            })?;
+        let status = check_one(config, &receipt, dest_root, strict, &client, &mut root).await;
+        checks.push(InstalledCheck {
+            name: receipt.name,
+            gallery: receipt.gallery,
+            source: receipt.source,
+            digest: receipt.digest,
+            status,
+        });
+    }
+    Ok(checks)
+}
+
+fn failed(reason: String, unavailable: bool) -> CheckStatus {
+    CheckStatus::Failed {
+        reason,
+        unavailable,
+    }
+}
+
+/// Re-checks one receipt.
+async fn check_one(
+    config: &OperatorConfig,
+    receipt: &InstallReceipt,
+    dest_root: &Path,
+    strict: bool,
+    client: &RegistryClient,
+    root: &mut Option<Arc<TrustRoot>>,
+) -> CheckStatus {
+    if !install_dir(dest_root, &receipt.name).is_dir() {
+        return failed(
+            format!(
+                "{} is missing; reinstall with `trustpull install {}`",
+                install_dir(dest_root, &receipt.name).display(),
+                receipt.requested
+            ),
+            false,
+        );
+    }
+    let Some(gallery) = config.gallery(&receipt.gallery) else {
+        return failed(
+            format!(
+                "gallery {:?} is no longer configured; remove the backend or add the gallery back",
+                receipt.gallery
+            ),
+            false,
+        );
+    };
+    let Some(policy) = &gallery.verification else {
+        let warning = format!(
+            "gallery {:?} has no verification policy; {} was not checked",
+            gallery.name, receipt.name
+        );
+        return if strict {
+            failed(
+                format!("{warning}; add verification: to the gallery or run without --require-integrity"),
+                false,
+            )
+        } else {
+            CheckStatus::Unsigned { warning }
+        };
+    };
+    let root = match root {
+        Some(r) => r.clone(),
+        None => match trust_root(config) {
+            Ok(r) => root.insert(Arc::new(r)).clone(),
+            Err(e) => {
+                let unavailable = e.kind() == ErrorKind::Unavailable;
+                return failed(describe(&e), unavailable);
+            }
+        },
+    };
+    // Re-read the manifest by digest (its media type; and it must still be there).
+    let image: Box<dyn ImageSource> = match layout_of(&receipt.source) {
+        Some(Ok(layout)) => Box::new(layout),
+        Some(Err(e)) => return failed(describe(&e), false),
+        None => match trustpull_downloader::RegistrySource::new(client.clone(), &receipt.source) {
+            Ok(s) => Box::new(s),
+            Err(e) => return failed(describe(&e), false),
+        },
+    };
+    let document = match image.fetch_manifest(&receipt.digest).await {
+        Ok(d) => d,
+        Err(e) => {
+            let unavailable = matches!(e, SourceError::Unavailable { .. });
+            return failed(describe(&e), unavailable);
+        }
+    };
+    let location = image.location();
+    let mut subject = ImageSubject::new(
+        location.registry,
+        location.repository,
+        receipt.digest.clone(),
+        document.media_type,
+    );
+    if let Some(index) = &receipt.index_digest {
+        subject = subject.with_index(index.clone());
+    }
+    let signatures = match signature_source(&receipt.source, client) {
+        Ok(s) => s,
+        Err(e) => return failed(describe(&e), false),
+    };
+    let verifier = CosignVerifier::new(signatures, Arc::new(policy.clone()), root);
+    match verifier.verify(&subject).await {
+        Ok(Verification::Verified(r)) => CheckStatus::Verified {
+            identity: r.identity().to_owned(),
+        },
+        Ok(_) => failed(format!("{} was not verified", receipt.digest), false),
+        Err(e) => {
+            let unavailable = VerifyError::is_unavailable(&e);
+            failed(describe(&e), unavailable)
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
