@@ -10,6 +10,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod exit;
+mod install;
 mod list;
 mod pull;
 mod trust_args;
@@ -35,12 +36,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Install a backend from the configured galleries, verified as the gallery's policy says.
+    Install(install::Args),
     /// List the backends the configured galleries offer.
     List(list::Args),
     /// Verify an image, then install its filesystem into a directory, atomically.
     Pull(pull::Args),
     /// Verify an image in a registry: a Sigstore signature must satisfy the signer policy.
     Verify(verify::Args),
+    /// Re-check installed backends' receipts against today's gallery policies.
+    VerifyInstalled(install::VerifyArgs),
     /// Verify one Sigstore bundle for a file or digest (sigstore-conformance protocol).
     VerifyBundle(verify_bundle::Args),
 }
@@ -49,10 +54,12 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Install(args) => install::run(args).await,
         Command::List(args) => list::run(args),
         Command::Pull(args) => pull::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::VerifyBundle(args) => verify_bundle::run(args),
+        Command::VerifyInstalled(args) => install::run_verify(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -136,7 +136,7 @@ pub enum InstallError {
         url: String,
     },
     /// A gallery's index does not parse.
-    #[error("gallery {gallery:?}: bad index")]
+    #[error("gallery {gallery:?}: bad index: {source}")]
     Index {
         /// The gallery.
         gallery: String,
@@ -144,7 +144,7 @@ pub enum InstallError {
         source: IndexError,
     },
     /// The name exists but does not resolve (meta entry without the capability, chains...).
-    #[error("gallery {gallery:?}")]
+    #[error("gallery {gallery:?}: {source}")]
     Lookup {
         /// The gallery.
         gallery: String,
@@ -208,7 +208,7 @@ pub enum InstallError {
         path: PathBuf,
     },
     /// The pull failed.
-    #[error("backend {name:?} (gallery {gallery:?}) from {reference}")]
+    #[error("backend {name:?} (gallery {gallery:?}) from {reference}: {source}")]
     Pull {
         /// The backend.
         name: String,
@@ -220,7 +220,7 @@ pub enum InstallError {
         source: Box<PullError>,
     },
     /// The primary and every mirror were unavailable; `last` is the last error.
-    #[error("backend {name:?}: every location was unavailable ({tried:?}); retry later")]
+    #[error("backend {name:?}: every location was unavailable ({tried:?}); retry later; last error: {source}")]
     AllUnavailable {
         /// The backend.
         name: String,
@@ -757,4 +757,113 @@ fn describe(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config with galleries `a` (index: `a_index`) and `b` (index: `b_index`) in `dir`.
+    fn config(dir: &Path, a_index: Option<&str>, b_index: &str) -> OperatorConfig {
+        std::fs::write(dir.join("b.yaml"), b_index).expect("write index");
+        let a_url = match a_index {
+            Some(text) => {
+                std::fs::write(dir.join("a.yaml"), text).expect("write index");
+                "./a.yaml"
+            }
+            None => "https://example.invalid/index.yaml",
+        };
+        OperatorConfig::parse(
+            &format!("galleries:\n  - name: a\n    url: {a_url}\n  - name: b\n    url: ./b.yaml\n"),
+            &dir.join("galleries.yaml"),
+        )
+        .expect("valid config")
+    }
+
+    #[test]
+    fn first_gallery_with_the_name_wins_and_meta_entries_resolve() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = config(
+            dir.path(),
+            Some("- name: x\n  uri: oci-layout:/a:v1\n"),
+            "- name: x\n  uri: oci-layout:/b:v1\n- name: y\n  uri: oci-layout:/y:v1\n- name: m\n  capabilities:\n    default: y\n    nvidia: gone\n",
+        );
+        let (g, e) = find_backend(&c, "x", "default").expect("found");
+        assert_eq!(
+            (g.name.as_str(), e.uri.as_deref()),
+            ("a", Some("oci-layout:/a:v1"))
+        );
+        let (g, e) = find_backend(&c, "m", "default").expect("found");
+        assert_eq!((g.name.as_str(), e.name.as_str()), ("b", "y"));
+        let err = find_backend(&c, "m", "nvidia").expect_err("capability maps to a missing entry");
+        assert!(matches!(&err, InstallError::Lookup { gallery, .. } if gallery == "b"));
+        assert_eq!(err.kind(), ErrorKind::Config);
+        let err = find_backend(&c, "nope", "default").expect_err("unknown");
+        assert!(
+            matches!(&err, InstallError::UnknownBackend { searched, .. } if searched == &["a", "b"])
+        );
+    }
+
+    #[test]
+    fn url_indexes_and_unreadable_files_are_unavailable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = config(dir.path(), None, "- name: x\n  uri: oci-layout:/b:v1\n");
+        let err = find_backend(&c, "x", "default").expect_err("url index");
+        assert!(matches!(&err, InstallError::IndexOverHttp { gallery, .. } if gallery == "a"));
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        std::fs::remove_file(dir.path().join("b.yaml")).expect("remove");
+        let err = load_index(&c.galleries[1]).expect_err("missing file");
+        assert!(matches!(err, InstallError::IndexUnreadable { .. }));
+    }
+
+    #[test]
+    fn error_kinds_follow_the_exit_code_contract() {
+        let refusal = InstallError::StrictRefusal {
+            name: "x".into(),
+            gallery: "g".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(refusal.kind(), ErrorKind::Rejected);
+        let tarball = InstallError::TarballNotImplemented {
+            name: "x".into(),
+            gallery: "g".into(),
+            url: "https://e/x.tgz".into(),
+        };
+        assert_eq!(tarball.kind(), ErrorKind::Config);
+        let missing = InstallError::LayoutMissing {
+            name: "x".into(),
+            reference: "oci-layout:/nope:v1".into(),
+            path: "/nope".into(),
+        };
+        assert_eq!(missing.kind(), ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn paths_and_receipt_round_trip() {
+        let root = Path::new("/srv/backends");
+        assert_eq!(install_dir(root, "cuda"), root.join("cuda"));
+        assert_eq!(receipt_path(root, "cuda"), root.join("cuda.receipt.json"));
+        let receipt = InstallReceipt {
+            name: "cuda".into(),
+            requested: "meta".into(),
+            gallery: "g".into(),
+            source: "oci-layout:/x:v1".into(),
+            digest: Digest::parse(
+                "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            )
+            .expect("digest"),
+            index_digest: None,
+            verified: false,
+            verification: None,
+            policy_fingerprint: None,
+            warning: Some("w".into()),
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = receipt_path(dir.path(), "cuda");
+        write_receipt(&path, &receipt).expect("write");
+        let back: InstallReceipt =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("parse");
+        assert_eq!(back, receipt);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
 }

@@ -1,5 +1,6 @@
 //! Integration tests for the `trustpull` binary: exit codes and output, one module per command.
 
+mod install;
 mod interop;
 mod list;
 mod pull;

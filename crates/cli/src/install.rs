@@ -1,0 +1,240 @@
+//! `trustpull install NAME --galleries FILE --dest DIR` and
+//! `trustpull verify-installed --galleries FILE --dest DIR` (DESIGN.md §8, §9).
+//!
+//! The flow lives in `trustpull_gallery::{install, verify_installed}`; this module reads the
+//! Docker credentials, prints warnings and results, and maps errors to exit codes:
+//! 0 installed / all OK, 1 rejected or strict refusal or a backend that no longer passes,
+//! 2 usage or config (including tarball entries, not implemented yet), 3 unavailable.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use trustpull_downloader::{ErrorKind, Platform, ProgressEvent, ProgressObserver};
+use trustpull_gallery::{CheckStatus, InstallError, InstallOptions, OperatorConfig};
+
+use crate::trust_args::{describe, docker_credentials, Output};
+use crate::{CliError, Status};
+
+/// Arguments of `trustpull install`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The backend name (a concrete entry or a meta entry).
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// The operator config naming the galleries.
+    #[arg(long, value_name = "FILE")]
+    galleries: PathBuf,
+    /// The install directory: the backend goes to DIR/<entry name>, its receipt beside it.
+    #[arg(long, value_name = "DIR")]
+    dest: PathBuf,
+    /// Refuse anything that is not verified (forces the config's require_integrity on).
+    #[arg(long)]
+    require_integrity: bool,
+    /// For a multi-arch index, the platform to install: os/arch[/variant]. Default: this machine's.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// The capability that resolves a meta entry.
+    #[arg(long, default_value = "default", value_name = "C")]
+    capability: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+/// Arguments of `trustpull verify-installed`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The operator config naming the galleries (today's policies).
+    #[arg(long, value_name = "FILE")]
+    galleries: PathBuf,
+    /// The install directory holding the backends and their receipts.
+    #[arg(long, value_name = "DIR")]
+    dest: PathBuf,
+    /// Treat backends from galleries without a policy as failed.
+    #[arg(long)]
+    require_integrity: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+/// Progress as plain log lines on stderr.
+#[derive(Debug)]
+struct LogProgress;
+
+impl ProgressObserver for LogProgress {
+    fn on_event(&self, event: &ProgressEvent) {
+        match event {
+            ProgressEvent::Resolved {
+                reference, digest, ..
+            } => eprintln!("resolved {reference} to {digest}"),
+            ProgressEvent::Verified { digest, identity } => {
+                eprintln!("verified {digest}: signed by {identity}");
+            }
+            ProgressEvent::Unverified { digest, reason } => {
+                eprintln!("warning: {digest} NOT verified: {reason}");
+            }
+            _ => {}
+        }
+    }
+}
+
+fn status_of(kind: ErrorKind) -> Status {
+    match kind {
+        ErrorKind::Rejected => Status::Rejected,
+        ErrorKind::Unavailable => Status::Unavailable,
+        _ => Status::Usage,
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<OperatorConfig, CliError> {
+    OperatorConfig::load(path).map_err(|e| CliError::new(Status::Usage, e))
+}
+
+/// Runs `trustpull install`.
+pub async fn run(args: Args) -> Result<(), CliError> {
+    let config = load(&args.galleries)?;
+    let platform = match &args.platform {
+        Some(p) => p
+            .parse::<Platform>()
+            .map_err(|e| CliError::new(Status::Usage, e))?,
+        None => Platform::host(),
+    };
+    let options = InstallOptions {
+        require_integrity: args.require_integrity,
+        platform,
+        capability: args.capability.clone(),
+        credentials: docker_credentials()?,
+        progress: Arc::new(LogProgress),
+    };
+    match trustpull_gallery::install(&config, &args.name, &args.dest, &options).await {
+        Ok(outcome) => {
+            for w in &outcome.warnings {
+                eprintln!("warning: {w}");
+            }
+            let r = &outcome.receipt;
+            match args.output {
+                Output::Json => {
+                    let mut value = serde_json::to_value(r).map_err(|e| {
+                        CliError::new(Status::Usage, format!("cannot serialize the receipt: {e}"))
+                    })?;
+                    if let Some(map) = value.as_object_mut() {
+                        map.insert("dest".into(), serde_json::json!(outcome.dest));
+                        map.insert(
+                            "receipt_path".into(),
+                            serde_json::json!(outcome.receipt_path),
+                        );
+                    }
+                    println!("{value}");
+                }
+                Output::Text => println!(
+                    "installed {} ({}) from gallery {:?} via {} into {}: {}; receipt {}",
+                    r.name,
+                    r.digest,
+                    r.gallery,
+                    r.source,
+                    outcome.dest.display(),
+                    match &r.verification {
+                        Some(v) => format!("signed by {}", v.identity()),
+                        None => "NOT verified".to_owned(),
+                    },
+                    outcome.receipt_path.display(),
+                ),
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let status = status_of(e.kind());
+            if args.output == Output::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "name": args.name,
+                        "installed": false,
+                        "verified": false,
+                        "unavailable": status == Status::Unavailable,
+                        "error": describe(&e),
+                    })
+                );
+            }
+            Err(CliError::new(status, e))
+        }
+    }
+}
+
+/// Runs `trustpull verify-installed`.
+pub async fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
+    let config = load(&args.galleries)?;
+    let options = InstallOptions {
+        require_integrity: args.require_integrity,
+        credentials: docker_credentials()?,
+        ..InstallOptions::default()
+    };
+    let checks = trustpull_gallery::verify_installed(&config, &args.dest, &options)
+        .await
+        .map_err(|e: InstallError| CliError::new(status_of(e.kind()), e))?;
+    match args.output {
+        Output::Json => {
+            let json = serde_json::to_string_pretty(&checks).map_err(|e| {
+                CliError::new(Status::Usage, format!("cannot serialize the results: {e}"))
+            })?;
+            println!("{json}");
+        }
+        Output::Text => {
+            for c in &checks {
+                match &c.status {
+                    CheckStatus::Verified { identity } => println!(
+                        "OK      {} ({}, gallery {:?}): signed by {identity}",
+                        c.name, c.digest, c.gallery
+                    ),
+                    CheckStatus::Unsigned { warning } => println!(
+                        "OK      {} ({}, gallery {:?}): not verified: {warning}",
+                        c.name, c.digest, c.gallery
+                    ),
+                    CheckStatus::Failed { reason, .. } => println!(
+                        "FAILED  {} ({}, gallery {:?}): {reason}",
+                        c.name, c.digest, c.gallery
+                    ),
+                    _ => println!("FAILED  {}: unknown result", c.name),
+                }
+            }
+            if checks.is_empty() {
+                println!("no receipts in {}", args.dest.display());
+            }
+        }
+    }
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| {
+            !matches!(
+                c.status,
+                CheckStatus::Verified { .. } | CheckStatus::Unsigned { .. }
+            )
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let all_unavailable = checks.iter().all(|c| {
+        !matches!(
+            c.status,
+            CheckStatus::Failed {
+                unavailable: false,
+                ..
+            }
+        )
+    });
+    Err(CliError::new(
+        if all_unavailable {
+            Status::Unavailable
+        } else {
+            Status::Rejected
+        },
+        format!(
+            "{} installed backend(s) no longer pass: {}",
+            failed.len(),
+            failed.join(", ")
+        ),
+    ))
+}

@@ -1,0 +1,314 @@
+//! `trustpull install` and `trustpull verify-installed` on the offline demo layout in examples/:
+//! signed, wrong identity, no policy (warning / strict refusal), meta entries, mirrors only when
+//! the primary is unavailable, and receipts re-checked against a changed policy.
+
+// Helpers outside #[test] fns: a panic is how they report a broken fixture.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use crate::trustpull;
+
+const IDENTITY: &str =
+    "https://github.com/acme/backends/.github/workflows/release.yml@refs/heads/main";
+const ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .canonicalize()
+        .unwrap()
+}
+
+fn demo_ref() -> String {
+    format!("oci-layout:{}:v1", examples().join("demo-image").display())
+}
+
+/// The verification block for `identity`, plus `extra` policy lines.
+fn policy(identity: &str, extra: &str) -> String {
+    format!("    verification:\n      issuer: {ISSUER}\n      identity: {identity}\n{extra}")
+}
+
+/// Writes galleries.yaml (one gallery "demo" with `verification`) and backends.yaml
+/// (`index`) into `dir`; returns the config path.
+fn setup(dir: &Path, verification: &str, index: &str) -> PathBuf {
+    let config = dir.join("galleries.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "trusted_root: {}\ngalleries:\n  - name: demo\n    url: ./backends.yaml\n{verification}",
+            examples().join("trusted_root.json").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("backends.yaml"), index).unwrap();
+    config
+}
+
+fn demo_index() -> String {
+    format!("- name: demo\n  uri: {}\n", demo_ref())
+}
+
+fn install(config: &Path, dest: &Path, name: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "install",
+        name,
+        "--galleries",
+        config.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    trustpull(&args)
+}
+
+fn verify_installed(config: &Path, dest: &Path) -> std::process::Output {
+    trustpull(&[
+        "verify-installed",
+        "--galleries",
+        config.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+    ])
+}
+
+fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn receipt(dest: &Path, name: &str) -> serde_json::Value {
+    let text = std::fs::read(dest.join(format!("{name}.receipt.json"))).unwrap();
+    serde_json::from_slice(&text).unwrap()
+}
+
+/// Nothing was written: the directory is missing or empty.
+fn assert_nothing_written(dest: &Path) {
+    let entries: Vec<_> = match std::fs::read_dir(dest) {
+        Ok(rd) => rd.map(|e| e.unwrap().file_name()).collect(),
+        Err(_) => Vec::new(),
+    };
+    assert!(entries.is_empty(), "{entries:?}");
+}
+
+#[test]
+fn signed_entry_installs_with_a_receipt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), &policy(IDENTITY, ""), &demo_index());
+    let dest = tmp.path().join("backends");
+    let out = install(&config, &dest, "demo", &["--output", "json"]);
+    assert_exit(&out, 0);
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["verified"], true);
+    assert!(dest.join("demo").is_dir());
+    assert!(std::fs::read_dir(dest.join("demo"))
+        .unwrap()
+        .next()
+        .is_some());
+    let r = receipt(&dest, "demo");
+    assert_eq!(r["verified"], true);
+    assert_eq!(r["gallery"], "demo");
+    assert_eq!(r["source"], demo_ref().as_str());
+    assert_eq!(r["verification"]["identity"], IDENTITY);
+    assert!(r["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(r["policy_fingerprint"].is_string());
+
+    // A reinstall swaps the tree (Replace semantics) and succeeds.
+    assert_exit(&install(&config, &dest, "demo", &[]), 0);
+}
+
+#[test]
+fn wrong_identity_is_rejected_and_nothing_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(
+        tmp.path(),
+        &policy(
+            "https://github.com/evil/x/.github/workflows/r.yml@refs/heads/main",
+            "",
+        ),
+        &demo_index(),
+    );
+    let dest = tmp.path().join("backends");
+    let out = install(&config, &dest, "demo", &[]);
+    assert_exit(&out, 1);
+    assert_nothing_written(&dest);
+}
+
+#[test]
+fn gallery_without_policy_warns_and_strict_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), "", &demo_index());
+    let strict_dest = tmp.path().join("strict");
+    let out = install(&config, &strict_dest, "demo", &["--require-integrity"]);
+    assert_exit(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no verification policy"), "{stderr}");
+    assert_nothing_written(&strict_dest);
+
+    let dest = tmp.path().join("backends");
+    let out = install(&config, &dest, "demo", &[]);
+    assert_exit(&out, 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning") && stderr.contains("no verification policy"),
+        "{stderr}"
+    );
+    assert_eq!(receipt(&dest, "demo")["verified"], false);
+    assert!(dest.join("demo").is_dir());
+
+    // verify-installed: nothing to check, but not a failure (strict off).
+    let out = verify_installed(&config, &dest);
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn meta_entry_resolves_by_capability() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = format!(
+        "{}- name: meta\n  capabilities:\n    default: demo\n    nvidia: missing-gpu\n",
+        demo_index()
+    );
+    let config = setup(tmp.path(), &policy(IDENTITY, ""), &index);
+    let dest = tmp.path().join("backends");
+    let out = install(&config, &dest, "meta", &[]);
+    assert_exit(&out, 0);
+    assert!(dest.join("demo").is_dir());
+    let r = receipt(&dest, "demo");
+    assert_eq!(r["requested"], "meta");
+    assert_eq!(r["name"], "demo");
+
+    // A capability the meta entry maps to a name the index lacks: a config error.
+    let other = tmp.path().join("other");
+    let out = install(&config, &other, "meta", &["--capability", "nvidia"]);
+    assert_exit(&out, 2);
+    assert_nothing_written(&other);
+
+    // A name no gallery has: a config error naming the galleries searched.
+    let out = install(&config, &other, "nope", &[]);
+    assert_exit(&out, 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"demo\""));
+}
+
+#[test]
+fn verify_installed_ok_then_fails_after_not_before_moves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), &policy(IDENTITY, ""), &demo_index());
+    let dest = tmp.path().join("backends");
+    assert_exit(&install(&config, &dest, "demo", &[]), 0);
+    let out = verify_installed(&config, &dest);
+    assert_exit(&out, 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("OK") && stdout.contains("demo"), "{stdout}");
+
+    // Today's policy only accepts signatures made after 2099: the installed one no longer passes.
+    setup(
+        tmp.path(),
+        &policy(IDENTITY, "      not_before: \"2099-01-01T00:00:00Z\"\n"),
+        &demo_index(),
+    );
+    let out = verify_installed(&config, &dest);
+    assert_exit(&out, 1);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAILED") && stdout.contains("demo"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("demo"));
+}
+
+#[test]
+fn unavailable_primary_falls_through_to_a_mirror() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("not-mounted");
+    let index = format!(
+        "- name: demo\n  uri: oci-layout:{}:v1\n  mirrors:\n    - {}\n",
+        missing.display(),
+        demo_ref()
+    );
+    let config = setup(tmp.path(), &policy(IDENTITY, ""), &index);
+    let dest = tmp.path().join("backends");
+    let out = install(&config, &dest, "demo", &[]);
+    assert_exit(&out, 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unavailable"), "{stderr}");
+    assert_eq!(receipt(&dest, "demo")["source"], demo_ref().as_str());
+
+    // With no mirror, an unavailable primary is exit 3.
+    let index = format!("- name: demo\n  uri: oci-layout:{}:v1\n", missing.display());
+    let config = setup(tmp.path(), &policy(IDENTITY, ""), &index);
+    let other = tmp.path().join("other");
+    assert_exit(&install(&config, &other, "demo", &[]), 3);
+    assert_nothing_written(&other);
+}
+
+/// A copy of the demo layout without its signature (the referrer dropped from index.json).
+fn unsigned_copy(dir: &Path) -> PathBuf {
+    let src = examples().join("demo-image");
+    let dst = dir.join("unsigned-image");
+    copy_dir(&src, &dst);
+    let index_path = dst.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m.get("artifactType").is_none());
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    dst
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+#[test]
+fn rejected_primary_does_not_fall_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let unsigned = unsigned_copy(tmp.path());
+    let index = format!(
+        "- name: demo\n  uri: oci-layout:{}:v1\n  mirrors:\n    - {}\n",
+        unsigned.display(),
+        demo_ref()
+    );
+    let config = setup(tmp.path(), &policy(IDENTITY, ""), &index);
+    let dest = tmp.path().join("backends");
+    let out = install(&config, &dest, "demo", &[]);
+    assert_exit(&out, 1);
+    assert_nothing_written(&dest);
+
+    // A primary the decision table refuses (a tarball in a signed gallery) is final too.
+    let index = format!(
+        "- name: demo\n  uri: https://example.invalid/demo.tar.gz\n  mirrors:\n    - {}\n",
+        demo_ref()
+    );
+    let config = setup(tmp.path(), &policy(IDENTITY, ""), &index);
+    let out = install(&config, &dest, "demo", &[]);
+    assert_exit(&out, 1);
+    assert_nothing_written(&dest);
+}
+
+#[test]
+fn tarball_plans_are_not_implemented_yet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = "- name: demo\n  uri: https://example.invalid/demo.tar.gz\n  sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n";
+    let config = setup(tmp.path(), "", index);
+    let dest = tmp.path().join("backends");
+    let out = install(&config, &dest, "demo", &[]);
+    assert_exit(&out, 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
+    assert_nothing_written(&dest);
+}
