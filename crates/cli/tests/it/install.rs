@@ -312,3 +312,56 @@ fn tarball_plans_are_not_implemented_yet() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
     assert_nothing_written(&dest);
 }
+
+/// `registries: [{host, plain_http: true}]` applies: the install talks plain HTTP to the
+/// registry on 127.0.0.1 (wiremock records the request), whose 500 makes the primary
+/// unavailable, so the mirror is used.
+#[tokio::test(flavor = "multi_thread")]
+async fn registry_settings_apply_and_a_server_error_falls_through() {
+    use wiremock::{matchers::any, Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let host = server.address().to_string();
+    let index = format!(
+        "- name: demo\n  uri: {host}/acme/demo:v1\n  mirrors:\n    - {}\n",
+        demo_ref()
+    );
+    let config = setup(tmp.path(), &policy(IDENTITY, ""), &index);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("registries:\n  - host: \"{host}\"\n    plain_http: true\n{text}"),
+    )
+    .unwrap();
+    let dest = tmp.path().join("backends");
+    let docker_config = tmp.path().to_path_buf();
+    let out = tokio::task::spawn_blocking({
+        let (config, dest) = (config.clone(), dest.clone());
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_trustpull"))
+                .arg("install")
+                .arg("demo")
+                .arg("--galleries")
+                .arg(config)
+                .arg("--dest")
+                .arg(dest)
+                .env("DOCKER_CONFIG", docker_config)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(receipt(&dest, "demo")["source"], demo_ref().as_str());
+    let requests = server.received_requests().await.unwrap();
+    assert!(
+        !requests.is_empty(),
+        "no plain-HTTP request reached the registry"
+    );
+}
