@@ -229,6 +229,12 @@ pub enum InstallError {
         /// The last error.
         source: Box<InstallError>,
     },
+    /// The install directory to check does not exist.
+    #[error("{} does not exist; pass the --dest an install used", path.display())]
+    NoInstallDir {
+        /// The directory.
+        path: PathBuf,
+    },
     /// The receipt could not be written or read.
     #[error("receipt {}", path.display())]
     ReceiptIo {
@@ -604,6 +610,11 @@ pub async fn verify_installed(
     dest_root: &Path,
     options: &InstallOptions,
 ) -> Result<Vec<InstalledCheck>, InstallError> {
+    if !dest_root.is_dir() {
+        return Err(InstallError::NoInstallDir {
+            path: dest_root.to_owned(),
+        });
+    }
     let io = |source| InstallError::ReceiptIo {
         path: dest_root.to_owned(),
         source,
@@ -865,5 +876,67 @@ mod tests {
             serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("parse");
         assert_eq!(back, receipt);
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    fn receipt_for(name: &str, gallery: &str) -> InstallReceipt {
+        InstallReceipt {
+            name: name.into(),
+            requested: name.into(),
+            gallery: gallery.into(),
+            source: "oci-layout:/nowhere:v1".into(),
+            digest: Digest::parse(
+                "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            )
+            .expect("digest"),
+            index_digest: None,
+            verified: false,
+            verification: None,
+            policy_fingerprint: None,
+            warning: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn verify_installed_without_touching_a_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = config(dir.path(), Some("[]\n"), "[]\n");
+        let dest = dir.path().join("backends");
+        std::fs::create_dir(&dest).expect("mkdir");
+        for (name, gallery, tree) in [
+            ("gone", "removed", true),
+            ("nodir", "b", false),
+            ("plain", "b", true),
+        ] {
+            write_receipt(&receipt_path(&dest, name), &receipt_for(name, gallery)).expect("write");
+            if tree {
+                std::fs::create_dir(install_dir(&dest, name)).expect("mkdir");
+            }
+        }
+        let checks = verify_installed(&c, &dest, &InstallOptions::default())
+            .await
+            .expect("checks");
+        let by_name = |n: &str| &checks.iter().find(|c| c.name == n).expect("checked").status;
+        assert!(
+            matches!(by_name("gone"), CheckStatus::Failed { reason, unavailable: false } if reason.contains("no longer configured"))
+        );
+        assert!(
+            matches!(by_name("nodir"), CheckStatus::Failed { reason, .. } if reason.contains("missing"))
+        );
+        assert!(matches!(by_name("plain"), CheckStatus::Unsigned { .. }));
+
+        let strict = InstallOptions {
+            require_integrity: true,
+            ..InstallOptions::default()
+        };
+        let checks = verify_installed(&c, &dest, &strict).await.expect("checks");
+        assert!(checks
+            .iter()
+            .all(|c| matches!(c.status, CheckStatus::Failed { .. })));
+
+        let err = verify_installed(&c, &dir.path().join("nope"), &strict)
+            .await
+            .expect_err("no such dir");
+        assert!(matches!(err, InstallError::NoInstallDir { .. }));
+        assert_eq!(err.kind(), ErrorKind::Config);
     }
 }
