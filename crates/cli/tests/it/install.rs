@@ -215,7 +215,7 @@ fn verify_installed_ok_then_fails_after_not_before_moves() {
     assert_exit(&out, 1);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("FAILED") && stdout.contains("demo"),
+        stdout.contains("FAILED") && stdout.contains("demo") && stdout.contains("not_before"),
         "{stdout}"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("demo"));
