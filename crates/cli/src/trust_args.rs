@@ -156,12 +156,9 @@ pub fn docker_credentials() -> Result<Credentials, CliError> {
 
 /// An error and its causes on one line (`error: cause: cause`), for JSON output.
 pub fn describe(e: &dyn Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
+    let chain = std::iter::successors(Some(e), |&e| e.source());
+    chain
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }

@@ -334,14 +334,11 @@ fn verifier_unavailable(layout: &OciLayout, e: SourceError) -> trustpull_verifie
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
+    let chain = std::iter::successors(Some(e), |&e| e.source());
+    chain
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[async_trait]
