@@ -7,12 +7,11 @@
 //! 2 usage or config (including tarball entries, not implemented yet), 3 unavailable.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use trustpull_downloader::{ErrorKind, Platform, ProgressEvent, ProgressObserver};
+use trustpull_downloader::ErrorKind;
 use trustpull_gallery::{CheckStatus, InstallError, InstallOptions, OperatorConfig};
 
-use crate::trust_args::{describe, docker_credentials, Output};
+use crate::trust_args::{describe, docker_credentials, platform_or_host, Output};
 use crate::{CliError, Status};
 
 /// Arguments of `trustpull install`.
@@ -58,27 +57,6 @@ pub struct VerifyArgs {
     output: Output,
 }
 
-/// Progress as plain log lines on stderr.
-#[derive(Debug)]
-struct LogProgress;
-
-impl ProgressObserver for LogProgress {
-    fn on_event(&self, event: &ProgressEvent) {
-        match event {
-            ProgressEvent::Resolved {
-                reference, digest, ..
-            } => eprintln!("resolved {reference} to {digest}"),
-            ProgressEvent::Verified { digest, identity } => {
-                eprintln!("verified {digest}: signed by {identity}");
-            }
-            ProgressEvent::Unverified { digest, reason } => {
-                eprintln!("warning: {digest} NOT verified: {reason}");
-            }
-            _ => {}
-        }
-    }
-}
-
 fn status_of(kind: ErrorKind) -> Status {
     match kind {
         ErrorKind::Rejected => Status::Rejected,
@@ -94,18 +72,13 @@ fn load(path: &std::path::Path) -> Result<OperatorConfig, CliError> {
 /// Runs `trustpull install`.
 pub async fn run(args: Args) -> Result<(), CliError> {
     let config = load(&args.galleries)?;
-    let platform = match &args.platform {
-        Some(p) => p
-            .parse::<Platform>()
-            .map_err(|e| CliError::new(Status::Usage, e))?,
-        None => Platform::host(),
-    };
+    let platform = platform_or_host(args.platform.as_deref())?;
     let options = InstallOptions {
         require_integrity: args.require_integrity,
         platform,
         capability: args.capability.clone(),
         credentials: docker_credentials()?,
-        progress: Arc::new(LogProgress),
+        progress: crate::progress::observer(),
     };
     match trustpull_gallery::install(&config, &args.name, &args.dest, &options).await {
         Ok(outcome) => {

@@ -12,6 +12,7 @@
 mod exit;
 mod install;
 mod list;
+mod progress;
 mod pull;
 mod trust_args;
 mod verify;

@@ -162,3 +162,11 @@ pub fn describe(e: &dyn Error) -> String {
         .collect::<Vec<_>>()
         .join(": ")
 }
+
+/// The `--platform` value, or this machine's platform when none was given.
+pub fn platform_or_host(raw: Option<&str>) -> Result<trustpull_downloader::Platform, CliError> {
+    raw.map_or_else(
+        || Ok(trustpull_downloader::Platform::host()),
+        |p| p.parse().map_err(|e| CliError::new(Status::Usage, e)),
+    )
+}

@@ -852,19 +852,10 @@ mod tests {
         assert_eq!(install_dir(root, "cuda"), root.join("cuda"));
         assert_eq!(receipt_path(root, "cuda"), root.join("cuda.receipt.json"));
         let receipt = InstallReceipt {
-            name: "cuda".into(),
             requested: "meta".into(),
-            gallery: "g".into(),
             source: "oci-layout:/x:v1".into(),
-            digest: Digest::parse(
-                "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            )
-            .expect("digest"),
-            index_digest: None,
-            verified: false,
-            verification: None,
-            policy_fingerprint: None,
             warning: Some("w".into()),
+            ..receipt_for("cuda", "g")
         };
         let dir = tempfile::tempdir().expect("tempdir");
         let path = receipt_path(dir.path(), "cuda");
@@ -881,10 +872,7 @@ mod tests {
             requested: name.into(),
             gallery: gallery.into(),
             source: "oci-layout:/nowhere:v1".into(),
-            digest: Digest::parse(
-                "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            )
-            .expect("digest"),
+            digest: Digest::of(b""),
             index_digest: None,
             verified: false,
             verification: None,
