@@ -21,7 +21,8 @@
 use std::sync::Arc;
 
 use trustpull_referrers::{
-    is_index_media_type, ErrorKind, ImageIndex, ImageReference, RegistryError,
+    is_index_media_type, ErrorKind, ImageIndex, ImageReference, Platform, PlatformChoiceError,
+    RegistryError,
 };
 use trustpull_verifier::{
     CosignVerifier, ImageSubject, ImageVerifier, RegistrySource, Verification,
@@ -53,7 +54,12 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     let reference =
         ImageReference::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
     let policy = args.trust.policy()?;
-    let platform = args.platform.as_deref().map(parse_platform).transpose()?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(|p| p.parse::<Platform>())
+        .transpose()
+        .map_err(|e| CliError::new(Status::Usage, e))?;
     let root = args.trust.trust_root()?;
     let client = args.registry.client(&reference)?;
 
@@ -68,63 +74,43 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             resolved.digest
         );
     }
-    let subject = if let Some((os, arch, variant)) =
-        platform.filter(|_| is_index_media_type(&resolved.media_type))
-    {
-        let index: ImageIndex = serde_json::from_slice(&resolved.bytes).map_err(|e| {
-            CliError::new(
-                Status::Rejected,
-                format!(
-                    "{reference}@{}: the index does not parse: {e}",
-                    resolved.digest
-                ),
-            )
-        })?;
-        let child = index
-            .manifests
-            .iter()
-            .find(|d| {
-                d.platform.as_ref().is_some_and(|p| {
-                    p.os == os
-                        && p.architecture == arch
-                        && (variant.is_none() || p.variant == variant)
-                })
-            })
-            .ok_or_else(|| {
-                let available: Vec<String> = index
-                    .manifests
-                    .iter()
-                    .filter_map(|d| d.platform.as_ref())
-                    .map(|p| match &p.variant {
-                        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-                        None => format!("{}/{}", p.os, p.architecture),
-                    })
-                    .collect();
+    let subject =
+        if let Some(platform) = platform.filter(|_| is_index_media_type(&resolved.media_type)) {
+            let index: ImageIndex = serde_json::from_slice(&resolved.bytes).map_err(|e| {
                 CliError::new(
-                    Status::Usage,
+                    Status::Rejected,
                     format!(
-                        "{reference}@{} has no {} image; available: {}",
-                        resolved.digest,
-                        args.platform.as_deref().unwrap_or(""),
-                        available.join(", ")
+                        "{reference}@{}: the index does not parse: {e}",
+                        resolved.digest
                     ),
                 )
             })?;
-        ImageSubject::new(
-            repo.registry(),
-            repo.name(),
-            child.digest.clone(),
-            child.media_type.clone(),
-        )
-        .with_index(resolved.digest.clone())
-    } else {
-        ImageSubject::new(
-            repo.registry(),
-            repo.name(),
-            resolved.digest.clone(),
-            resolved.media_type.clone(),
-        )
-    };
+            let child = index.select_platform(&platform).map_err(|e| {
+                let message = match &e {
+                    PlatformChoiceError::NoMatch { wanted, offered } => format!(
+                        "{reference}@{} has no {wanted} image; available: {}",
+                        resolved.digest,
+                        offered.join(", ")
+                    ),
+                    other => format!("{reference}@{}: {other}", resolved.digest),
+                };
+                CliError::new(Status::Usage, message)
+            })?;
+            ImageSubject::new(
+                repo.registry(),
+                repo.name(),
+                child.digest.clone(),
+                child.media_type.clone(),
+            )
+            .with_index(resolved.digest.clone())
+        } else {
+            ImageSubject::new(
+                repo.registry(),
+                repo.name(),
+                resolved.digest.clone(),
+                resolved.media_type.clone(),
+            )
+        };
 
     let verifier = CosignVerifier::new(
         Arc::new(RegistrySource::new(client)),
@@ -195,24 +181,4 @@ fn registry_error(reference: &ImageReference, e: RegistryError) -> CliError {
         _ => Status::Usage,
     };
     CliError::new(status, format!("cannot resolve {reference}: {e}"))
-}
-
-type PlatformSpec = (String, String, Option<String>);
-
-fn parse_platform(text: &str) -> Result<PlatformSpec, CliError> {
-    let parts: Vec<&str> = text.split('/').collect();
-    match parts.as_slice() {
-        [os, arch] if !os.is_empty() && !arch.is_empty() => {
-            Ok(((*os).to_owned(), (*arch).to_owned(), None))
-        }
-        [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => Ok((
-            (*os).to_owned(),
-            (*arch).to_owned(),
-            Some((*variant).to_owned()),
-        )),
-        _ => Err(CliError::new(
-            Status::Usage,
-            format!("--platform {text:?}: expected os/arch or os/arch/variant"),
-        )),
-    }
 }

@@ -13,6 +13,7 @@ use trustpull_verifier::{ImageSubject, ImageVerifier, Verification};
 use crate::extract::{self, CancelFlag, DeclaredCompression, Extractor};
 use trustpull_referrers::{
     is_index_media_type, is_manifest_media_type, Descriptor, ImageIndex, ImageManifest,
+    PlatformChoiceError,
 };
 
 use crate::manifest;
@@ -384,51 +385,34 @@ impl Downloader {
         Ok(())
     }
 
-    /// The one index child for the requested platform: exact os/architecture, the variant when
-    /// asked for; when no variant was asked for and several match, the one without a variant,
-    /// else an error. Entries that are not image manifests (attestations, nested indexes) are
-    /// never chosen.
+    /// The one index child for the requested platform (rules: [`ImageIndex::select_platform`]).
     fn select_platform<'i>(
         &self,
         image: &str,
         index_digest: &Digest,
         index: &'i ImageIndex,
     ) -> Result<&'i Descriptor, PullError> {
-        let offered: Vec<(&Descriptor, &Platform)> = index
-            .manifests
-            .iter()
-            .filter(|d| d.media_type.is_empty() || is_manifest_media_type(&d.media_type))
-            .filter_map(|d| d.platform.as_ref().map(|p| (d, p)))
-            .filter(|(_, p)| p.os != "unknown" && p.architecture != "unknown")
-            .collect();
-        let matches: Vec<&(&Descriptor, &Platform)> = offered
-            .iter()
-            .filter(|(_, p)| self.platform.accepts(p))
-            .collect();
-        match matches.as_slice() {
-            [(d, _)] => Ok(d),
-            [] => Err(PullError::NoMatchingPlatform {
+        index.select_platform(&self.platform).map_err(|e| match e {
+            PlatformChoiceError::Ambiguous { wanted, offered } => PullError::AmbiguousPlatform {
+                image: image.to_owned(),
+                index: index_digest.clone(),
+                wanted,
+                offered,
+            },
+            PlatformChoiceError::NoMatch { wanted, offered } => PullError::NoMatchingPlatform {
+                image: image.to_owned(),
+                index: index_digest.clone(),
+                wanted,
+                offered,
+            },
+            // The enum is non-exhaustive; a future reason is still "no usable child".
+            _ => PullError::NoMatchingPlatform {
                 image: image.to_owned(),
                 index: index_digest.clone(),
                 wanted: self.platform.to_string(),
-                offered: offered.iter().map(|(_, p)| p.to_string()).collect(),
-            }),
-            several => {
-                let plain: Vec<_> = several
-                    .iter()
-                    .filter(|(_, p)| p.variant.is_none())
-                    .collect();
-                match plain.as_slice() {
-                    [(d, _)] if self.platform.variant.is_none() => Ok(d),
-                    _ => Err(PullError::AmbiguousPlatform {
-                        image: image.to_owned(),
-                        index: index_digest.clone(),
-                        wanted: self.platform.to_string(),
-                        offered: several.iter().map(|(_, p)| p.to_string()).collect(),
-                    }),
-                }
-            }
-        }
+                offered: Vec::new(),
+            },
+        })
     }
 
     async fn fetch_layer(

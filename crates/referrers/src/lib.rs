@@ -53,8 +53,8 @@ pub use error::{ErrorKind, RegistryError};
 pub use limits::Limits;
 pub use manifest::{
     is_bundle_media_type, is_index_media_type, is_manifest_media_type, Descriptor, ImageIndex,
-    ImageManifest, ANNOTATION_CREATED, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MANIFEST_ACCEPT,
-    OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, SIGSTORE_BUNDLE_V03,
+    ImageManifest, PlatformChoiceError, ANNOTATION_CREATED, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST,
+    MANIFEST_ACCEPT, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, SIGSTORE_BUNDLE_V03,
 };
 pub use platform::{Platform, PlatformParseError};
 pub use reference::{ImageReference, Repository};

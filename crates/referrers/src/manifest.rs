@@ -102,6 +102,68 @@ pub struct ImageIndex {
     pub manifests: Vec<Descriptor>,
 }
 
+/// Why an index has no single image for a platform.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlatformChoiceError {
+    /// No image manifest in the index is for the platform.
+    #[error("no image for platform {wanted}; the index offers [{}]", offered.join(", "))]
+    NoMatch {
+        /// The platform asked for.
+        wanted: String,
+        /// The platforms the index offers.
+        offered: Vec<String>,
+    },
+    /// Several images match and nothing says which one is meant.
+    #[error("several images for platform {wanted} ([{}]); add the variant", offered.join(", "))]
+    Ambiguous {
+        /// The platform asked for.
+        wanted: String,
+        /// The matching platforms.
+        offered: Vec<String>,
+    },
+}
+
+impl ImageIndex {
+    /// The one child for `wanted`: exact os/architecture, the variant when asked for; when no
+    /// variant was asked for and several match, the one without a variant, else an error.
+    /// Entries that are not image manifests (attestations, nested indexes) and `unknown`
+    /// platforms are never chosen: there is no silent "first child".
+    pub fn select_platform(&self, wanted: &Platform) -> Result<&Descriptor, PlatformChoiceError> {
+        let offered: Vec<(&Descriptor, &Platform)> = self
+            .manifests
+            .iter()
+            .filter(|d| d.media_type.is_empty() || is_manifest_media_type(&d.media_type))
+            .filter_map(|d| d.platform.as_ref().map(|p| (d, p)))
+            .filter(|(_, p)| p.os != "unknown" && p.architecture != "unknown")
+            .collect();
+        let matches: Vec<&(&Descriptor, &Platform)> =
+            offered.iter().filter(|(_, p)| wanted.accepts(p)).collect();
+        let names =
+            |list: &mut dyn Iterator<Item = &Platform>| list.map(ToString::to_string).collect();
+        match matches.as_slice() {
+            [(d, _)] => Ok(d),
+            [] => Err(PlatformChoiceError::NoMatch {
+                wanted: wanted.to_string(),
+                offered: names(&mut offered.iter().map(|(_, p)| *p)),
+            }),
+            several => {
+                let plain: Vec<_> = several
+                    .iter()
+                    .filter(|(_, p)| p.variant.is_none())
+                    .collect();
+                match plain.as_slice() {
+                    [(d, _)] if wanted.variant.is_none() => Ok(d),
+                    _ => Err(PlatformChoiceError::Ambiguous {
+                        wanted: wanted.to_string(),
+                        offered: names(&mut several.iter().map(|(_, p)| *p)),
+                    }),
+                }
+            }
+        }
+    }
+}
+
 /// An image manifest (OCI or Docker v2), including the referrer fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
