@@ -19,7 +19,7 @@ use trustpull_policy::Digest;
 use trustpull_testkit::sigstore::{default_policy, SignRequest, VirtualSigstore};
 use trustpull_verifier::{
     CachingVerifier, CosignVerifier, ImageSubject, ImageVerifier, MonotonicClock,
-    SignatureCandidate, SignatureSource, SourceError, StaticSource, Verification,
+    SignatureCandidate, SignatureSource, SignatureSourceError, StaticSource, Verification,
     VerificationCache, VerifyError,
 };
 
@@ -261,10 +261,10 @@ impl SignatureSource for SlowSource {
         &self,
         subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SourceError> {
+    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError> {
         tokio::time::sleep(REGISTRY_DELAY).await;
         if self.fail {
-            return Err(SourceError::Unavailable {
+            return Err(SignatureSourceError::Unavailable {
                 location: "bench registry".into(),
                 reason: "HTTP 503: service unavailable".into(),
                 status: Some(503),
@@ -277,7 +277,7 @@ impl SignatureSource for SlowSource {
         &self,
         subject: &ImageSubject,
         candidate: &SignatureCandidate,
-    ) -> Result<Vec<u8>, SourceError> {
+    ) -> Result<Vec<u8>, SignatureSourceError> {
         self.inner.bundle(subject, candidate).await
     }
 }

@@ -264,13 +264,13 @@ async fn pull_in_process(
     root: &Path,
     plain_http: bool,
 ) -> Result<(), String> {
-    use trustpull_downloader::{Downloader, OciLayout, Platform};
+    use trustpull_downloader::{Downloader, LayoutSource, Platform};
     use trustpull_verifier::{CosignVerifier, ImageVerifier, NoopVerifier, TrustRoot};
     let verifier: Arc<dyn ImageVerifier> = if verified {
         let layout = source
             .strip_prefix("oci-layout:")
             .ok_or("verified bench pulls read a layout")?;
-        let signatures = OciLayout::open_reference(layout).map_err(|e| e.to_string())?;
+        let signatures = LayoutSource::open_reference(layout).map_err(|e| e.to_string())?;
         let root = TrustRoot::from_file(root).map_err(|e| e.to_string())?;
         let policy = TrustPolicy::new(PolicySpec {
             issuer: Some(ISSUER.into()),

@@ -371,7 +371,7 @@ mod tests {
     use std::path::PathBuf;
     use std::sync::Arc;
 
-    use trustpull_downloader::{Downloader, OciLayout, Platform, PullError};
+    use trustpull_downloader::{Downloader, LayoutSource, Platform, PullError};
     use trustpull_verifier::{CosignVerifier, TrustRoot, Verification, VerifyError};
 
     use super::*;
@@ -515,7 +515,7 @@ mod tests {
     ) {
         let layout = examples().join("demo-image");
         let reference = format!("oci-layout:{}:v1", layout.display());
-        let signatures = OciLayout::open_reference(&reference["oci-layout:".len()..]).unwrap();
+        let signatures = LayoutSource::open_reference(&reference["oci-layout:".len()..]).unwrap();
         let root = TrustRoot::from_file(&examples().join("trusted_root.json")).unwrap();
         let policy = TrustPolicy::new(PolicySpec {
             issuer: Some(ISSUER.into()),

@@ -23,7 +23,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use trustpull_downloader::{Downloader, ErrorKind, ExistingDestination, OciLayout, LAYOUT_SCHEME};
+use trustpull_downloader::{
+    Downloader, ErrorKind, ExistingDestination, LayoutSource, LAYOUT_SCHEME,
+};
 use trustpull_referrers::ImageReference;
 use trustpull_verifier::{
     CosignVerifier, RegistrySource, SignatureSource, SignedTarget, Verification,
@@ -77,7 +79,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     let signatures: Arc<dyn SignatureSource> = if let Some(layout) =
         args.image.strip_prefix(LAYOUT_SCHEME)
     {
-        Arc::new(OciLayout::open_reference(layout).map_err(|e| CliError::new(Status::Usage, e))?)
+        Arc::new(LayoutSource::open_reference(layout).map_err(|e| CliError::new(Status::Usage, e))?)
     } else {
         let reference =
             ImageReference::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;

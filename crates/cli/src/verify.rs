@@ -21,8 +21,8 @@
 use std::sync::Arc;
 
 use trustpull_referrers::{
-    is_index_media_type, ErrorKind, ImageIndex, ImageReference, Platform, PlatformChoiceError,
-    RegistryError,
+    is_index_media_type, ImageIndex, ImageReference, Platform, PlatformChoiceError, RegistryError,
+    RegistryErrorKind,
 };
 use trustpull_verifier::{
     CosignVerifier, ImageSubject, ImageVerifier, RegistrySource, Verification,
@@ -176,8 +176,8 @@ fn failed(args: &Args, subject: &ImageSubject, status: Status, message: String) 
 
 fn registry_error(reference: &ImageReference, e: RegistryError) -> CliError {
     let status = match e.kind() {
-        ErrorKind::Unavailable => Status::Unavailable,
-        ErrorKind::Rejected => Status::Rejected,
+        RegistryErrorKind::Unavailable => Status::Unavailable,
+        RegistryErrorKind::Rejected => Status::Rejected,
         _ => Status::Usage,
     };
     CliError::new(status, format!("cannot resolve {reference}: {e}"))

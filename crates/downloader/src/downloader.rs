@@ -19,7 +19,7 @@ use trustpull_referrers::{
 use crate::manifest;
 use crate::progress::{NoProgress, ProgressEvent, ProgressObserver};
 use crate::staging::{check_destination, StagingDir};
-use crate::{ExistingDestination, ExtractStats, ImageSource, Limits, Platform, PullError};
+use crate::{ExistingDestination, ExtractStats, ImageSource, Platform, PullError, PullLimits};
 
 /// Installs OCI images, verified, into a directory. Build it with [`Downloader::builder`].
 ///
@@ -30,7 +30,7 @@ pub struct Downloader {
     verifier: Arc<dyn ImageVerifier>,
     client: Option<trustpull_referrers::RegistryClient>,
     platform: Platform,
-    limits: Limits,
+    limits: PullLimits,
     concurrency: usize,
     existing: ExistingDestination,
     progress: Arc<dyn ProgressObserver>,
@@ -42,7 +42,7 @@ pub struct DownloaderBuilder {
     verifier: Option<Arc<dyn ImageVerifier>>,
     client: Option<trustpull_referrers::RegistryClient>,
     platform: Option<Platform>,
-    limits: Option<Limits>,
+    limits: Option<PullLimits>,
     concurrency: Option<usize>,
     existing: ExistingDestination,
     progress: Option<Arc<dyn ProgressObserver>>,
@@ -75,9 +75,9 @@ impl DownloaderBuilder {
         self
     }
 
-    /// Bounds on manifests, layers and extraction. Default: [`Limits::default`].
+    /// Bounds on manifests, layers and extraction. Default: [`PullLimits::default`].
     #[must_use]
-    pub fn limits(mut self, limits: Limits) -> Self {
+    pub fn limits(mut self, limits: PullLimits) -> Self {
         self.limits = Some(limits);
         self
     }
@@ -153,11 +153,12 @@ impl Downloader {
     /// into `dest`.
     pub async fn pull(&self, reference: &str, dest: &Path) -> Result<PullOutcome, PullError> {
         if let Some(layout) = reference.strip_prefix(crate::layout::SCHEME) {
-            let source =
-                crate::OciLayout::open_reference(layout).map_err(|source| PullError::Source {
+            let source = crate::LayoutSource::open_reference(layout).map_err(|source| {
+                PullError::Source {
                     image: reference.to_owned(),
                     source,
-                })?;
+                }
+            })?;
             return self.pull_from(&source, dest).await;
         }
         let Some(client) = &self.client else {

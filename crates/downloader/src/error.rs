@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use trustpull_policy::Digest;
 use trustpull_verifier::VerifyError;
 
-use crate::{ExtractError, InstallError, SourceError};
+use crate::{DestinationError, ExtractError, ImageSourceError};
 
 /// How a caller should treat a [`PullError`]. Decide on this, never on message text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,7 +33,7 @@ pub enum PullError {
         image: String,
         /// The source's error.
         #[source]
-        source: SourceError,
+        source: ImageSourceError,
     },
     /// Content did not hash to the digest it was fetched by.
     #[error("{image}: {what} fetched as {expected} hashed to {actual}; the source served tampered or corrupt content, nothing was installed")]
@@ -62,8 +62,8 @@ pub enum PullError {
         /// too long).
         actual: u64,
     },
-    /// A manifest or index is over [`crate::Limits::max_manifest_bytes`].
-    #[error("{image}: the manifest is larger than {limit} bytes; raise Limits::max_manifest_bytes if it is trusted")]
+    /// A manifest or index is over [`crate::PullLimits::max_manifest_bytes`].
+    #[error("{image}: the manifest is larger than {limit} bytes; raise PullLimits::max_manifest_bytes if it is trusted")]
     ManifestTooLarge {
         /// The image reference.
         image: String,
@@ -115,7 +115,7 @@ pub enum PullError {
         /// The matching platforms.
         offered: Vec<String>,
     },
-    /// More layers than [`crate::Limits::max_layers`].
+    /// More layers than [`crate::PullLimits::max_layers`].
     #[error("{image}: the manifest lists {count} layers, more than the limit of {limit}")]
     TooManyLayers {
         /// The image reference.
@@ -125,7 +125,7 @@ pub enum PullError {
         /// The limit.
         limit: usize,
     },
-    /// Layers larger in total than [`crate::Limits::max_download_bytes`].
+    /// Layers larger in total than [`crate::PullLimits::max_download_bytes`].
     #[error("{image}: the layers total {total} bytes, more than the limit of {limit}")]
     DownloadTooLarge {
         /// The image reference.
@@ -163,7 +163,7 @@ pub enum PullError {
         image: String,
         /// The install error.
         #[source]
-        source: InstallError,
+        source: DestinationError,
     },
     /// A temporary layer file could not be written.
     #[error("could not write temporary file {path:?}; check free space beside the destination")]
@@ -190,11 +190,11 @@ impl PullError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Source { source, .. } => match source {
-                SourceError::NotFound { .. } | SourceError::BadReference { .. } => {
+                ImageSourceError::NotFound { .. } | ImageSourceError::BadReference { .. } => {
                     ErrorKind::Config
                 }
-                SourceError::Unavailable { .. } => ErrorKind::Unavailable,
-                SourceError::Invalid { .. } => ErrorKind::Rejected,
+                ImageSourceError::Unavailable { .. } => ErrorKind::Unavailable,
+                ImageSourceError::Invalid { .. } => ErrorKind::Rejected,
             },
             Self::Verify { source, .. } => {
                 if source.is_unavailable() {
@@ -213,7 +213,7 @@ impl PullError {
                 _ => ErrorKind::Rejected,
             },
             Self::Install { source, .. } => match source {
-                InstallError::Io { .. } => ErrorKind::Unavailable,
+                DestinationError::Io { .. } => ErrorKind::Unavailable,
                 _ => ErrorKind::Config,
             },
             Self::Io { .. } => ErrorKind::Unavailable,

@@ -1,4 +1,4 @@
-//! [`OciLayout`]: a local OCI image layout (`index.json`, `blobs/sha256/…`) as an image source
+//! [`LayoutSource`]: a local OCI image layout (`index.json`, `blobs/sha256/…`) as an image source
 //! and as a signature source, so layout images are verified exactly like registry images.
 //!
 //! References: `oci-layout:PATH[:tag|@digest]`. A tag is the
@@ -23,7 +23,7 @@ use trustpull_referrers::{
 };
 
 use crate::manifest::ANNOTATION_REF_NAME;
-use crate::source::{BlobStream, ImageSource, SourceDocument, SourceError, SourceLocation};
+use crate::source::{BlobStream, ImageSource, ImageSourceError, SourceDocument, SourceLocation};
 
 /// The reference prefix for layouts.
 pub const SCHEME: &str = "oci-layout:";
@@ -46,18 +46,18 @@ enum Selector {
 
 /// A local OCI image layout, bound to one image in it.
 #[derive(Debug, Clone)]
-pub struct OciLayout {
+pub struct LayoutSource {
     root: PathBuf,
     selector: Selector,
     reference: String,
 }
 
-impl OciLayout {
+impl LayoutSource {
     /// Parses `PATH[:tag|@digest]` (the part after `oci-layout:`). A `:` after the last `/`
     /// starts a tag; `@sha256:` starts a digest.
-    pub fn open_reference(spec: &str) -> Result<Self, SourceError> {
+    pub fn open_reference(spec: &str) -> Result<Self, ImageSourceError> {
         let reference = format!("{SCHEME}{spec}");
-        let bad = |reason: &str| SourceError::BadReference {
+        let bad = |reason: &str| ImageSourceError::BadReference {
             reference: reference.clone(),
             reason: reason.to_owned(),
         };
@@ -113,8 +113,8 @@ impl OciLayout {
         self.root.join("blobs").join("sha256").join(digest.hex())
     }
 
-    fn unavailable(&self, what: impl Into<String>, source: std::io::Error) -> SourceError {
-        SourceError::Unavailable {
+    fn unavailable(&self, what: impl Into<String>, source: std::io::Error) -> ImageSourceError {
+        ImageSourceError::Unavailable {
             location: self.location_name(),
             what: what.into(),
             source: Box::new(source),
@@ -125,8 +125,8 @@ impl OciLayout {
         &self,
         what: impl Into<String>,
         source: impl Into<crate::source::BoxError>,
-    ) -> SourceError {
-        SourceError::Invalid {
+    ) -> ImageSourceError {
+        ImageSourceError::Invalid {
             location: self.location_name(),
             what: what.into(),
             source: source.into(),
@@ -134,11 +134,16 @@ impl OciLayout {
     }
 
     /// Reads a small file, refusing more than `max` bytes.
-    async fn read_capped(&self, path: &Path, what: &str, max: u64) -> Result<Bytes, SourceError> {
+    async fn read_capped(
+        &self,
+        path: &Path,
+        what: &str,
+        max: u64,
+    ) -> Result<Bytes, ImageSourceError> {
         let file = match tokio::fs::File::open(path).await {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SourceError::NotFound {
+                return Err(ImageSourceError::NotFound {
                     location: self.location_name(),
                     what: what.to_owned(),
                 })
@@ -157,7 +162,7 @@ impl OciLayout {
     }
 
     /// A blob by digest, size-capped and digest-checked.
-    async fn read_blob(&self, digest: &Digest, max: u64) -> Result<Bytes, SourceError> {
+    async fn read_blob(&self, digest: &Digest, max: u64) -> Result<Bytes, ImageSourceError> {
         let bytes = self
             .read_capped(&self.blob_path(digest), digest.as_str(), max)
             .await?;
@@ -168,7 +173,7 @@ impl OciLayout {
         Ok(bytes)
     }
 
-    async fn index(&self) -> Result<ImageIndex, SourceError> {
+    async fn index(&self) -> Result<ImageIndex, ImageSourceError> {
         let bytes = self
             .read_capped(&self.root.join("index.json"), "index.json", MAX_DOCUMENT)
             .await?;
@@ -181,7 +186,7 @@ impl OciLayout {
     }
 
     /// The `index.json` entry the reference names.
-    async fn selected(&self) -> Result<Descriptor, SourceError> {
+    async fn selected(&self) -> Result<Descriptor, ImageSourceError> {
         let index = self.index().await?;
         let images: Vec<&Descriptor> = index
             .manifests
@@ -211,7 +216,7 @@ impl OciLayout {
                                 d.annotations.get(ANNOTATION_REF_NAME).map(String::as_str)
                             })
                             .collect();
-                        return Err(SourceError::BadReference {
+                        return Err(ImageSourceError::BadReference {
                             reference: self.reference.clone(),
                             reason: format!(
                                 "the layout holds {} images; add :TAG (tags: {}) or @DIGEST",
@@ -229,11 +234,11 @@ impl OciLayout {
             (None, Selector::Digest(digest)) => {
                 Ok(Descriptor::new(String::new(), digest.clone(), 0))
             }
-            (None, Selector::Tag(tag)) => Err(SourceError::NotFound {
+            (None, Selector::Tag(tag)) => Err(ImageSourceError::NotFound {
                 location: self.location_name(),
                 what: format!("tag {tag:?}"),
             }),
-            (None, Selector::Only) => Err(SourceError::NotFound {
+            (None, Selector::Only) => Err(ImageSourceError::NotFound {
                 location: self.location_name(),
                 what: "an image".to_owned(),
             }),
@@ -241,7 +246,7 @@ impl OciLayout {
     }
 
     /// Manifests listed in `index.json`, and in indexes listed there, one level deep.
-    async fn listed_manifests(&self) -> Result<Vec<Descriptor>, SourceError> {
+    async fn listed_manifests(&self) -> Result<Vec<Descriptor>, ImageSourceError> {
         let mut out = Vec::new();
         for d in self.index().await?.manifests {
             if is_index_media_type(&d.media_type) {
@@ -269,7 +274,7 @@ impl OciLayout {
 }
 
 #[async_trait]
-impl ImageSource for OciLayout {
+impl ImageSource for LayoutSource {
     fn location(&self) -> SourceLocation {
         SourceLocation {
             registry: LAYOUT_REGISTRY.to_owned(),
@@ -282,7 +287,7 @@ impl ImageSource for OciLayout {
         }
     }
 
-    async fn resolve(&self) -> Result<SourceDocument, SourceError> {
+    async fn resolve(&self) -> Result<SourceDocument, ImageSourceError> {
         let entry = self.selected().await?;
         let bytes = self.read_blob(&entry.digest, MAX_DOCUMENT).await?;
         Ok(SourceDocument {
@@ -291,7 +296,7 @@ impl ImageSource for OciLayout {
         })
     }
 
-    async fn fetch_manifest(&self, digest: &Digest) -> Result<SourceDocument, SourceError> {
+    async fn fetch_manifest(&self, digest: &Digest) -> Result<SourceDocument, ImageSourceError> {
         let bytes = self.read_blob(digest, MAX_DOCUMENT).await?;
         Ok(SourceDocument {
             media_type: String::new(),
@@ -299,12 +304,12 @@ impl ImageSource for OciLayout {
         })
     }
 
-    async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, SourceError> {
+    async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, ImageSourceError> {
         let path = self.blob_path(digest);
         let file = match tokio::fs::File::open(&path).await {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SourceError::NotFound {
+                return Err(ImageSourceError::NotFound {
                     location: self.location_name(),
                     what: digest.to_string(),
                 })
@@ -315,7 +320,7 @@ impl ImageSource for OciLayout {
         let what = digest.to_string();
         let stream =
             tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
-                chunk.map_err(|e| SourceError::Unavailable {
+                chunk.map_err(|e| ImageSourceError::Unavailable {
                     location: location.clone(),
                     what: what.clone(),
                     source: Box::new(e),
@@ -325,8 +330,11 @@ impl ImageSource for OciLayout {
     }
 }
 
-fn verifier_unavailable(layout: &OciLayout, e: SourceError) -> trustpull_verifier::SourceError {
-    trustpull_verifier::SourceError::Unavailable {
+fn verifier_unavailable(
+    layout: &LayoutSource,
+    e: ImageSourceError,
+) -> trustpull_verifier::SignatureSourceError {
+    trustpull_verifier::SignatureSourceError::Unavailable {
         location: layout.location_name(),
         reason: error_chain(&e),
         status: None,
@@ -342,12 +350,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 #[async_trait]
-impl SignatureSource for OciLayout {
+impl SignatureSource for LayoutSource {
     async fn candidates(
         &self,
         _subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, trustpull_verifier::SourceError> {
+    ) -> Result<Vec<SignatureCandidate>, trustpull_verifier::SignatureSourceError> {
         let listed = self
             .listed_manifests()
             .await
@@ -392,8 +400,8 @@ impl SignatureSource for OciLayout {
         &self,
         _subject: &ImageSubject,
         candidate: &SignatureCandidate,
-    ) -> Result<Vec<u8>, trustpull_verifier::SourceError> {
-        let bad = |reason: String| trustpull_verifier::SourceError::BadCandidate {
+    ) -> Result<Vec<u8>, trustpull_verifier::SignatureSourceError> {
+        let bad = |reason: String| trustpull_verifier::SignatureSourceError::BadCandidate {
             candidate: candidate.digest().clone(),
             reason,
         };
@@ -428,7 +436,7 @@ mod tests {
     use super::*;
 
     fn check(spec: &str, path: &str, selector: Selector) {
-        let l = OciLayout::open_reference(spec).unwrap();
+        let l = LayoutSource::open_reference(spec).unwrap();
         assert_eq!(l.root, PathBuf::from(path), "{spec}");
         assert_eq!(l.selector, selector, "{spec}");
     }
@@ -445,16 +453,16 @@ mod tests {
         check("./a:b/layout", "./a:b/layout", Selector::Only);
         check(&format!("/tmp/l@{d}"), "/tmp/l", Selector::Digest(d));
         assert!(matches!(
-            OciLayout::open_reference(""),
-            Err(SourceError::BadReference { .. })
+            LayoutSource::open_reference(""),
+            Err(ImageSourceError::BadReference { .. })
         ));
         assert!(matches!(
-            OciLayout::open_reference("p@sha256:zz"),
-            Err(SourceError::BadReference { .. })
+            LayoutSource::open_reference("p@sha256:zz"),
+            Err(ImageSourceError::BadReference { .. })
         ));
         assert!(matches!(
-            OciLayout::open_reference("p:"),
-            Err(SourceError::BadReference { .. })
+            LayoutSource::open_reference("p:"),
+            Err(ImageSourceError::BadReference { .. })
         ));
     }
 }

@@ -7,7 +7,7 @@
 //! safely into a staging directory beside the destination, and renames it into place
 //! (DESIGN.md §7). Any error or cancellation leaves the destination as it was.
 //!
-//! Sources: registries (`trustpull-referrers`) and local OCI image layouts ([`OciLayout`],
+//! Sources: registries (`trustpull-referrers`) and local OCI image layouts ([`LayoutSource`],
 //! which is also a `SignatureSource`, so layout images are verified like registry images), or
 //! any [`ImageSource`].
 //!
@@ -41,12 +41,14 @@ mod staging;
 pub use downloader::{Downloader, DownloaderBuilder, MissingVerifier, PullOutcome};
 pub use error::{ErrorKind, PullError};
 pub use extract::{Compression, ExtractError, ExtractStats, UnsafeReason, MAX_METADATA_BYTES};
-pub use layout::{OciLayout, LAYOUT_REGISTRY, SCHEME as LAYOUT_SCHEME};
-pub use limits::Limits;
+pub use layout::{LayoutSource, LAYOUT_REGISTRY, SCHEME as LAYOUT_SCHEME};
+pub use limits::PullLimits;
 pub use progress::{NoProgress, ProgressEvent, ProgressObserver};
 pub use registry::RegistrySource;
-pub use source::{BlobStream, BoxError, ImageSource, SourceDocument, SourceError, SourceLocation};
-pub use staging::InstallError;
+pub use source::{
+    BlobStream, BoxError, ImageSource, ImageSourceError, SourceDocument, SourceLocation,
+};
+pub use staging::DestinationError;
 pub use trustpull_referrers::{Platform, PlatformParseError};
 
 /// What to do when the destination directory already exists and is not empty.

@@ -1,14 +1,14 @@
-//! `Limits`: the bounds every pull enforces on what a registry or layout may make us do.
+//! `PullLimits`: the bounds every pull enforces on what a registry or layout may make us do.
 
-/// Bounds on one pull. Every field has a documented default ([`Limits::default`]); raise them
+/// Bounds on one pull. Every field has a documented default ([`PullLimits::default`]); raise them
 /// for unusually large images, never set them to "unbounded".
 ///
 /// ```
-/// let limits = trustpull_downloader::Limits { max_entries: 10_000, ..Default::default() };
+/// let limits = trustpull_downloader::PullLimits { max_entries: 10_000, ..Default::default() };
 /// assert_eq!(limits.max_layers, 128);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
+pub struct PullLimits {
     /// Largest manifest or index accepted, in bytes. Default: 4 MiB (DESIGN §5).
     pub max_manifest_bytes: u64,
     /// Most layers one image manifest may list. Default: 128.
@@ -23,7 +23,7 @@ pub struct Limits {
     pub max_extracted_bytes: u64,
 }
 
-impl Default for Limits {
+impl Default for PullLimits {
     fn default() -> Self {
         Self {
             max_manifest_bytes: 4 * 1024 * 1024,

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use futures::StreamExt;
 use trustpull_policy::Digest;
-use trustpull_referrers::{ErrorKind, ImageReference, RegistryClient, RegistryError};
+use trustpull_referrers::{ImageReference, RegistryClient, RegistryError, RegistryErrorKind};
 
-use crate::source::{BlobStream, ImageSource, SourceDocument, SourceError, SourceLocation};
+use crate::source::{BlobStream, ImageSource, ImageSourceError, SourceDocument, SourceLocation};
 
 /// One image in a registry, read through a [`RegistryClient`] (auth, retries, capped reads).
 #[derive(Debug, Clone)]
@@ -17,11 +17,12 @@ pub struct RegistrySource {
 
 impl RegistrySource {
     /// Parses `host[:port]/repo[:tag|@digest]` (an `oci://` prefix is allowed).
-    pub fn new(client: RegistryClient, reference: &str) -> Result<Self, SourceError> {
-        let image = ImageReference::parse(reference).map_err(|e| SourceError::BadReference {
-            reference: reference.to_owned(),
-            reason: e.to_string(),
-        })?;
+    pub fn new(client: RegistryClient, reference: &str) -> Result<Self, ImageSourceError> {
+        let image =
+            ImageReference::parse(reference).map_err(|e| ImageSourceError::BadReference {
+                reference: reference.to_owned(),
+                reason: e.to_string(),
+            })?;
         Ok(Self {
             client,
             image,
@@ -29,21 +30,21 @@ impl RegistrySource {
         })
     }
 
-    fn error(&self, what: impl Into<String>, e: RegistryError) -> SourceError {
+    fn error(&self, what: impl Into<String>, e: RegistryError) -> ImageSourceError {
         let location = self.image.repository().to_string();
         let what = what.into();
         match e.kind() {
-            ErrorKind::NotFound => SourceError::NotFound { location, what },
-            ErrorKind::Rejected => SourceError::Invalid {
+            RegistryErrorKind::NotFound => ImageSourceError::NotFound { location, what },
+            RegistryErrorKind::Rejected => ImageSourceError::Invalid {
                 location,
                 what,
                 source: Box::new(e),
             },
-            ErrorKind::Config => SourceError::BadReference {
+            RegistryErrorKind::Config => ImageSourceError::BadReference {
                 reference: self.reference.clone(),
                 reason: e.to_string(),
             },
-            _ => SourceError::Unavailable {
+            _ => ImageSourceError::Unavailable {
                 location,
                 what,
                 source: Box::new(e),
@@ -64,7 +65,7 @@ impl ImageSource for RegistrySource {
         }
     }
 
-    async fn resolve(&self) -> Result<SourceDocument, SourceError> {
+    async fn resolve(&self) -> Result<SourceDocument, ImageSourceError> {
         let m = self
             .client
             .resolve(&self.image)
@@ -76,7 +77,7 @@ impl ImageSource for RegistrySource {
         })
     }
 
-    async fn fetch_manifest(&self, digest: &Digest) -> Result<SourceDocument, SourceError> {
+    async fn fetch_manifest(&self, digest: &Digest) -> Result<SourceDocument, ImageSourceError> {
         let m = self
             .client
             .fetch_manifest(self.image.repository(), digest)
@@ -88,7 +89,7 @@ impl ImageSource for RegistrySource {
         })
     }
 
-    async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, SourceError> {
+    async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, ImageSourceError> {
         let stream = self
             .client
             .blob_stream(self.image.repository(), digest)

@@ -1,5 +1,5 @@
 //! [`ImageSource`]: where manifests and layer blobs come from (a registry, an OCI image layout,
-//! or anything a caller implements), and [`SourceError`].
+//! or anything a caller implements), and [`ImageSourceError`].
 //!
 //! A source is bound to one image reference. It is trusted for nothing: the downloader checks
 //! every byte it returns against the digest and size it asked for.
@@ -16,7 +16,7 @@ use trustpull_policy::Digest;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A blob body as a stream of chunks. The downloader bounds and hashes it.
-pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, SourceError>> + Send>>;
+pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, ImageSourceError>> + Send>>;
 
 /// A manifest or index as the source served it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub struct SourceLocation {
 /// Why a source could not serve something.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SourceError {
+pub enum ImageSourceError {
     /// The tag, manifest or blob does not exist there.
     #[error("{what} was not found in {location}; check the reference")]
     NotFound {
@@ -94,11 +94,11 @@ pub trait ImageSource: Send + Sync + Debug {
 
     /// Resolves the reference ONCE: a tag to the manifest or index it names now; a digest
     /// reference to that document, without any tag lookup.
-    async fn resolve(&self) -> Result<SourceDocument, SourceError>;
+    async fn resolve(&self) -> Result<SourceDocument, ImageSourceError>;
 
     /// The manifest (or index) with `digest`.
-    async fn fetch_manifest(&self, digest: &Digest) -> Result<SourceDocument, SourceError>;
+    async fn fetch_manifest(&self, digest: &Digest) -> Result<SourceDocument, ImageSourceError>;
 
     /// The blob with `digest`, as a stream.
-    async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, SourceError>;
+    async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, ImageSourceError>;
 }

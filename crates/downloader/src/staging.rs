@@ -26,7 +26,7 @@ pub(crate) struct StagingDir {
 /// Why installing the staged tree failed. The destination is as it was.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum InstallError {
+pub enum DestinationError {
     /// The destination exists and is not an empty directory.
     #[error("destination {dest:?} already exists and is not an empty directory; remove it or ask to replace it")]
     DestinationExists {
@@ -66,17 +66,17 @@ enum DestState {
     NotDir,
 }
 
-fn dest_state(dest: &Path) -> Result<DestState, InstallError> {
+fn dest_state(dest: &Path) -> Result<DestState, DestinationError> {
     match fs::symlink_metadata(dest) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(DestState::Missing),
-        Err(source) => Err(InstallError::Io {
+        Err(source) => Err(DestinationError::Io {
             action: "inspect",
             path: dest.to_path_buf(),
             source,
         }),
         Ok(meta) if !meta.file_type().is_dir() => Ok(DestState::NotDir),
         Ok(_) => {
-            let mut listing = fs::read_dir(dest).map_err(|source| InstallError::Io {
+            let mut listing = fs::read_dir(dest).map_err(|source| DestinationError::Io {
                 action: "list",
                 path: dest.to_path_buf(),
                 source,
@@ -94,23 +94,23 @@ fn dest_state(dest: &Path) -> Result<DestState, InstallError> {
 pub(crate) fn check_destination(
     dest: &Path,
     existing: ExistingDestination,
-) -> Result<(), InstallError> {
+) -> Result<(), DestinationError> {
     match (dest_state(dest)?, existing) {
         (DestState::Missing | DestState::EmptyDir, _) => Ok(()),
         (DestState::NonEmptyDir, ExistingDestination::Replace) => Ok(()),
         (DestState::NonEmptyDir, ExistingDestination::Refuse) => {
-            Err(InstallError::DestinationExists {
+            Err(DestinationError::DestinationExists {
                 dest: dest.to_path_buf(),
             })
         }
-        (DestState::NotDir, _) => Err(InstallError::DestinationNotDirectory {
+        (DestState::NotDir, _) => Err(DestinationError::DestinationNotDirectory {
             dest: dest.to_path_buf(),
         }),
     }
 }
 
-fn parent_and_name(dest: &Path) -> Result<(PathBuf, String), InstallError> {
-    let bad = || InstallError::BadDestination {
+fn parent_and_name(dest: &Path) -> Result<(PathBuf, String), DestinationError> {
+    let bad = || DestinationError::BadDestination {
         dest: dest.to_path_buf(),
     };
     let name = dest
@@ -129,14 +129,14 @@ fn parent_and_name(dest: &Path) -> Result<(PathBuf, String), InstallError> {
 impl StagingDir {
     /// Creates `.<name>.trustpull-staging-XXXXXX` beside `dest` (creating `dest`'s parent if
     /// needed), mode 0755.
-    pub(crate) fn beside(dest: &Path) -> Result<Self, InstallError> {
+    pub(crate) fn beside(dest: &Path) -> Result<Self, DestinationError> {
         let (parent, name) = parent_and_name(dest)?;
         let created_parents: Vec<PathBuf> = parent
             .ancestors()
             .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
             .map(Path::to_path_buf)
             .collect();
-        fs::create_dir_all(&parent).map_err(|source| InstallError::Io {
+        fs::create_dir_all(&parent).map_err(|source| DestinationError::Io {
             action: "create",
             path: parent.clone(),
             source,
@@ -144,13 +144,13 @@ impl StagingDir {
         let dir = tempfile::Builder::new()
             .prefix(&format!(".{name}.trustpull-staging-"))
             .tempdir_in(&parent)
-            .map_err(|source| InstallError::Io {
+            .map_err(|source| DestinationError::Io {
                 action: "create a staging directory in",
                 path: parent.clone(),
                 source,
             })?;
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).map_err(|source| {
-            InstallError::Io {
+            DestinationError::Io {
                 action: "set permissions on",
                 path: dir.path().to_path_buf(),
                 source,
@@ -175,11 +175,11 @@ impl StagingDir {
         mut self,
         dest: &Path,
         existing: ExistingDestination,
-    ) -> Result<(), InstallError> {
+    ) -> Result<(), DestinationError> {
         let staged = self.path().to_path_buf();
         check_destination(dest, existing)?;
         let rename = |from: &Path, to: &Path| {
-            fs::rename(from, to).map_err(|source| InstallError::Io {
+            fs::rename(from, to).map_err(|source| DestinationError::Io {
                 action: "rename into place",
                 path: to.to_path_buf(),
                 source,
@@ -193,7 +193,7 @@ impl StagingDir {
                 let old = tempfile::Builder::new()
                     .prefix(&format!(".{name}.trustpull-old-"))
                     .tempdir_in(&parent)
-                    .map_err(|source| InstallError::Io {
+                    .map_err(|source| DestinationError::Io {
                         action: "create a directory in",
                         path: parent.clone(),
                         source,
@@ -208,7 +208,7 @@ impl StagingDir {
                 drop(old);
             }
             DestState::NotDir => {
-                return Err(InstallError::DestinationNotDirectory {
+                return Err(DestinationError::DestinationNotDirectory {
                     dest: dest.to_path_buf(),
                 })
             }
@@ -309,7 +309,7 @@ pub(crate) mod tests {
         let err = staging
             .install(&dest, ExistingDestination::Refuse)
             .unwrap_err();
-        assert!(matches!(err, InstallError::DestinationExists { .. }));
+        assert!(matches!(err, DestinationError::DestinationExists { .. }));
         assert_eq!(entries(parent.path()), vec!["dest"]);
         assert_eq!(entries(&dest), vec!["old"]);
 
@@ -330,6 +330,9 @@ pub(crate) mod tests {
         let dest = parent.path().join("dest");
         std::os::unix::fs::symlink(&target, &dest).unwrap();
         let err = check_destination(&dest, ExistingDestination::Replace).unwrap_err();
-        assert!(matches!(err, InstallError::DestinationNotDirectory { .. }));
+        assert!(matches!(
+            err,
+            DestinationError::DestinationNotDirectory { .. }
+        ));
     }
 }

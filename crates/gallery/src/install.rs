@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use trustpull_downloader::{
-    Downloader, ErrorKind, ExistingDestination, ImageSource, NoProgress, OciLayout, Platform,
-    ProgressObserver, PullError, SourceError, LAYOUT_SCHEME,
+    Downloader, ErrorKind, ExistingDestination, ImageSource, ImageSourceError, LayoutSource,
+    NoProgress, Platform, ProgressObserver, PullError, LAYOUT_SCHEME,
 };
 use trustpull_policy::Digest;
 use trustpull_referrers::{Credentials, RegistryClient, RegistryError};
@@ -351,17 +351,17 @@ pub fn receipt_path(dest_root: &Path, entry_name: &str) -> PathBuf {
 }
 
 /// The layout directory of an `oci-layout:` reference, if it is one.
-fn layout_of(reference: &str) -> Option<Result<OciLayout, SourceError>> {
+fn layout_of(reference: &str) -> Option<Result<LayoutSource, ImageSourceError>> {
     reference
         .strip_prefix(LAYOUT_SCHEME)
-        .map(OciLayout::open_reference)
+        .map(LayoutSource::open_reference)
 }
 
 /// The signature source for `reference`: the layout itself, or the registry.
 fn signature_source(
     reference: &str,
     client: &RegistryClient,
-) -> Result<Arc<dyn SignatureSource>, SourceError> {
+) -> Result<Arc<dyn SignatureSource>, ImageSourceError> {
     Ok(match layout_of(reference) {
         Some(layout) => Arc::new(layout?),
         None => Arc::new(trustpull_verifier::RegistrySource::new(client.clone())),
@@ -483,7 +483,7 @@ async fn attempt(
         reference: reference.clone(),
         source: Box::new(source),
     };
-    let source_error = |source: SourceError| {
+    let source_error = |source: ImageSourceError| {
         pull_error(PullError::Source {
             image: reference.clone(),
             source,
@@ -727,7 +727,7 @@ async fn check_one(
     let document = match image.fetch_manifest(&receipt.digest).await {
         Ok(d) => d,
         Err(e) => {
-            let unavailable = matches!(e, SourceError::Unavailable { .. });
+            let unavailable = matches!(e, ImageSourceError::Unavailable { .. });
             return failed(describe(&e), unavailable);
         }
     };

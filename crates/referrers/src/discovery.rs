@@ -30,7 +30,7 @@ use crate::manifest::{
     is_bundle_media_type, Descriptor, ImageIndex, ImageManifest, ANNOTATION_CREATED,
     MANIFEST_ACCEPT, OCI_EMPTY, OCI_INDEX, SIGSTORE_BUNDLE_V03,
 };
-use crate::{ErrorKind, RegistryClient, RegistryError, Repository};
+use crate::{RegistryClient, RegistryError, RegistryErrorKind, Repository};
 
 /// Where a candidate was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -137,7 +137,7 @@ impl RegistryClient {
                 }),
                 None | Some(OCI_EMPTY) => match self.classify_untyped(repo, digest, &d).await {
                     Ok(c) => candidates.push(c),
-                    Err(e) if e.kind() == ErrorKind::Unavailable => return Err(e),
+                    Err(e) if e.kind() == RegistryErrorKind::Unavailable => return Err(e),
                     Err(reason) => skipped.push(SkippedReferrer {
                         manifest_digest: d.digest.clone(),
                         reason,

@@ -1,4 +1,4 @@
-//! [`RegistryError`]: everything that can go wrong talking to a registry, with its [`ErrorKind`].
+//! [`RegistryError`]: everything that can go wrong talking to a registry, with its [`RegistryErrorKind`].
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use trustpull_policy::Digest;
 /// How a caller should treat a [`RegistryError`]. Decide on this, never on message text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum ErrorKind {
+pub enum RegistryErrorKind {
     /// The registry or the network failed; a retry later may succeed (401/403/429/5xx, timeouts,
     /// connection errors, a failing credential helper). Never means "no signatures".
     Unavailable,
@@ -194,8 +194,8 @@ fn registry_message(message: &str) -> String {
 }
 
 impl RegistryError {
-    /// How to treat the error; see [`ErrorKind`].
-    pub fn kind(&self) -> ErrorKind {
+    /// How to treat the error; see [`RegistryErrorKind`].
+    pub fn kind(&self) -> RegistryErrorKind {
         match self {
             Self::Status { .. }
             | Self::Transport { .. }
@@ -203,22 +203,22 @@ impl RegistryError {
             | Self::RetryAfterTooLong { .. }
             | Self::Auth { .. }
             | Self::CredentialHelper { .. }
-            | Self::Redirect { .. } => ErrorKind::Unavailable,
-            Self::NotFound { .. } => ErrorKind::NotFound,
+            | Self::Redirect { .. } => RegistryErrorKind::Unavailable,
+            Self::NotFound { .. } => RegistryErrorKind::NotFound,
             Self::TooLarge { .. }
             | Self::DigestMismatch { .. }
             | Self::SizeMismatch { .. }
             | Self::InvalidDocument { .. }
             | Self::MalformedDocument { .. }
             | Self::SubjectMismatch { .. }
-            | Self::NotABundle { .. } => ErrorKind::Rejected,
-            Self::InvalidReference { .. } | Self::Config { .. } => ErrorKind::Config,
+            | Self::NotABundle { .. } => RegistryErrorKind::Rejected,
+            Self::InvalidReference { .. } | Self::Config { .. } => RegistryErrorKind::Config,
         }
     }
 
     /// True when a retry later may succeed.
     pub fn is_unavailable(&self) -> bool {
-        self.kind() == ErrorKind::Unavailable
+        self.kind() == RegistryErrorKind::Unavailable
     }
 
     /// The HTTP status behind the error, when there was one.

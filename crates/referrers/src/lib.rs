@@ -10,7 +10,7 @@
 //! It does NOT decide trust: it finds candidates and hands their bytes to `trustpull-verifier`.
 //! It reads no environment and no files of its own: the caller passes the Docker config bytes.
 //!
-//! Errors carry an [`ErrorKind`]: `Unavailable` (retry may help; a 401/403/429/5xx or timeout
+//! Errors carry an [`RegistryErrorKind`]: `Unavailable` (retry may help; a 401/403/429/5xx or timeout
 //! during discovery is this, never "no signatures"), `NotFound`, `Rejected` (wrong content) and
 //! `Config`.
 //!
@@ -49,7 +49,7 @@ pub use credentials::{Credential, Credentials, DockerConfig};
 pub use discovery::{
     Discovery, DiscoverySource, SignatureBundle, SignatureCandidate, SkippedReferrer,
 };
-pub use error::{ErrorKind, RegistryError};
+pub use error::{RegistryError, RegistryErrorKind};
 pub use limits::Limits;
 pub use manifest::{
     is_bundle_media_type, is_index_media_type, is_manifest_media_type, Descriptor, ImageIndex,

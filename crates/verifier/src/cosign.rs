@@ -16,8 +16,8 @@ use trustpull_policy::{Digest, SignedBy, TrustPolicy};
 
 use crate::{
     verify_bundle, CacheScope, CandidateReason, CandidateRejection, ImageSubject, ImageVerifier,
-    Receipt, Rejection, SignatureCandidate, SignatureSource, SignedTarget, SourceError, TrustRoot,
-    Verification, VerifiedBundle, VerifyError,
+    Receipt, Rejection, SignatureCandidate, SignatureSource, SignatureSourceError, SignedTarget,
+    TrustRoot, Verification, VerifiedBundle, VerifyError,
 };
 
 /// How many candidates are verified at most, by default (DESIGN.md §5).
@@ -125,7 +125,7 @@ enum Outcome {
 #[async_trait]
 impl ImageVerifier for CosignVerifier {
     async fn verify(&self, subject: &ImageSubject) -> Result<Verification, VerifyError> {
-        let unavailable = |source: SourceError| VerifyError::Unavailable {
+        let unavailable = |source: SignatureSourceError| VerifyError::Unavailable {
             image: subject.name(),
             digest: subject.digest().clone(),
             source,
@@ -136,11 +136,11 @@ impl ImageVerifier for CosignVerifier {
         for (digest, target) in self.targets(subject) {
             match self.source.candidates(subject, &digest).await {
                 Ok(found) => work.extend(found.into_iter().map(|c| (digest.clone(), target, c))),
-                Err(SourceError::BadCandidate { candidate, reason }) => {
+                Err(SignatureSourceError::BadCandidate { candidate, reason }) => {
                     listed_bad.push(CandidateRejection {
                         candidate: SignatureCandidate::new(candidate.clone()),
                         signs: digest.clone(),
-                        reason: CandidateReason::Source(SourceError::BadCandidate {
+                        reason: CandidateReason::Source(SignatureSourceError::BadCandidate {
                             candidate,
                             reason,
                         }),

@@ -4,7 +4,7 @@ use std::fmt;
 
 use trustpull_policy::{Digest, PolicyViolation};
 
-use crate::{SignatureCandidate, SourceError};
+use crate::{SignatureCandidate, SignatureSourceError};
 
 /// Why a verifier did not vouch for an image.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,7 +22,7 @@ pub enum VerifyError {
         digest: Digest,
         /// What failed.
         #[source]
-        source: SourceError,
+        source: SignatureSourceError,
     },
     /// A strict installer has no policy for this image ([`crate::StrictVerifier`]).
     #[error("refusing {image}@{digest}: {reason}")]
@@ -108,7 +108,7 @@ impl fmt::Display for CandidateRejection {
 pub enum CandidateReason {
     /// The source could not produce a usable bundle for it.
     #[error(transparent)]
-    Source(SourceError),
+    Source(SignatureSourceError),
     /// The bundle was read and rejected.
     #[error(transparent)]
     Bundle(BundleRejection),

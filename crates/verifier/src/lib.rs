@@ -43,7 +43,7 @@ pub use cache::{
 };
 pub use error::{BundleRejection, CandidateReason, CandidateRejection, Rejection, VerifyError};
 pub use receipt::{Receipt, SignedTarget, Verification};
-pub use source::{SignatureCandidate, SignatureSource, SourceError, StaticSource};
+pub use source::{SignatureCandidate, SignatureSource, SignatureSourceError, StaticSource};
 pub use subject::ImageSubject;
 pub use verifier::{ImageVerifier, NoopVerifier, StrictVerifier};
 

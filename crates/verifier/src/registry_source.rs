@@ -6,16 +6,16 @@
 //! the referrer manifest and its single bundle layer by digest, capped, and checks that the
 //! manifest's subject is the image (or, for a platform child, the index it was selected from).
 //!
-//! Error mapping: any failed discovery is [`SourceError::Unavailable`] (a 401/403/429/5xx,
+//! Error mapping: any failed discovery is [`SignatureSourceError::Unavailable`] (a 401/403/429/5xx,
 //! timeout or unreadable referrers index is never "no signatures"); a candidate that fails for
 //! a retryable reason is `Unavailable`, any other candidate failure (not found, digest
-//! mismatch, wrong subject, not a bundle, too large) is [`SourceError::BadCandidate`].
+//! mismatch, wrong subject, not a bundle, too large) is [`SignatureSourceError::BadCandidate`].
 
 use async_trait::async_trait;
 use trustpull_policy::Digest;
 use trustpull_referrers::{RegistryClient, RegistryError, Repository};
 
-use crate::{ImageSubject, SignatureCandidate, SignatureSource, SourceError};
+use crate::{ImageSubject, SignatureCandidate, SignatureSource, SignatureSourceError};
 
 /// Signature candidates and bundles read from the registry the image lives in.
 ///
@@ -31,9 +31,9 @@ impl RegistrySource {
         Self { client }
     }
 
-    fn repository(subject: &ImageSubject) -> Result<Repository, SourceError> {
+    fn repository(subject: &ImageSubject) -> Result<Repository, SignatureSourceError> {
         Repository::new(subject.registry(), subject.repository()).map_err(|e| {
-            SourceError::Unavailable {
+            SignatureSourceError::Unavailable {
                 location: subject.name(),
                 reason: e.to_string(),
                 status: None,
@@ -42,8 +42,8 @@ impl RegistrySource {
     }
 }
 
-fn unavailable(subject: &ImageSubject, digest: &Digest, e: &RegistryError) -> SourceError {
-    SourceError::Unavailable {
+fn unavailable(subject: &ImageSubject, digest: &Digest, e: &RegistryError) -> SignatureSourceError {
+    SignatureSourceError::Unavailable {
         location: format!("{}@{digest}", subject.name()),
         reason: e.to_string(),
         status: e.status(),
@@ -56,7 +56,7 @@ impl SignatureSource for RegistrySource {
         &self,
         subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SourceError> {
+    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError> {
         let repo = Self::repository(subject)?;
         let found = self
             .client
@@ -83,7 +83,7 @@ impl SignatureSource for RegistrySource {
         &self,
         subject: &ImageSubject,
         candidate: &SignatureCandidate,
-    ) -> Result<Vec<u8>, SourceError> {
+    ) -> Result<Vec<u8>, SignatureSourceError> {
         let repo = Self::repository(subject)?;
         let mut subjects = vec![subject.digest().clone()];
         subjects.extend(subject.index_digest().cloned());
@@ -94,7 +94,7 @@ impl SignatureSource for RegistrySource {
         {
             Ok(bundle) => Ok(bundle.bytes.to_vec()),
             Err(e) if e.is_unavailable() => Err(unavailable(subject, candidate.digest(), &e)),
-            Err(e) => Err(SourceError::BadCandidate {
+            Err(e) => Err(SignatureSourceError::BadCandidate {
                 candidate: candidate.digest().clone(),
                 reason: e.to_string(),
             }),

@@ -16,11 +16,11 @@
 //!
 //! # Contract for implementors
 //!
-//! - Return [`SourceError::Unavailable`] when the lookup as a whole failed and a retry may help:
+//! - Return [`SignatureSourceError::Unavailable`] when the lookup as a whole failed and a retry may help:
 //!   401/403/429/5xx, timeouts, connection errors, an unreadable layout. Never turn such a
 //!   failure into an empty list: an empty list means "this image has no signatures", which is a
 //!   definitive rejection.
-//! - Return [`SourceError::BadCandidate`] from [`SignatureSource::bundle`] when one candidate
+//! - Return [`SignatureSourceError::BadCandidate`] from [`SignatureSource::bundle`] when one candidate
 //!   is unusable (its manifest has no bundle layer, two layers, a digest mismatch, an oversized
 //!   body). The verifier records it as that candidate's rejection reason and goes on with the
 //!   others.
@@ -91,7 +91,7 @@ impl SignatureCandidate {
 /// Why a [`SignatureSource`] could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum SourceError {
+pub enum SignatureSourceError {
     /// The lookup as a whole failed; retrying may help. Never means "no signatures".
     #[error("signature lookup at {location} is unavailable ({reason}); retry later or check access to it")]
     Unavailable {
@@ -112,8 +112,8 @@ pub enum SourceError {
     },
 }
 
-impl SourceError {
-    /// True for [`SourceError::Unavailable`].
+impl SignatureSourceError {
+    /// True for [`SignatureSourceError::Unavailable`].
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable { .. })
     }
@@ -124,19 +124,19 @@ impl SourceError {
 pub trait SignatureSource: Send + Sync + Debug {
     /// The candidates that may sign `digest` (the subject's manifest digest, or its index
     /// digest when the policy accepts index signatures). An empty list means the image has no
-    /// signatures there; a failed lookup is [`SourceError::Unavailable`].
+    /// signatures there; a failed lookup is [`SignatureSourceError::Unavailable`].
     async fn candidates(
         &self,
         subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SourceError>;
+    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError>;
 
     /// The Sigstore bundle bytes of `candidate` (a JSON document, size-bounded by the source).
     async fn bundle(
         &self,
         subject: &ImageSubject,
         candidate: &SignatureCandidate,
-    ) -> Result<Vec<u8>, SourceError>;
+    ) -> Result<Vec<u8>, SignatureSourceError>;
 }
 
 /// An in-memory source: bundles keyed by the digest they sign. Candidates are identified by
@@ -166,7 +166,7 @@ impl SignatureSource for StaticSource {
         &self,
         _subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SourceError> {
+    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError> {
         Ok(self
             .bundles
             .get(digest)
@@ -182,13 +182,13 @@ impl SignatureSource for StaticSource {
         &self,
         _subject: &ImageSubject,
         candidate: &SignatureCandidate,
-    ) -> Result<Vec<u8>, SourceError> {
+    ) -> Result<Vec<u8>, SignatureSourceError> {
         self.bundles
             .values()
             .flatten()
             .find(|b| Digest::of(b) == *candidate.digest())
             .cloned()
-            .ok_or_else(|| SourceError::BadCandidate {
+            .ok_or_else(|| SignatureSourceError::BadCandidate {
                 candidate: candidate.digest().clone(),
                 reason: "no bundle with this digest in the static source".into(),
             })

@@ -11,7 +11,7 @@
 //!   ownership and timestamps are not restored;
 //! - OCI whiteouts: `.wh.NAME` removes `NAME` from lower layers and `.wh..wh..opq` empties its
 //!   directory of everything lower layers put there; neither is materialised;
-//! - entry-count and extracted-size limits across all layers ([`crate::Limits`]), and at most
+//! - entry-count and extracted-size limits across all layers ([`crate::PullLimits`]), and at most
 //!   [`MAX_METADATA_BYTES`] of tar metadata per entry (the tar reader buffers long names and pax
 //!   records in memory);
 //! - a cancellation flag checked between entries and every 64 KiB written.
@@ -157,14 +157,14 @@ pub enum ExtractError {
         /// What is wrong with it.
         reason: UnsafeReason,
     },
-    /// More entries than [`crate::Limits::max_entries`].
-    #[error("the image has more than {limit} archive entries; raise Limits::max_entries if it is trusted")]
+    /// More entries than [`crate::PullLimits::max_entries`].
+    #[error("the image has more than {limit} archive entries; raise PullLimits::max_entries if it is trusted")]
     TooManyEntries {
         /// The limit in force.
         limit: u64,
     },
-    /// More file bytes than [`crate::Limits::max_extracted_bytes`].
-    #[error("the image extracts to more than {limit} bytes; raise Limits::max_extracted_bytes if it is trusted")]
+    /// More file bytes than [`crate::PullLimits::max_extracted_bytes`].
+    #[error("the image extracts to more than {limit} bytes; raise PullLimits::max_extracted_bytes if it is trusted")]
     TooLarge {
         /// The limit in force.
         limit: u64,
@@ -236,7 +236,7 @@ enum Kind {
 
 impl Extractor {
     /// An extractor writing into `root`, which must be an existing directory this process owns.
-    pub(crate) fn new(root: &Path, limits: &crate::Limits, cancel: CancelFlag) -> Self {
+    pub(crate) fn new(root: &Path, limits: &crate::PullLimits, cancel: CancelFlag) -> Self {
         Self {
             root: root.to_path_buf(),
             max_entries: limits.max_entries,

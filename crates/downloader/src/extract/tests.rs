@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::staging::tests::entries as listing;
-use crate::Limits;
+use crate::PullLimits;
 use std::os::unix::fs::MetadataExt;
 
 const VICTIM: &[u8] = b"precious";
@@ -106,13 +106,13 @@ impl Scene {
     }
 
     fn extract(&self, layers: &[Vec<u8>]) -> Result<ExtractStats, ExtractError> {
-        self.extract_with(layers, &Limits::default())
+        self.extract_with(layers, &PullLimits::default())
     }
 
     fn extract_with(
         &self,
         layers: &[Vec<u8>],
-        limits: &Limits,
+        limits: &PullLimits,
     ) -> Result<ExtractStats, ExtractError> {
         let mut ex = Extractor::new(&self.root(), limits, CancelFlag::default());
         for layer in layers {
@@ -384,9 +384,9 @@ fn attack_malformed_gnu_sparse_header_is_corrupt() {
 #[test]
 fn attack_entry_count_limit() {
     let s = Scene::new();
-    let limits = Limits {
+    let limits = PullLimits {
         max_entries: 3,
-        ..Limits::default()
+        ..PullLimits::default()
     };
     let r = s.extract_with(
         &[tar_of(&[
@@ -404,9 +404,9 @@ fn attack_entry_count_limit() {
 #[test]
 fn attack_size_limit_across_layers() {
     let s = Scene::new();
-    let limits = Limits {
+    let limits = PullLimits {
         max_extracted_bytes: 10,
-        ..Limits::default()
+        ..PullLimits::default()
     };
     let r = s.extract_with(
         &[
@@ -443,7 +443,7 @@ fn cancelled_extraction_stops() {
     let s = Scene::new();
     let cancel = CancelFlag::default();
     cancel.cancel();
-    let mut ex = Extractor::new(&s.root(), &Limits::default(), cancel);
+    let mut ex = Extractor::new(&s.root(), &PullLimits::default(), cancel);
     let r = ex.extract_layer(
         tar_of(&[file("a", b"x")]).as_slice(),
         DeclaredCompression::Sniff,
@@ -519,7 +519,7 @@ fn compressions_by_media_type_and_by_sniffing() {
     ];
     for (media_type, blob) in cases {
         let s = Scene::new();
-        let mut ex = Extractor::new(&s.root(), &Limits::default(), CancelFlag::default());
+        let mut ex = Extractor::new(&s.root(), &PullLimits::default(), CancelFlag::default());
         ex.extract_layer(blob, declared(media_type).unwrap())
             .unwrap();
         assert_eq!(
@@ -534,7 +534,7 @@ fn compressions_by_media_type_and_by_sniffing() {
 fn gzip_declared_but_plain_is_corrupt() {
     let s = Scene::new();
     let plain = tar_of(&[file("f", b"hello")]);
-    let mut ex = Extractor::new(&s.root(), &Limits::default(), CancelFlag::default());
+    let mut ex = Extractor::new(&s.root(), &PullLimits::default(), CancelFlag::default());
     let r = ex.extract_layer(
         plain.as_slice(),
         DeclaredCompression::Known(Compression::Gzip),

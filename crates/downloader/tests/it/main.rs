@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use support::*;
 use trustpull_downloader::{
-    Downloader, DownloaderBuilder, ErrorKind, ExistingDestination, ImageSource, InstallError,
-    OciLayout, Platform, PullError, PullOutcome,
+    DestinationError, Downloader, DownloaderBuilder, ErrorKind, ExistingDestination, ImageSource,
+    LayoutSource, Platform, PullError, PullOutcome,
 };
 use trustpull_policy::Digest;
 use trustpull_verifier::{
@@ -402,7 +402,7 @@ async fn existing_destination_is_refused_before_fetching_or_replaced_on_request(
         matches!(
             &err,
             PullError::Install {
-                source: InstallError::DestinationExists { .. },
+                source: DestinationError::DestinationExists { .. },
                 ..
             }
         ),
@@ -425,7 +425,7 @@ async fn limits_are_enforced_before_download() {
     let (store, (manifest, _)) = two_layer_store();
     let source = MemorySource::new(store, manifest);
     let d = builder(noop())
-        .limits(trustpull_downloader::Limits {
+        .limits(trustpull_downloader::PullLimits {
             max_layers: 1,
             ..Default::default()
         })
@@ -509,7 +509,7 @@ async fn layout_pull_by_tag_and_digest() {
         matches!(
             &err,
             PullError::Source {
-                source: trustpull_downloader::SourceError::NotFound { .. },
+                source: trustpull_downloader::ImageSourceError::NotFound { .. },
                 ..
             }
         ),
@@ -523,7 +523,7 @@ async fn layout_pull_by_tag_and_digest() {
         matches!(
             &err,
             PullError::Source {
-                source: trustpull_downloader::SourceError::BadReference { .. },
+                source: trustpull_downloader::ImageSourceError::BadReference { .. },
                 ..
             }
         ),
@@ -601,7 +601,7 @@ async fn layout_signature_discovery_by_subject() {
                 "annotations": {"org.opencontainers.image.ref.name": format!("sha256-{}", image.0.hex())}}),
         ],
     );
-    let source = OciLayout::with_tag(layout.path(), "v1");
+    let source = LayoutSource::with_tag(layout.path(), "v1");
     let subject = ImageSubject::new(
         "oci-layout",
         layout.path().display().to_string(),
@@ -627,7 +627,7 @@ async fn layout_signature_discovery_by_subject() {
 
 #[tokio::test]
 async fn layout_missing_index_is_unavailable_for_signatures() {
-    let source = OciLayout::with_tag(Path::new("/nonexistent/layout"), "v1");
+    let source = LayoutSource::with_tag(Path::new("/nonexistent/layout"), "v1");
     let subject = ImageSubject::new(
         "oci-layout",
         "/nonexistent/layout",

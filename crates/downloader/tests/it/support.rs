@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::json;
-use trustpull_downloader::{BlobStream, ImageSource, SourceDocument, SourceError, SourceLocation};
+use trustpull_downloader::{
+    BlobStream, ImageSource, ImageSourceError, SourceDocument, SourceLocation,
+};
 use trustpull_policy::Digest;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -177,13 +179,13 @@ impl MemorySource {
         }
     }
 
-    fn doc(&self, d: &Digest) -> Result<SourceDocument, SourceError> {
+    fn doc(&self, d: &Digest) -> Result<SourceDocument, ImageSourceError> {
         let bytes = self
             .store
             .blobs
             .get(d)
             .cloned()
-            .ok_or_else(|| SourceError::NotFound {
+            .ok_or_else(|| ImageSourceError::NotFound {
                 location: "memory".into(),
                 what: d.to_string(),
             })?;
@@ -205,7 +207,7 @@ impl ImageSource for MemorySource {
         }
     }
 
-    async fn resolve(&self) -> Result<SourceDocument, SourceError> {
+    async fn resolve(&self) -> Result<SourceDocument, ImageSourceError> {
         self.resolves.fetch_add(1, Ordering::SeqCst);
         let current = self.tag.lock().unwrap().clone();
         let doc = self.doc(&current);
@@ -215,11 +217,11 @@ impl ImageSource for MemorySource {
         doc
     }
 
-    async fn fetch_manifest(&self, digest: &Digest) -> Result<SourceDocument, SourceError> {
+    async fn fetch_manifest(&self, digest: &Digest) -> Result<SourceDocument, ImageSourceError> {
         self.doc(digest)
     }
 
-    async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, SourceError> {
+    async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, ImageSourceError> {
         self.blob_fetches.fetch_add(1, Ordering::SeqCst);
         let mut bytes = self.doc(digest)?.bytes.to_vec();
         let serve = self.serve.get(digest).cloned().unwrap_or(Serve::Honest);
@@ -232,7 +234,7 @@ impl ImageSource for MemorySource {
             Serve::Truncated => bytes.truncate(bytes.len() / 2),
             Serve::TooLong => bytes.extend_from_slice(b"extra"),
         }
-        let chunks: Vec<Result<Bytes, SourceError>> = bytes
+        let chunks: Vec<Result<Bytes, ImageSourceError>> = bytes
             .chunks(1024)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();

@@ -3,8 +3,8 @@
 
 use trustpull_policy::Digest;
 use trustpull_referrers::{
-    Credential, Credentials, ErrorKind, ImageReference, Limits, RegistryClient, RegistryError,
-    Repository, OCI_INDEX, OCI_MANIFEST,
+    Credential, Credentials, ImageReference, Limits, RegistryClient, RegistryError,
+    RegistryErrorKind, Repository, OCI_INDEX, OCI_MANIFEST,
 };
 use wiremock::matchers::{header, header_exists, header_regex, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -135,7 +135,7 @@ async fn wrong_bytes_for_a_by_digest_fetch_are_rejected() {
     assert!(
         matches!(&err, RegistryError::DigestMismatch { expected, actual, .. } if *expected == asked && *actual == Digest::of(b"{\"a\":\"substitute\"}"))
     );
-    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert_eq!(err.kind(), RegistryErrorKind::Rejected);
 
     let blob = Digest::of(b"blob");
     reg.blob(&blob, b"other").await;
@@ -209,7 +209,7 @@ async fn an_oversized_manifest_is_refused() {
         ),
         "{err:?}"
     );
-    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert_eq!(err.kind(), RegistryErrorKind::Rejected);
 }
 
 /// A referrer manifest announcing a 5 MiB bundle is refused without fetching the blob; a

@@ -2,7 +2,7 @@
 //! filtering, subject cross-checks, and errors that must stay `Unavailable`.
 
 use trustpull_referrers::{
-    DiscoverySource, ErrorKind, RegistryError, OCI_EMPTY, SIGSTORE_BUNDLE_V03,
+    DiscoverySource, RegistryError, RegistryErrorKind, OCI_EMPTY, SIGSTORE_BUNDLE_V03,
 };
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
@@ -125,7 +125,7 @@ async fn errors_on_referrers_or_fallback_are_unavailable() {
             matches!(&err, RegistryError::Status { status: s, message, .. } if *s == status && message == "DENIED: go away"),
             "status {status} fallback {on_fallback}: {err:?}"
         );
-        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(err.kind(), RegistryErrorKind::Unavailable);
         let tries = reg.count(&failing).await;
         let expected_tries = if matches!(status, 429 | 503) { 4 } else { 1 };
         assert_eq!(
@@ -337,7 +337,7 @@ async fn a_fallback_entry_for_another_subject_is_ignored() {
         matches!(&err, RegistryError::SubjectMismatch { found: Some(f), .. } if *f == foreign.to_string()),
         "{err:?}"
     );
-    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert_eq!(err.kind(), RegistryErrorKind::Rejected);
     assert_eq!(
         reg.count(&format!("/v2/{REPO}/blobs/")).await,
         0,

@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use trustpull_policy::Digest;
 
 use super::*;
-use crate::{Receipt, Rejection, SignedTarget, SourceError};
+use crate::{Receipt, Rejection, SignatureSourceError, SignedTarget};
 
 /// An inner verifier that counts its calls, answers what the test set, and optionally waits
 /// for a permit of `gate` before answering.
@@ -133,7 +133,7 @@ fn unavailable(subject: &ImageSubject) -> Outcome {
     Err(VerifyError::Unavailable {
         image: subject.name(),
         digest: subject.digest().clone(),
-        source: SourceError::Unavailable {
+        source: SignatureSourceError::Unavailable {
             location: "http://127.0.0.1:5000/v2/acme/b/referrers".into(),
             reason: "HTTP 503: service unavailable".into(),
             status: Some(503),

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use trustpull_policy::Digest;
 use trustpull_verifier::{
     CachingVerifier, CosignVerifier, ImageSubject, ImageVerifier, MonotonicClock,
-    SignatureCandidate, SignatureSource, SourceError, StaticSource, Verification,
+    SignatureCandidate, SignatureSource, SignatureSourceError, StaticSource, Verification,
     VerificationCache, VerifyError,
 };
 
@@ -28,7 +28,7 @@ impl SignatureSource for Counting {
         &self,
         subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SourceError> {
+    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError> {
         self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.candidates(subject, digest).await
     }
@@ -36,7 +36,7 @@ impl SignatureSource for Counting {
         &self,
         subject: &ImageSubject,
         candidate: &SignatureCandidate,
-    ) -> Result<Vec<u8>, SourceError> {
+    ) -> Result<Vec<u8>, SignatureSourceError> {
         self.inner.bundle(subject, candidate).await
     }
 }

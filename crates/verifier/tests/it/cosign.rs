@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use trustpull_policy::{Digest, PolicySpec, SignedBy, TrustPolicy};
 use trustpull_verifier::{
     verify_bundle, BundleRejection, CandidateReason, CosignVerifier, ImageSubject, ImageVerifier,
-    SignatureCandidate, SignatureSource, SignedTarget, SourceError, StaticSource, TrustRoot,
-    Verification, VerifyError,
+    SignatureCandidate, SignatureSource, SignatureSourceError, SignedTarget, StaticSource,
+    TrustRoot, Verification, VerifyError,
 };
 
 pub(crate) const IDENTITY: &str =
@@ -139,8 +139,8 @@ struct Flaky {
     inner: StaticSource,
 }
 
-fn outage() -> SourceError {
-    SourceError::Unavailable {
+fn outage() -> SignatureSourceError {
+    SignatureSourceError::Unavailable {
         location: "http://127.0.0.1:5000/v2/acme/b/referrers".into(),
         reason: "HTTP 503".into(),
         status: Some(503),
@@ -153,7 +153,7 @@ impl SignatureSource for Flaky {
         &self,
         subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SourceError> {
+    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError> {
         if self.list_fails {
             return Err(outage());
         }
@@ -163,7 +163,7 @@ impl SignatureSource for Flaky {
         &self,
         subject: &ImageSubject,
         candidate: &SignatureCandidate,
-    ) -> Result<Vec<u8>, SourceError> {
+    ) -> Result<Vec<u8>, SignatureSourceError> {
         let bundle = self.inner.bundle(subject, candidate).await?;
         if bundle.len() > 100 {
             return Err(outage());
@@ -187,7 +187,7 @@ async fn an_unavailable_source_is_unavailable_never_no_signatures() {
         matches!(
             &got,
             Err(VerifyError::Unavailable {
-                source: SourceError::Unavailable {
+                source: SignatureSourceError::Unavailable {
                     status: Some(503),
                     ..
                 },
@@ -328,8 +328,8 @@ impl SignatureSource for ListsBad {
         &self,
         _: &ImageSubject,
         _: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SourceError> {
-        Err(SourceError::BadCandidate {
+    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError> {
+        Err(SignatureSourceError::BadCandidate {
             candidate: Digest::of(b"referrer"),
             reason: "manifest has 2 layers, expected 1 bundle layer".into(),
         })
@@ -338,8 +338,8 @@ impl SignatureSource for ListsBad {
         &self,
         _: &ImageSubject,
         c: &SignatureCandidate,
-    ) -> Result<Vec<u8>, SourceError> {
-        Err(SourceError::BadCandidate {
+    ) -> Result<Vec<u8>, SignatureSourceError> {
+        Err(SignatureSourceError::BadCandidate {
             candidate: c.digest().clone(),
             reason: "unreachable in this test".into(),
         })
@@ -350,7 +350,7 @@ impl SignatureSource for ListsBad {
 async fn a_bad_candidate_while_listing_is_a_rejection_not_an_outage() {
     let got = verifier(ListsBad, IDENTITY).verify(&subject()).await;
     assert!(
-        matches!(&got, Err(VerifyError::Rejected(r)) if r.candidates.len() == 1 && matches!(r.candidates[0].reason, CandidateReason::Source(SourceError::BadCandidate { .. }))),
+        matches!(&got, Err(VerifyError::Rejected(r)) if r.candidates.len() == 1 && matches!(r.candidates[0].reason, CandidateReason::Source(SignatureSourceError::BadCandidate { .. }))),
         "{got:?}"
     );
 }
