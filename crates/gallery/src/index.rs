@@ -9,14 +9,16 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;
 
+use crate::EntryName;
+
 /// The largest index accepted, in bytes. LocalAI's real index is about 250 KiB.
 pub const MAX_INDEX_BYTES: usize = 16 * 1024 * 1024;
 
 /// One entry of a backend index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackendEntry {
-    /// The entry's name, unique within the index.
-    pub name: String,
+    /// The entry's name, unique within the index; a single safe path component.
+    pub name: EntryName,
     /// Where the backend comes from: an OCI reference, `oci-layout:…`, or an HTTP(S) tarball.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
@@ -28,13 +30,13 @@ pub struct BackendEntry {
     pub sha256: Option<String>,
     /// The name under which the backend is installed, when it differs from `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alias: Option<String>,
+    pub alias: Option<EntryName>,
     /// A version label (informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// For meta entries: capability (`default`, `nvidia`, `metal`, …) → concrete entry name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub capabilities: BTreeMap<String, String>,
+    pub capabilities: BTreeMap<String, EntryName>,
     /// Every other field, kept as written.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -173,11 +175,11 @@ impl BackendIndex {
     /// The entry called `name` (or, failing that, the single entry whose alias is `name`).
     /// Identical duplicates are one entry; differing duplicates are [`LookupError::Ambiguous`].
     pub fn get(&self, name: &str) -> Result<&BackendEntry, LookupError> {
-        let by_name: Vec<&BackendEntry> = self.entries.iter().filter(|e| e.name == name).collect();
+        let by_name: Vec<&BackendEntry> = self.entries.iter().filter(|e| e.name == *name).collect();
         let candidates = if by_name.is_empty() {
             self.entries
                 .iter()
-                .filter(|e| e.alias.as_deref() == Some(name))
+                .filter(|e| e.alias.as_ref().is_some_and(|a| a == name))
                 .collect()
         } else {
             by_name
@@ -212,7 +214,7 @@ impl BackendIndex {
             .get_key_value(capability)
             .or_else(|| entry.capabilities.get_key_value("default"))
             .ok_or_else(|| LookupError::NoCapability {
-                name: entry.name.clone(),
+                name: entry.name.to_string(),
                 capability: capability.to_owned(),
                 offered: entry
                     .capabilities
@@ -221,12 +223,12 @@ impl BackendIndex {
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
-        let concrete = self.get(target)?;
+        let concrete = self.get(target.as_str())?;
         if concrete.is_meta() {
             return Err(LookupError::MetaChain {
-                name: entry.name.clone(),
+                name: entry.name.to_string(),
                 capability: used.clone(),
-                target: target.clone(),
+                target: target.to_string(),
             });
         }
         Ok(concrete)
@@ -338,6 +340,50 @@ mod tests {
     }
 
     #[test]
+    fn hostile_names_are_load_errors_naming_the_entry() {
+        for (text, position, named) in [
+            ("[{name: '..', uri: x}]", 1, Some("..")),
+            ("[{name: /abs, uri: x}]", 1, Some("/abs")),
+            ("[{name: '', uri: x}]", 1, Some("")),
+            ("[{name: a/b, uri: x}]", 1, Some("a/b")),
+            ("[{name: '.', uri: x}]", 1, Some(".")),
+            (
+                "[{name: x.receipt.json, uri: x}]",
+                1,
+                Some("x.receipt.json"),
+            ),
+            (
+                "[{name: ok, uri: x}, {name: llama, capabilities: {default: ../victim}}]",
+                2,
+                Some("llama"),
+            ),
+            (
+                "[{name: llama, capabilities: {default: /etc}}]",
+                1,
+                Some("llama"),
+            ),
+            ("[{name: ok, uri: x, alias: ../victim}]", 1, Some("ok")),
+            ("[{name: ok, uri: x, alias: ''}]", 1, Some("ok")),
+            ("[{name: 7, uri: x}]", 1, None),
+        ] {
+            match BackendIndex::parse(text) {
+                Err(IndexError::BadEntry {
+                    position: p,
+                    name,
+                    message,
+                }) => {
+                    assert_eq!((p, name.as_deref()), (position, named), "{text}");
+                    assert!(
+                        message.contains("is not a valid backend name") || named.is_none(),
+                        "{text}: {message}"
+                    );
+                }
+                other => panic!("{text}: expected a bad entry, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn billion_laughs_is_an_error_not_a_hang() {
         let mut text = String::from("- &a0 {name: x}\n");
         for i in 1..30 {
@@ -359,7 +405,7 @@ mod tests {
         fn parse_never_panics_on_yamlish(text in "([-:&*<!{}\\[\\], \n]|name|uri|a|b){0,80}") {
             if let Ok(index) = BackendIndex::parse(&text) {
                 for e in index.entries() {
-                    let _ = index.resolve(&e.name, "default");
+                    let _ = index.resolve(e.name.as_str(), "default");
                 }
             }
         }

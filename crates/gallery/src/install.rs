@@ -33,12 +33,9 @@ use trustpull_verifier::{
 };
 
 use crate::{
-    plan, BackendEntry, BackendIndex, Gallery, IndexError, IndexLocation, LookupError,
-    OperatorConfig, SourcePlan, VerifierChoice,
+    plan, BackendEntry, BackendIndex, EntryName, Gallery, IndexError, IndexLocation, LookupError,
+    OperatorConfig, SourcePlan, VerifierChoice, RECEIPT_SUFFIX,
 };
-
-/// The suffix of receipt files in the install directory.
-pub const RECEIPT_SUFFIX: &str = ".receipt.json";
 
 /// What the install flow needs besides the config.
 #[derive(Debug, Clone)]
@@ -71,7 +68,7 @@ impl Default for InstallOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallReceipt {
     /// The concrete entry installed (after meta resolution).
-    pub name: String,
+    pub name: EntryName,
     /// The name asked for (a meta entry's name, or the same as `name`).
     pub requested: String,
     /// The gallery it came from.
@@ -229,6 +226,14 @@ pub enum InstallError {
         /// The last error.
         source: Box<InstallError>,
     },
+    /// An install directory would not be a direct child of the destination.
+    #[error("backend name {name:?} does not name a directory directly inside {}; nothing was written", dest.display())]
+    OutsideDestination {
+        /// The name.
+        name: String,
+        /// The destination root.
+        dest: PathBuf,
+    },
     /// The install directory to check does not exist.
     #[error("{} does not exist; pass the --dest an install used", path.display())]
     NoInstallDir {
@@ -303,8 +308,17 @@ pub fn find_backend<'c>(
 ) -> Result<(&'c Gallery, BackendEntry), InstallError> {
     for gallery in &config.galleries {
         let index = load_index(gallery)?;
-        if index.get(name).is_err() {
-            continue;
+        // Only "not here" moves on to the next gallery: an ambiguous name is this gallery's
+        // answer, and trying the next one would let another gallery shadow it.
+        match index.get(name) {
+            Err(LookupError::NotFound { .. }) => continue,
+            Err(source) => {
+                return Err(InstallError::Lookup {
+                    gallery: gallery.name.clone(),
+                    source,
+                })
+            }
+            Ok(_) => {}
         }
         let entry = index
             .resolve(name, capability)
@@ -340,14 +354,23 @@ pub fn trust_root(config: &OperatorConfig) -> Result<TrustRoot, InstallError> {
     })
 }
 
-/// Where an entry's tree goes.
-pub fn install_dir(dest_root: &Path, entry_name: &str) -> PathBuf {
-    dest_root.join(entry_name)
+/// Where an entry's tree goes: `dest_root/NAME`. [`EntryName`] proves NAME is one safe path
+/// component; the parent is checked again here (defence in depth), so a future way of making
+/// names cannot send a tree outside `dest_root`.
+pub fn install_dir(dest_root: &Path, name: &EntryName) -> Result<PathBuf, InstallError> {
+    let dir = dest_root.join(name.as_str());
+    if dir.parent() != Some(dest_root) || dir.file_name() != Some(name.as_str().as_ref()) {
+        return Err(InstallError::OutsideDestination {
+            name: name.to_string(),
+            dest: dest_root.to_owned(),
+        });
+    }
+    Ok(dir)
 }
 
-/// Where an entry's receipt goes.
-pub fn receipt_path(dest_root: &Path, entry_name: &str) -> PathBuf {
-    dest_root.join(format!("{entry_name}{RECEIPT_SUFFIX}"))
+/// Where an entry's receipt goes: `dest_root/NAME.receipt.json`.
+pub fn receipt_path(dest_root: &Path, name: &EntryName) -> PathBuf {
+    dest_root.join(format!("{name}{RECEIPT_SUFFIX}"))
 }
 
 /// The layout directory of an `oci-layout:` reference, if it is one.
@@ -435,7 +458,7 @@ pub async fn install(
         }
     }
     Err(InstallError::AllUnavailable {
-        name: entry.name.clone(),
+        name: entry.name.to_string(),
         tried,
         source: Box::new(last.unwrap_or_else(|| InstallError::UnknownBackend {
             name: name.to_owned(),
@@ -463,14 +486,14 @@ async fn attempt(
         } => (reference, verifier),
         SourcePlan::Tarball { url, .. } => {
             return Err(InstallError::TarballNotImplemented {
-                name: entry.name.clone(),
+                name: entry.name.to_string(),
                 gallery: gallery.name.clone(),
                 url: url.clone(),
             })
         }
         SourcePlan::Refuse { location, reason } => {
             return Err(InstallError::Refused {
-                name: entry.name.clone(),
+                name: entry.name.to_string(),
                 gallery: gallery.name.clone(),
                 location: location.clone(),
                 reason: reason.clone(),
@@ -478,7 +501,7 @@ async fn attempt(
         }
     };
     let pull_error = |source: PullError| InstallError::Pull {
-        name: entry.name.clone(),
+        name: entry.name.to_string(),
         gallery: gallery.name.clone(),
         reference: reference.clone(),
         source: Box::new(source),
@@ -493,7 +516,7 @@ async fn attempt(
         let layout = layout.map_err(source_error)?;
         if !layout.root().is_dir() {
             return Err(InstallError::LayoutMissing {
-                name: entry.name.clone(),
+                name: entry.name.to_string(),
                 reference: reference.clone(),
                 path: layout.root().to_owned(),
             });
@@ -521,7 +544,7 @@ async fn attempt(
         ),
         VerifierChoice::Strict { reason } => {
             return Err(InstallError::StrictRefusal {
-                name: entry.name.clone(),
+                name: entry.name.to_string(),
                 gallery: gallery.name.clone(),
                 reason: reason.clone(),
             })
@@ -540,7 +563,7 @@ async fn attempt(
             })
         })?;
     let outcome = downloader
-        .pull(reference, &install_dir(dest_root, &entry.name))
+        .pull(reference, &install_dir(dest_root, &entry.name)?)
         .await
         .map_err(pull_error)?;
     Ok((outcome, warning))
@@ -646,7 +669,7 @@ pub async fn verify_installed(
             })?;
         let status = check_one(config, &receipt, dest_root, strict, &client, &mut root).await;
         checks.push(InstalledCheck {
-            name: receipt.name,
+            name: receipt.name.to_string(),
             gallery: receipt.gallery,
             source: receipt.source,
             digest: receipt.digest,
@@ -672,11 +695,15 @@ async fn check_one(
     client: &RegistryClient,
     root: &mut Option<Arc<TrustRoot>>,
 ) -> CheckStatus {
-    if !install_dir(dest_root, &receipt.name).is_dir() {
+    let dir = match install_dir(dest_root, &receipt.name) {
+        Ok(dir) => dir,
+        Err(e) => return failed(e.to_string(), false),
+    };
+    if !dir.is_dir() {
         return failed(
             format!(
                 "{} is missing; reinstall with `trustpull install {}`",
-                install_dir(dest_root, &receipt.name).display(),
+                dir.display(),
                 receipt.requested
             ),
             false,
@@ -849,8 +876,9 @@ mod tests {
     #[test]
     fn paths_and_receipt_round_trip() {
         let root = Path::new("/srv/backends");
-        assert_eq!(install_dir(root, "cuda"), root.join("cuda"));
-        assert_eq!(receipt_path(root, "cuda"), root.join("cuda.receipt.json"));
+        let cuda = EntryName::parse("cuda").expect("valid");
+        assert_eq!(install_dir(root, &cuda).expect("inside"), root.join("cuda"));
+        assert_eq!(receipt_path(root, &cuda), root.join("cuda.receipt.json"));
         let receipt = InstallReceipt {
             requested: "meta".into(),
             source: "oci-layout:/x:v1".into(),
@@ -858,7 +886,7 @@ mod tests {
             ..receipt_for("cuda", "g")
         };
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = receipt_path(dir.path(), "cuda");
+        let path = receipt_path(dir.path(), &cuda);
         write_receipt(&path, &receipt).expect("write");
         let back: InstallReceipt =
             serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("parse");
@@ -868,7 +896,7 @@ mod tests {
 
     fn receipt_for(name: &str, gallery: &str) -> InstallReceipt {
         InstallReceipt {
-            name: name.into(),
+            name: EntryName::parse(name).expect("valid name"),
             requested: name.into(),
             gallery: gallery.into(),
             source: "oci-layout:/nowhere:v1".into(),
@@ -892,9 +920,11 @@ mod tests {
             ("nodir", "b", false),
             ("plain", "b", true),
         ] {
-            write_receipt(&receipt_path(&dest, name), &receipt_for(name, gallery)).expect("write");
+            let entry = EntryName::parse(name).expect("valid");
+            write_receipt(&receipt_path(&dest, &entry), &receipt_for(name, gallery))
+                .expect("write");
             if tree {
-                std::fs::create_dir(install_dir(&dest, name)).expect("mkdir");
+                std::fs::create_dir(install_dir(&dest, &entry).expect("inside")).expect("mkdir");
             }
         }
         let checks = verify_installed(&c, &dest, &InstallOptions::default())

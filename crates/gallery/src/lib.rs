@@ -26,6 +26,7 @@
 mod config;
 mod index;
 mod install;
+mod name;
 mod plan;
 
 pub use config::{ConfigError, Gallery, IndexLocation, OperatorConfig, RegistrySettings};
@@ -33,6 +34,7 @@ pub use index::{BackendEntry, BackendIndex, IndexError, LookupError, MAX_INDEX_B
 pub use install::{
     find_backend, install, install_dir, load_index, receipt_path, registry_client, trust_root,
     verify_installed, CheckStatus, InstallError, InstallOptions, InstallOutcome, InstallReceipt,
-    InstalledCheck, RECEIPT_SUFFIX,
+    InstalledCheck,
 };
+pub use name::{EntryName, NameError, MAX_NAME_LEN, RECEIPT_SUFFIX};
 pub use plan::{plan, InstallPlan, SourcePlan, VerifierChoice};

@@ -168,7 +168,7 @@ mod tests {
 
     fn entry(uri: &str, sha256: Option<&str>) -> BackendEntry {
         BackendEntry {
-            name: "b".into(),
+            name: crate::EntryName::parse("b").expect("valid"),
             uri: Some(uri.into()),
             mirrors: vec![],
             sha256: sha256.map(Into::into),
