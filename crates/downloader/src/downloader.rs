@@ -8,18 +8,18 @@ use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 use trustpull_policy::Digest;
-use trustpull_verifier::{ImageSubject, ImageVerifier, Verification};
+use trustpull_referrers::{Descriptor, Limits};
+use trustpull_verifier::{ImageVerifier, Verification};
 
 use crate::extract::{self, CancelFlag, DeclaredCompression, Extractor};
-use trustpull_referrers::{
-    is_index_media_type, is_manifest_media_type, Descriptor, ImageIndex, ImageManifest,
-    PlatformChoiceError,
-};
-
-use crate::manifest;
+use crate::location::ImageLocation;
+use crate::pin::{pin, PinnedImage, PlatformChoice};
 use crate::progress::{NoProgress, ProgressEvent, ProgressObserver};
 use crate::staging::{check_destination, StagingDir};
-use crate::{ExistingDestination, ExtractStats, ImageSource, Platform, PullError, PullLimits};
+use crate::{
+    ExistingDestination, ExtractStats, ImageSource, LayoutSource, Platform, PullError, PullLimits,
+    RegistrySource,
+};
 
 /// Installs OCI images, verified, into a directory. Build it with [`Downloader::builder`].
 ///
@@ -127,6 +127,8 @@ pub struct PullOutcome {
     pub digest: Digest,
     /// The index it was selected from, if any.
     pub index_digest: Option<Digest>,
+    /// The platform it was selected for, when it came from an index.
+    pub platform: Option<String>,
     /// The verifier's answer (a receipt, or why nothing was checked).
     pub verification: Verification,
     /// Where the image filesystem is.
@@ -135,12 +137,14 @@ pub struct PullOutcome {
     pub stats: ExtractStats,
 }
 
-/// An image pinned by digest, with its layers: what is verified and then fetched.
-struct Pinned {
-    digest: Digest,
-    media_type: String,
-    index_digest: Option<Digest>,
-    layers: Vec<Descriptor>,
+/// An image pinned and verified, nothing fetched: what `trustpull verify` reports.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VerifiedImage {
+    /// The pinned image.
+    pub pinned: PinnedImage,
+    /// The verifier's answer.
+    pub verification: Verification,
 }
 
 impl Downloader {
@@ -149,79 +153,123 @@ impl Downloader {
         DownloaderBuilder::default()
     }
 
-    /// Pulls `reference` (`host/repo[:tag|@digest]`, `oci://…`, or `oci-layout:PATH[:tag|@digest]`)
-    /// into `dest`.
-    pub async fn pull(&self, reference: &str, dest: &Path) -> Result<PullOutcome, PullError> {
-        if let Some(layout) = reference.strip_prefix(crate::layout::SCHEME) {
-            let source = crate::LayoutSource::open_reference(layout).map_err(|source| {
-                PullError::Source {
-                    image: reference.to_owned(),
-                    source,
-                }
-            })?;
-            return self.pull_from(&source, dest).await;
-        }
-        let Some(client) = &self.client else {
-            return Err(PullError::NoRegistryClient {
-                image: reference.to_owned(),
-            });
-        };
-        let source = crate::RegistrySource::new(client.clone(), reference).map_err(|source| {
-            PullError::Source {
-                image: reference.to_owned(),
-                source,
+    /// The source of the image `location` names: a registry (through the builder's client) or
+    /// a local layout. It serves both the image and its signatures.
+    pub fn open(&self, location: &ImageLocation) -> Result<Box<dyn ImageSource>, PullError> {
+        Ok(match location {
+            ImageLocation::Registry(reference) => {
+                let Some(client) = &self.client else {
+                    return Err(PullError::NoRegistryClient {
+                        image: location.to_string(),
+                    });
+                };
+                Box::new(RegistrySource::new(client.clone(), reference.clone()))
             }
-        })?;
-        self.pull_from(&source, dest).await
+            ImageLocation::Layout(layout) => {
+                Box::new(LayoutSource::new(layout, &self.document_limits()))
+            }
+        })
     }
 
-    /// Pulls the image `source` names into `dest`. Dropping the future cancels the pull and
-    /// leaves `dest` as it was, with no staging directory or temporary file behind.
+    /// The bounds on manifests, indexes and signature documents: the registry client's, or the
+    /// defaults when there is none.
+    fn document_limits(&self) -> Limits {
+        self.client
+            .as_ref()
+            .map(|c| c.limits().clone())
+            .unwrap_or_default()
+    }
+
+    /// Resolves `source` once and pins the image `choice` names (see [`PinnedImage`]).
+    pub async fn pin(
+        &self,
+        source: &dyn ImageSource,
+        choice: &PlatformChoice,
+    ) -> Result<PinnedImage, PullError> {
+        pin(
+            source,
+            choice,
+            &self.limits,
+            self.document_limits().max_manifest_bytes,
+            self.progress.as_ref(),
+        )
+        .await
+    }
+
+    /// Pins and verifies the image `location` names, fetching no layer.
+    pub async fn verify(
+        &self,
+        location: &ImageLocation,
+        choice: &PlatformChoice,
+    ) -> Result<VerifiedImage, PullError> {
+        let source = self.open(location)?;
+        let pinned = self.pin(source.as_ref(), choice).await?;
+        let verification = self.verify_pinned(source.as_ref(), &pinned).await?;
+        Ok(VerifiedImage {
+            pinned,
+            verification,
+        })
+    }
+
+    async fn verify_pinned(
+        &self,
+        source: &dyn ImageSource,
+        pinned: &PinnedImage,
+    ) -> Result<Verification, PullError> {
+        let verification = self
+            .verifier
+            .verify(pinned.subject(), source)
+            .await
+            .map_err(|e| PullError::Verify {
+                image: pinned.reference().to_owned(),
+                source: Box::new(e),
+            })?;
+        let digest = pinned.digest().clone();
+        if let Some(event) = match &verification {
+            Verification::Verified(receipt) => Some(ProgressEvent::Verified {
+                digest,
+                identity: receipt.identity().to_owned(),
+            }),
+            Verification::Unverified { reason } => Some(ProgressEvent::Unverified {
+                digest,
+                reason: reason.clone(),
+            }),
+            // Verification is non_exhaustive: a newer outcome is reported by its caller.
+            _ => None,
+        } {
+            self.progress.on_event(&event);
+        }
+        Ok(verification)
+    }
+
+    /// Pulls the image `location` names into `dest`.
+    pub async fn pull(
+        &self,
+        location: &ImageLocation,
+        dest: &Path,
+    ) -> Result<PullOutcome, PullError> {
+        let source = self.open(location)?;
+        self.pull_from(source.as_ref(), dest).await
+    }
+
+    /// Pulls the image `source` serves into `dest`: pin (for the builder's platform) → verify
+    /// (signatures from the same source) → fetch layers by digest → extract → rename. Dropping
+    /// the future cancels the pull and leaves `dest` as it was, with no staging directory or
+    /// temporary file behind.
     pub async fn pull_from(
         &self,
         source: &dyn ImageSource,
         dest: &Path,
     ) -> Result<PullOutcome, PullError> {
-        let location = source.location();
-        let image = location.reference.clone();
+        let image = source.location().reference;
         check_destination(dest, self.existing).map_err(|source| PullError::Install {
             image: image.clone(),
             source,
         })?;
-
-        let pinned = self.pin(source, &image).await?;
-        let mut subject = ImageSubject::new(
-            location.registry.clone(),
-            location.repository.clone(),
-            pinned.digest.clone(),
-            pinned.media_type.clone(),
-        );
-        if let Some(index) = &pinned.index_digest {
-            subject = subject.with_index(index.clone());
-        }
-        let verification =
-            self.verifier
-                .verify(&subject)
-                .await
-                .map_err(|source| PullError::Verify {
-                    image: image.clone(),
-                    source: Box::new(source),
-                })?;
-        self.progress.on_event(&match &verification {
-            Verification::Verified(receipt) => ProgressEvent::Verified {
-                digest: pinned.digest.clone(),
-                identity: receipt.identity().to_owned(),
-            },
-            Verification::Unverified { reason } => ProgressEvent::Unverified {
-                digest: pinned.digest.clone(),
-                reason: reason.clone(),
-            },
-            // Verification is non_exhaustive: report anything newer as unverified.
-            _ => ProgressEvent::Unverified {
-                digest: pinned.digest.clone(),
-                reason: "unknown verification outcome".into(),
-            },
-        });
+        let pinned = self
+            .pin(source, &PlatformChoice::Platform(self.platform.clone()))
+            .await?;
+        let verification = self.verify_pinned(source, &pinned).await?;
 
         // Everything below is by digest. The layer files and the staging directory are removed
         // when this future ends or is dropped, after the extraction thread has stopped.
@@ -234,7 +282,7 @@ impl Downloader {
             .fetch_and_extract(
                 source,
                 &image,
-                &pinned.layers,
+                pinned.layers(),
                 layer_dir.path(),
                 staging.path(),
             )
@@ -247,172 +295,18 @@ impl Downloader {
             })?;
         drop(layer_dir);
         self.progress.on_event(&ProgressEvent::Done {
-            digest: pinned.digest.clone(),
+            digest: pinned.digest().clone(),
             dest: dest.to_path_buf(),
             stats: stats.clone(),
         });
         Ok(PullOutcome {
             reference: image,
-            digest: pinned.digest,
-            index_digest: pinned.index_digest,
+            digest: pinned.digest().clone(),
+            index_digest: pinned.index_digest().cloned(),
+            platform: pinned.subject().platform().map(str::to_owned),
             verification,
             dest: dest.to_path_buf(),
             stats,
-        })
-    }
-
-    /// Resolves once, selects the platform child of an index, and reads the layer list.
-    async fn pin(&self, source: &dyn ImageSource, image: &str) -> Result<Pinned, PullError> {
-        let source_err = |source| PullError::Source {
-            image: image.to_owned(),
-            source,
-        };
-        let top = source.resolve().await.map_err(source_err)?;
-        self.check_manifest_size(image, top.bytes.len())?;
-        let top_digest = Digest::of(&top.bytes);
-        if let Some(expected) = source.location().digest {
-            if expected != top_digest {
-                return Err(PullError::DigestMismatch {
-                    image: image.to_owned(),
-                    what: "manifest",
-                    expected,
-                    actual: top_digest,
-                });
-            }
-        }
-        let invalid = |digest: &Digest| {
-            let digest = digest.clone();
-            move |source| PullError::InvalidManifest {
-                image: image.to_owned(),
-                digest,
-                source,
-            }
-        };
-        let top_type = manifest::effective_media_type(&top.bytes, &top.media_type)
-            .map_err(invalid(&top_digest))?;
-        self.progress.on_event(&ProgressEvent::Resolved {
-            reference: image.to_owned(),
-            digest: top_digest.clone(),
-            media_type: top_type.clone(),
-        });
-
-        let (digest, media_type, bytes, index_digest) = if is_index_media_type(&top_type) {
-            let index: ImageIndex =
-                serde_json::from_slice(&top.bytes).map_err(invalid(&top_digest))?;
-            let child = self.select_platform(image, &top_digest, &index)?;
-            let doc = source
-                .fetch_manifest(&child.digest)
-                .await
-                .map_err(source_err)?;
-            self.check_manifest_size(image, doc.bytes.len())?;
-            let actual = Digest::of(&doc.bytes);
-            if actual != child.digest {
-                return Err(PullError::DigestMismatch {
-                    image: image.to_owned(),
-                    what: "manifest",
-                    expected: child.digest.clone(),
-                    actual,
-                });
-            }
-            if doc.bytes.len() as u64 != child.size {
-                return Err(PullError::SizeMismatch {
-                    image: image.to_owned(),
-                    what: "manifest",
-                    digest: child.digest.clone(),
-                    expected: child.size,
-                    actual: doc.bytes.len() as u64,
-                });
-            }
-            let media_type = manifest::effective_media_type(&doc.bytes, &child.media_type)
-                .map_err(invalid(&actual))?;
-            self.progress.on_event(&ProgressEvent::PlatformSelected {
-                platform: self.platform.clone(),
-                digest: actual.clone(),
-            });
-            (actual, media_type, doc.bytes, Some(top_digest))
-        } else {
-            (top_digest, top_type, top.bytes, None)
-        };
-        if !is_manifest_media_type(&media_type) {
-            return Err(PullError::UnsupportedMediaType {
-                image: image.to_owned(),
-                digest,
-                media_type,
-            });
-        }
-        let parsed: ImageManifest = serde_json::from_slice(&bytes).map_err(invalid(&digest))?;
-        if parsed.layers.len() > self.limits.max_layers {
-            return Err(PullError::TooManyLayers {
-                image: image.to_owned(),
-                count: parsed.layers.len(),
-                limit: self.limits.max_layers,
-            });
-        }
-        let total = parsed
-            .layers
-            .iter()
-            .fold(0u64, |acc, l| acc.saturating_add(l.size));
-        if total > self.limits.max_download_bytes {
-            return Err(PullError::DownloadTooLarge {
-                image: image.to_owned(),
-                total,
-                limit: self.limits.max_download_bytes,
-            });
-        }
-        for layer in &parsed.layers {
-            if extract::declared(&layer.media_type).is_none() {
-                return Err(PullError::UnsupportedMediaType {
-                    image: image.to_owned(),
-                    digest: layer.digest.clone(),
-                    media_type: layer.media_type.clone(),
-                });
-            }
-        }
-        Ok(Pinned {
-            digest,
-            media_type,
-            index_digest,
-            layers: parsed.layers,
-        })
-    }
-
-    fn check_manifest_size(&self, image: &str, len: usize) -> Result<(), PullError> {
-        if len as u64 > self.limits.max_manifest_bytes {
-            return Err(PullError::ManifestTooLarge {
-                image: image.to_owned(),
-                limit: self.limits.max_manifest_bytes,
-            });
-        }
-        Ok(())
-    }
-
-    /// The one index child for the requested platform (rules: [`ImageIndex::select_platform`]).
-    fn select_platform<'i>(
-        &self,
-        image: &str,
-        index_digest: &Digest,
-        index: &'i ImageIndex,
-    ) -> Result<&'i Descriptor, PullError> {
-        index.select_platform(&self.platform).map_err(|e| match e {
-            PlatformChoiceError::Ambiguous { wanted, offered } => PullError::AmbiguousPlatform {
-                image: image.to_owned(),
-                index: index_digest.clone(),
-                wanted,
-                offered,
-            },
-            PlatformChoiceError::NoMatch { wanted, offered } => PullError::NoMatchingPlatform {
-                image: image.to_owned(),
-                index: index_digest.clone(),
-                wanted,
-                offered,
-            },
-            // The enum is non-exhaustive; a future reason is still "no usable child".
-            _ => PullError::NoMatchingPlatform {
-                image: image.to_owned(),
-                index: index_digest.clone(),
-                wanted: self.platform.to_string(),
-                offered: Vec::new(),
-            },
         })
     }
 
@@ -575,13 +469,9 @@ impl Downloader {
             match task.await {
                 Ok(result) => result,
                 Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-                Err(_) => Err(PullError::Extract {
+                // The runtime is shutting down: nothing was installed.
+                Err(_) => Err(PullError::Cancelled {
                     image: image.to_owned(),
-                    layer: layers
-                        .first()
-                        .map(|l| l.digest.clone())
-                        .unwrap_or_else(|| Digest::of(b"")),
-                    source: crate::ExtractError::Cancelled,
                 }),
             }
         };

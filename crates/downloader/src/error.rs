@@ -62,8 +62,8 @@ pub enum PullError {
         /// too long).
         actual: u64,
     },
-    /// A manifest or index is over [`crate::PullLimits::max_manifest_bytes`].
-    #[error("{image}: the manifest is larger than {limit} bytes; raise PullLimits::max_manifest_bytes if it is trusted")]
+    /// A manifest or index is over the registry client's `Limits::max_manifest_bytes`.
+    #[error("{image}: the manifest is larger than {limit} bytes; raise Limits::max_manifest_bytes of the registry client if it is trusted")]
     ManifestTooLarge {
         /// The image reference.
         image: String,
@@ -156,6 +156,12 @@ pub enum PullError {
         #[source]
         source: ExtractError,
     },
+    /// The extraction task was cancelled (the runtime is shutting down); nothing was installed.
+    #[error("{image}: the pull was cancelled before it finished; nothing was installed")]
+    Cancelled {
+        /// The reference.
+        image: String,
+    },
     /// The destination could not be prepared or the staged tree renamed into place.
     #[error("could not install {image}")]
     Install {
@@ -216,7 +222,7 @@ impl PullError {
                 DestinationError::Io { .. } => ErrorKind::Unavailable,
                 _ => ErrorKind::Config,
             },
-            Self::Io { .. } => ErrorKind::Unavailable,
+            Self::Io { .. } | Self::Cancelled { .. } => ErrorKind::Unavailable,
             Self::NoMatchingPlatform { .. }
             | Self::AmbiguousPlatform { .. }
             | Self::NoRegistryClient { .. } => ErrorKind::Config,
@@ -229,4 +235,13 @@ impl PullError {
             | Self::DownloadTooLarge { .. } => ErrorKind::Rejected,
         }
     }
+}
+
+/// An error and its causes on one line (`a: b: c`), for the few places that must carry an error
+/// as text (a signature source's reason, a per-backend check result).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(e), |&e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }

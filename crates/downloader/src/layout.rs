@@ -15,88 +15,35 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::AsyncReadExt;
 use trustpull_policy::Digest;
-use trustpull_verifier::{ImageSubject, SignatureCandidate, SignatureSource};
+use trustpull_verifier::{CandidateList, ImageSubject, SignatureCandidate, SignatureSource};
 
 use trustpull_referrers::{
     is_bundle_media_type, is_index_media_type, is_manifest_media_type, Descriptor, ImageIndex,
-    ImageManifest, ANNOTATION_CREATED,
+    ImageManifest, Limits, ANNOTATION_CREATED,
 };
 
+use crate::location::{ImageLocation, LayoutLocation, LayoutSelector, LAYOUT_REGISTRY};
 use crate::manifest::ANNOTATION_REF_NAME;
 use crate::source::{BlobStream, ImageSource, ImageSourceError, SourceDocument, SourceLocation};
-
-/// The reference prefix for layouts.
-pub const SCHEME: &str = "oci-layout:";
-
-/// The `registry` an [`ImageSubject`] carries for layout images.
-pub const LAYOUT_REGISTRY: &str = "oci-layout";
-
-/// Largest manifest, index or bundle read from a layout (DESIGN §5: 4 MiB).
-const MAX_DOCUMENT: u64 = 4 * 1024 * 1024;
-/// Most `index.json` descriptors considered (DESIGN §5: 1,000 referrers).
-const MAX_DESCRIPTORS: usize = 1000;
-
-/// What the reference selects inside the layout.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Selector {
-    Only,
-    Tag(String),
-    Digest(Digest),
-}
 
 /// A local OCI image layout, bound to one image in it.
 #[derive(Debug, Clone)]
 pub struct LayoutSource {
     root: PathBuf,
-    selector: Selector,
+    selector: LayoutSelector,
     reference: String,
+    limits: Limits,
 }
 
 impl LayoutSource {
-    /// Parses `PATH[:tag|@digest]` (the part after `oci-layout:`). A `:` after the last `/`
-    /// starts a tag; `@sha256:` starts a digest.
-    pub fn open_reference(spec: &str) -> Result<Self, ImageSourceError> {
-        let reference = format!("{SCHEME}{spec}");
-        let bad = |reason: &str| ImageSourceError::BadReference {
-            reference: reference.clone(),
-            reason: reason.to_owned(),
-        };
-        let (path, selector) = if let Some((path, digest)) = spec.rsplit_once('@') {
-            let digest = Digest::parse(digest).map_err(|e| bad(&e.to_string()))?;
-            (path, Selector::Digest(digest))
-        } else {
-            let last_slash = spec.rfind('/').map_or(0, |i| i + 1);
-            match spec[last_slash..].rfind(':') {
-                Some(i) => {
-                    let (path, tag) = spec.split_at(last_slash + i);
-                    (path, Selector::Tag(tag[1..].to_owned()))
-                }
-                None => (spec, Selector::Only),
-            }
-        };
-        if path.is_empty() {
-            return Err(bad(
-                "the layout path is empty; use oci-layout:PATH[:tag|@digest]",
-            ));
-        }
-        if matches!(&selector, Selector::Tag(t) if t.is_empty()) {
-            return Err(bad("the tag after ':' is empty"));
-        }
-        Ok(Self {
-            root: PathBuf::from(path),
-            selector,
-            reference,
-        })
-    }
-
-    /// A layout at `root` for the image tagged `tag`.
-    pub fn with_tag(root: impl Into<PathBuf>, tag: &str) -> Self {
-        let root = root.into();
-        let reference = format!("{SCHEME}{}:{tag}", root.display());
+    /// The layout image `location` names, read within `limits` (documents and bundles at most
+    /// `max_manifest_bytes` / `max_bundle_bytes`, `index.json` at most `max_referrers` entries).
+    pub fn new(location: &LayoutLocation, limits: &Limits) -> Self {
         Self {
-            root,
-            selector: Selector::Tag(tag.to_owned()),
-            reference,
+            root: location.root.clone(),
+            selector: location.selector.clone(),
+            reference: ImageLocation::Layout(location.clone()).to_string(),
+            limits: limits.clone(),
         }
     }
 
@@ -174,13 +121,23 @@ impl LayoutSource {
     }
 
     async fn index(&self) -> Result<ImageIndex, ImageSourceError> {
+        // A layout directory that is not there is the local form of an unreachable registry
+        // (an unmounted volume): unavailable, so a mirror may serve instead.
+        if let Err(e) = tokio::fs::metadata(&self.root).await {
+            return Err(self.unavailable("the layout directory", e));
+        }
         let bytes = self
-            .read_capped(&self.root.join("index.json"), "index.json", MAX_DOCUMENT)
+            .read_capped(
+                &self.root.join("index.json"),
+                "index.json",
+                self.limits.max_manifest_bytes,
+            )
             .await?;
         let index: ImageIndex =
             serde_json::from_slice(&bytes).map_err(|e| self.invalid("index.json", e))?;
-        if index.manifests.len() > MAX_DESCRIPTORS {
-            return Err(self.invalid("index.json", format!("more than {MAX_DESCRIPTORS} entries")));
+        if index.manifests.len() > self.limits.max_referrers {
+            let limit = self.limits.max_referrers;
+            return Err(self.invalid("index.json", format!("more than {limit} entries")));
         }
         Ok(index)
     }
@@ -196,12 +153,12 @@ impl LayoutSource {
             .filter(|d| d.artifact_type.is_none())
             .collect();
         let found = match &self.selector {
-            Selector::Tag(tag) => images
+            LayoutSelector::Tag(tag) => images
                 .iter()
                 .find(|d| d.annotations.get(ANNOTATION_REF_NAME) == Some(tag))
                 .copied(),
-            Selector::Digest(digest) => images.iter().find(|d| &d.digest == digest).copied(),
-            Selector::Only => {
+            LayoutSelector::Digest(digest) => images.iter().find(|d| &d.digest == digest).copied(),
+            LayoutSelector::Only => {
                 let tagged: Vec<&&Descriptor> = images
                     .iter()
                     .filter(|d| d.annotations.contains_key(ANNOTATION_REF_NAME))
@@ -231,45 +188,47 @@ impl LayoutSource {
         match (found, &self.selector) {
             (Some(d), _) => Ok(d.clone()),
             // A digest that is not listed in index.json may still be a blob of the layout.
-            (None, Selector::Digest(digest)) => {
+            (None, LayoutSelector::Digest(digest)) => {
                 Ok(Descriptor::new(String::new(), digest.clone(), 0))
             }
-            (None, Selector::Tag(tag)) => Err(ImageSourceError::NotFound {
+            (None, LayoutSelector::Tag(tag)) => Err(ImageSourceError::NotFound {
                 location: self.location_name(),
                 what: format!("tag {tag:?}"),
             }),
-            (None, Selector::Only) => Err(ImageSourceError::NotFound {
+            (None, LayoutSelector::Only) => Err(ImageSourceError::NotFound {
                 location: self.location_name(),
                 what: "an image".to_owned(),
             }),
         }
     }
 
-    /// Manifests listed in `index.json`, and in indexes listed there, one level deep.
-    async fn listed_manifests(&self) -> Result<Vec<Descriptor>, ImageSourceError> {
+    /// Manifests listed in `index.json`, and in indexes listed there, one level deep. An
+    /// unreadable nested index fails the whole listing: a listing with a hole in it could hide
+    /// the signature. Returns whether the descriptor limit cut the list.
+    async fn listed_manifests(&self) -> Result<(Vec<Descriptor>, bool), ImageSourceError> {
         let mut out = Vec::new();
         for d in self.index().await?.manifests {
             if is_index_media_type(&d.media_type) {
-                let bytes = self.read_blob(&d.digest, MAX_DOCUMENT).await?;
-                if let Ok(nested) = serde_json::from_slice::<ImageIndex>(&bytes) {
-                    out.extend(
-                        nested
-                            .manifests
-                            .into_iter()
-                            .filter(|c| is_manifest_media_type(&c.media_type)),
-                    );
-                }
+                let bytes = self
+                    .read_blob(&d.digest, self.limits.max_manifest_bytes)
+                    .await?;
+                let nested: ImageIndex = serde_json::from_slice(&bytes)
+                    .map_err(|e| self.invalid(d.digest.as_str(), e))?;
+                out.extend(
+                    nested
+                        .manifests
+                        .into_iter()
+                        .filter(|c| is_manifest_media_type(&c.media_type)),
+                );
             } else if is_manifest_media_type(&d.media_type) {
                 out.push(d);
             }
-            if out.len() > MAX_DESCRIPTORS {
-                return Err(self.invalid(
-                    "index.json",
-                    format!("more than {MAX_DESCRIPTORS} manifests"),
-                ));
+            if out.len() > self.limits.max_referrers {
+                out.truncate(self.limits.max_referrers);
+                return Ok((out, true));
             }
         }
-        Ok(out)
+        Ok((out, false))
     }
 }
 
@@ -281,7 +240,7 @@ impl ImageSource for LayoutSource {
             repository: self.location_name(),
             reference: self.reference.clone(),
             digest: match &self.selector {
-                Selector::Digest(d) => Some(d.clone()),
+                LayoutSelector::Digest(d) => Some(d.clone()),
                 _ => None,
             },
         }
@@ -289,7 +248,9 @@ impl ImageSource for LayoutSource {
 
     async fn resolve(&self) -> Result<SourceDocument, ImageSourceError> {
         let entry = self.selected().await?;
-        let bytes = self.read_blob(&entry.digest, MAX_DOCUMENT).await?;
+        let bytes = self
+            .read_blob(&entry.digest, self.limits.max_manifest_bytes)
+            .await?;
         Ok(SourceDocument {
             media_type: entry.media_type,
             bytes,
@@ -297,7 +258,9 @@ impl ImageSource for LayoutSource {
     }
 
     async fn fetch_manifest(&self, digest: &Digest) -> Result<SourceDocument, ImageSourceError> {
-        let bytes = self.read_blob(digest, MAX_DOCUMENT).await?;
+        let bytes = self
+            .read_blob(digest, self.limits.max_manifest_bytes)
+            .await?;
         Ok(SourceDocument {
             media_type: String::new(),
             bytes,
@@ -330,23 +293,16 @@ impl ImageSource for LayoutSource {
     }
 }
 
-fn verifier_unavailable(
+/// A layout that cannot be read answers "unavailable", never "no signatures".
+fn lookup_failed(
     layout: &LayoutSource,
-    e: ImageSourceError,
+    e: &ImageSourceError,
 ) -> trustpull_verifier::SignatureSourceError {
     trustpull_verifier::SignatureSourceError::Unavailable {
         location: layout.location_name(),
-        reason: error_chain(&e),
+        reason: crate::error::error_chain(e),
         status: None,
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let chain = std::iter::successors(Some(e), |&e| e.source());
-    chain
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
 }
 
 #[async_trait]
@@ -355,24 +311,22 @@ impl SignatureSource for LayoutSource {
         &self,
         _subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, trustpull_verifier::SignatureSourceError> {
-        let listed = self
+    ) -> Result<CandidateList, trustpull_verifier::SignatureSourceError> {
+        let (listed, cut) = self
             .listed_manifests()
             .await
-            .map_err(|e| verifier_unavailable(self, e))?;
+            .map_err(|e| lookup_failed(self, &e))?;
         let mut found: Vec<SignatureCandidate> = Vec::new();
         for d in listed {
             if found.iter().any(|c| c.digest() == &d.digest) {
                 continue;
             }
-            // Unreadable or foreign manifests are not candidates; a broken layout file that is
-            // a candidate is reported by `bundle`.
-            let Ok(bytes) = self.read_blob(&d.digest, MAX_DOCUMENT).await else {
-                continue;
-            };
-            let Ok(m) = serde_json::from_slice::<ImageManifest>(&bytes) else {
-                continue;
-            };
+            let bytes = self
+                .read_blob(&d.digest, self.limits.max_manifest_bytes)
+                .await
+                .map_err(|e| lookup_failed(self, &e))?;
+            let m: ImageManifest = serde_json::from_slice(&bytes)
+                .map_err(|e| lookup_failed(self, &self.invalid(d.digest.as_str(), e)))?;
             if m.subject.as_ref().map(|s| &s.digest) != Some(digest) {
                 continue;
             }
@@ -391,9 +345,13 @@ impl SignatureSource for LayoutSource {
             }
             found.push(candidate);
         }
-        // Newest first (RFC 3339 strings of one format sort by time); order only affects speed.
+        // Newest first (RFC 3339 strings of one format sort by time).
         found.sort_by(|a, b| b.created().cmp(&a.created()));
-        Ok(found)
+        let limit = self.limits.max_referrers;
+        Ok(CandidateList {
+            candidates: found,
+            truncated: cut.then(|| format!("more than {limit} manifests listed in the layout")),
+        })
     }
 
     async fn bundle(
@@ -406,9 +364,9 @@ impl SignatureSource for LayoutSource {
             reason,
         };
         let bytes = self
-            .read_blob(candidate.digest(), MAX_DOCUMENT)
+            .read_blob(candidate.digest(), self.limits.max_manifest_bytes)
             .await
-            .map_err(|e| bad(error_chain(&e)))?;
+            .map_err(|e| bad(crate::error::error_chain(&e)))?;
         let m: ImageManifest = serde_json::from_slice(&bytes)
             .map_err(|e| bad(format!("referrer manifest does not parse: {e}")))?;
         let [layer] = m.layers.as_slice() else {
@@ -417,52 +375,17 @@ impl SignatureSource for LayoutSource {
                 m.layers.len()
             )));
         };
-        if layer.size > MAX_DOCUMENT {
+        let limit = self.limits.max_bundle_bytes;
+        if layer.size > limit {
             return Err(bad(format!(
-                "bundle layer is {} bytes, more than {MAX_DOCUMENT}",
+                "bundle layer is {} bytes, more than {limit}",
                 layer.size
             )));
         }
         let bundle = self
-            .read_blob(&layer.digest, MAX_DOCUMENT)
+            .read_blob(&layer.digest, limit)
             .await
-            .map_err(|e| bad(error_chain(&e)))?;
+            .map_err(|e| bad(crate::error::error_chain(&e)))?;
         Ok(bundle.to_vec())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn check(spec: &str, path: &str, selector: Selector) {
-        let l = LayoutSource::open_reference(spec).unwrap();
-        assert_eq!(l.root, PathBuf::from(path), "{spec}");
-        assert_eq!(l.selector, selector, "{spec}");
-    }
-
-    #[test]
-    fn parses_references() {
-        let d = Digest::of(b"x");
-        check(
-            "examples/demo-image:v1",
-            "examples/demo-image",
-            Selector::Tag("v1".into()),
-        );
-        check("examples/demo-image", "examples/demo-image", Selector::Only);
-        check("./a:b/layout", "./a:b/layout", Selector::Only);
-        check(&format!("/tmp/l@{d}"), "/tmp/l", Selector::Digest(d));
-        assert!(matches!(
-            LayoutSource::open_reference(""),
-            Err(ImageSourceError::BadReference { .. })
-        ));
-        assert!(matches!(
-            LayoutSource::open_reference("p@sha256:zz"),
-            Err(ImageSourceError::BadReference { .. })
-        ));
-        assert!(matches!(
-            LayoutSource::open_reference("p:"),
-            Err(ImageSourceError::BadReference { .. })
-        ));
     }
 }

@@ -1,28 +1,32 @@
 //! Verified, atomic installation of OCI images.
 //!
-//! A [`Downloader`] resolves a reference once, pins it to a digest, selects the platform child
-//! of an index, verifies the pinned digest through an `ImageVerifier` (required: pass a
-//! `NoopVerifier` on purpose to install unverified), fetches the layers by digest (streamed to
-//! temporary files, size- and digest-checked, bounded parallelism, flat memory), extracts them
-//! safely into a staging directory beside the destination, and renames it into place
-//! (DESIGN.md §7). Any error or cancellation leaves the destination as it was.
+//! The spine every command follows (DESIGN.md §7): an image string is parsed once into an
+//! [`ImageLocation`] (registry reference or `oci-layout:`); [`Downloader::open`] gives the one
+//! [`ImageSource`] for it, which serves the image AND its signatures (every image source is a
+//! `SignatureSource`); [`Downloader::pin`] resolves it once and returns the [`PinnedImage`]
+//! (subject with digest, media type, platform child, the index bytes it was selected from, the
+//! layers); the verifier decides on that subject with signatures from the same source
+//! ([`Downloader::verify`] stops there); [`Downloader::pull`] then fetches the layers by digest
+//! (streamed to temporary files, size- and digest-checked, bounded parallelism, flat memory),
+//! extracts them safely into a staging directory beside the destination and renames it into
+//! place. Any error or cancellation leaves the destination as it was.
 //!
-//! Sources: registries (`trustpull-referrers`) and local OCI image layouts ([`LayoutSource`],
-//! which is also a `SignatureSource`, so layout images are verified like registry images), or
-//! any [`ImageSource`].
+//! Sources: [`RegistrySource`] (`trustpull-referrers`), [`LayoutSource`] (a local OCI image
+//! layout, verified exactly like a registry), or any [`ImageSource`] a caller implements.
 //!
 //! It knows only the verifier trait, never an implementation; it reads no environment and
 //! prints nothing.
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use trustpull_downloader::Downloader;
+//! use trustpull_downloader::{Downloader, ImageLocation};
 //! use trustpull_verifier::NoopVerifier;
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let downloader = Downloader::builder()
 //!     .verifier(Arc::new(NoopVerifier::new("demo: installing without a policy on purpose")))
 //!     .build()?;
-//! let outcome = downloader.pull("oci-layout:examples/demo-image:v1", "/tmp/demo".as_ref()).await?;
+//! let image = ImageLocation::parse("oci-layout:examples/demo-image:v1")?;
+//! let outcome = downloader.pull(&image, "/tmp/demo".as_ref()).await?;
 //! assert_eq!(outcome.dest, std::path::PathBuf::from("/tmp/demo"));
 //! # Ok(()) }
 //! ```
@@ -32,17 +36,23 @@ mod error;
 mod extract;
 mod layout;
 mod limits;
+mod location;
 mod manifest;
+mod pin;
 mod progress;
 mod registry;
 mod source;
 mod staging;
 
-pub use downloader::{Downloader, DownloaderBuilder, MissingVerifier, PullOutcome};
-pub use error::{ErrorKind, PullError};
+pub use downloader::{Downloader, DownloaderBuilder, MissingVerifier, PullOutcome, VerifiedImage};
+pub use error::{error_chain, ErrorKind, PullError};
 pub use extract::{Compression, ExtractError, ExtractStats, UnsafeReason, MAX_METADATA_BYTES};
-pub use layout::{LayoutSource, LAYOUT_REGISTRY, SCHEME as LAYOUT_SCHEME};
+pub use layout::LayoutSource;
 pub use limits::PullLimits;
+pub use location::{
+    ImageLocation, LayoutLocation, LayoutSelector, LocationError, LAYOUT_REGISTRY, LAYOUT_SCHEME,
+};
+pub use pin::{PinnedImage, PlatformChoice};
 pub use progress::{NoProgress, ProgressEvent, ProgressObserver};
 pub use registry::RegistrySource;
 pub use source::{

@@ -9,8 +9,6 @@
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullLimits {
-    /// Largest manifest or index accepted, in bytes. Default: 4 MiB (DESIGN §5).
-    pub max_manifest_bytes: u64,
     /// Most layers one image manifest may list. Default: 128.
     pub max_layers: usize,
     /// Largest sum of the layer descriptors' sizes (compressed bytes downloaded). Default: 32 GiB.
@@ -26,7 +24,6 @@ pub struct PullLimits {
 impl Default for PullLimits {
     fn default() -> Self {
         Self {
-            max_manifest_bytes: 4 * 1024 * 1024,
             max_layers: 128,
             max_download_bytes: 32 * 1024 * 1024 * 1024,
             max_entries: 1_000_000,

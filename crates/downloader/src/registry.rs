@@ -1,33 +1,39 @@
-//! [`RegistrySource`]: an [`ImageSource`] over `trustpull-referrers`' `RegistryClient`.
+//! [`RegistrySource`]: one image in a registry, serving both the image ([`ImageSource`]) and its
+//! signatures ([`SignatureSource`]) through `trustpull-referrers`' `RegistryClient` (auth,
+//! retries, capped and hashed reads).
+//!
+//! Signature candidates come from [`RegistryClient::discover_signatures`] (referrers API, else
+//! the `sha256-<hex>` tag, DESIGN.md §5); bundles from [`RegistryClient::fetch_signature_bundle`],
+//! which fetches the referrer manifest and its single bundle layer by digest, capped, and checks
+//! that the manifest's subject is the image (or, for a platform child, its index).
+//!
+//! Error mapping for signatures: a failed discovery is `Unavailable` (a 401/403/429/5xx, timeout
+//! or unreadable referrers index is never "no signatures"), a list a limit cut says so
+//! (`truncated`); a candidate that fails for a retryable reason is `Unavailable`, any other
+//! candidate failure (not found, digest mismatch, wrong subject, not a bundle, too large) is
+//! `BadCandidate`.
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use trustpull_policy::Digest;
 use trustpull_referrers::{ImageReference, RegistryClient, RegistryError, RegistryErrorKind};
+use trustpull_verifier::{
+    CandidateList, ImageSubject, SignatureCandidate, SignatureSource, SignatureSourceError,
+};
 
 use crate::source::{BlobStream, ImageSource, ImageSourceError, SourceDocument, SourceLocation};
 
-/// One image in a registry, read through a [`RegistryClient`] (auth, retries, capped reads).
+/// One image in a registry, read through a [`RegistryClient`].
 #[derive(Debug, Clone)]
 pub struct RegistrySource {
     client: RegistryClient,
     image: ImageReference,
-    reference: String,
 }
 
 impl RegistrySource {
-    /// Parses `host[:port]/repo[:tag|@digest]` (an `oci://` prefix is allowed).
-    pub fn new(client: RegistryClient, reference: &str) -> Result<Self, ImageSourceError> {
-        let image =
-            ImageReference::parse(reference).map_err(|e| ImageSourceError::BadReference {
-                reference: reference.to_owned(),
-                reason: e.to_string(),
-            })?;
-        Ok(Self {
-            client,
-            image,
-            reference: reference.to_owned(),
-        })
+    /// The image `image` names, read through `client` (cheap to clone).
+    pub fn new(client: RegistryClient, image: ImageReference) -> Self {
+        Self { client, image }
     }
 
     fn error(&self, what: impl Into<String>, e: RegistryError) -> ImageSourceError {
@@ -41,7 +47,7 @@ impl RegistrySource {
                 source: Box::new(e),
             },
             RegistryErrorKind::Config => ImageSourceError::BadReference {
-                reference: self.reference.clone(),
+                reference: self.image.to_string(),
                 reason: e.to_string(),
             },
             _ => ImageSourceError::Unavailable {
@@ -49,6 +55,14 @@ impl RegistrySource {
                 what,
                 source: Box::new(e),
             },
+        }
+    }
+
+    fn signature_error(&self, digest: &Digest, e: &RegistryError) -> SignatureSourceError {
+        SignatureSourceError::Unavailable {
+            location: format!("{}@{digest}", self.image.repository()),
+            reason: e.to_string(),
+            status: e.status(),
         }
     }
 }
@@ -60,7 +74,7 @@ impl ImageSource for RegistrySource {
         SourceLocation {
             registry: repo.registry().to_owned(),
             repository: repo.name().to_owned(),
-            reference: self.reference.clone(),
+            reference: self.image.to_string(),
             digest: self.image.digest().cloned(),
         }
     }
@@ -70,7 +84,7 @@ impl ImageSource for RegistrySource {
             .client
             .resolve(&self.image)
             .await
-            .map_err(|e| self.error(self.reference.clone(), e))?;
+            .map_err(|e| self.error(self.image.to_string(), e))?;
         Ok(SourceDocument {
             media_type: m.media_type,
             bytes: m.bytes,
@@ -100,5 +114,61 @@ impl ImageSource for RegistrySource {
         Ok(Box::pin(stream.map(move |chunk| {
             chunk.map_err(|e| this.error(what.clone(), e))
         })))
+    }
+}
+
+#[async_trait]
+impl SignatureSource for RegistrySource {
+    async fn candidates(
+        &self,
+        _subject: &ImageSubject,
+        digest: &Digest,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        let found = self
+            .client
+            .discover_signatures(self.image.repository(), digest)
+            .await
+            .map_err(|e| self.signature_error(digest, &e))?;
+        let limit = self.client.limits().max_candidates;
+        Ok(CandidateList {
+            truncated: found
+                .truncated
+                .then(|| format!("a discovery limit (at most {limit} candidates, or the referrer page and descriptor limits)")),
+            candidates: found
+                .candidates
+                .into_iter()
+                .map(|c| {
+                    let mut out = SignatureCandidate::new(c.manifest_digest);
+                    if let Some(t) = c.artifact_type {
+                        out = out.with_artifact_type(t);
+                    }
+                    if let Some(t) = c.created {
+                        out = out.with_created(t);
+                    }
+                    out
+                })
+                .collect(),
+        })
+    }
+
+    async fn bundle(
+        &self,
+        subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<Vec<u8>, SignatureSourceError> {
+        let mut subjects = vec![subject.digest().clone()];
+        subjects.extend(subject.index_digest().cloned());
+        match self
+            .client
+            .fetch_signature_bundle(self.image.repository(), candidate.digest(), &subjects)
+            .await
+        {
+            Ok(bundle) => Ok(bundle.bytes.to_vec()),
+            Err(e) if e.is_unavailable() => Err(self.signature_error(candidate.digest(), &e)),
+            Err(e) => Err(SignatureSourceError::BadCandidate {
+                candidate: candidate.digest().clone(),
+                reason: e.to_string(),
+            }),
+        }
     }
 }

@@ -1,8 +1,10 @@
-//! [`ImageSource`]: where manifests and layer blobs come from (a registry, an OCI image layout,
-//! or anything a caller implements), and [`ImageSourceError`].
+//! [`ImageSource`]: where manifests, layer blobs AND signatures come from (a registry, an OCI
+//! image layout, or anything a caller implements), and [`ImageSourceError`].
 //!
-//! A source is bound to one image reference. It is trusted for nothing: the downloader checks
-//! every byte it returns against the digest and size it asked for.
+//! A source is bound to one image. It is trusted for nothing: the downloader checks every byte
+//! it returns against the digest and size it asked for, and the verifier checks every
+//! signature. Every image source is also the [`SignatureSource`] of that image (a supertrait),
+//! so the image and its signatures can never come from two different places by accident.
 
 use std::fmt::Debug;
 use std::pin::Pin;
@@ -11,6 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
 use trustpull_policy::Digest;
+use trustpull_verifier::SignatureSource;
 
 /// An error type a source wraps (registry client errors, IO errors).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -86,9 +89,9 @@ pub enum ImageSourceError {
     },
 }
 
-/// A place to read one image from. See the module docs.
+/// A place to read one image (and its signatures) from. See the module docs.
 #[async_trait]
-pub trait ImageSource: Send + Sync + Debug {
+pub trait ImageSource: SignatureSource + Send + Sync + Debug {
     /// Where the image lives.
     fn location(&self) -> SourceLocation;
 

@@ -44,7 +44,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 use trustpull_policy::Digest;
 
-use crate::{ImageSubject, ImageVerifier, Verification, VerifyError};
+use crate::{ImageSubject, ImageVerifier, SignatureSource, Verification, VerifyError};
 
 /// How long a `Verified` answer is kept by default.
 pub const DEFAULT_VERIFIED_TTL: Duration = Duration::from_secs(60 * 60);
@@ -255,12 +255,17 @@ impl VerificationCache {
 
     /// The answer for `key`: stored, awaited from a verification in progress, or computed by
     /// `inner` (this call then leads the flight for `key`).
-    async fn verify_through(&self, inner: &dyn ImageVerifier, key: Key) -> Outcome {
+    async fn verify_through(
+        &self,
+        inner: &dyn ImageVerifier,
+        signatures: &dyn SignatureSource,
+        key: Key,
+    ) -> Outcome {
         'look_up: loop {
             let (flight, mut rx) = match self.look_up(&key) {
                 Step::Stored(outcome) => return Outcome::clone(&outcome),
                 Step::Lead { flight, leader } => {
-                    return self.lead(inner, &key, flight, leader).await
+                    return self.lead(inner, signatures, &key, flight, leader).await
                 }
                 Step::Wait { flight, rx } => (flight, rx),
             };
@@ -276,7 +281,7 @@ impl VerificationCache {
                     Signal::Orphaned => {
                         let claimed = self.lock().claim(&key, flight);
                         if let Some(leader) = claimed {
-                            return self.lead(inner, &key, flight, leader).await;
+                            return self.lead(inner, signatures, &key, flight, leader).await;
                         }
                         // Another waiter took over: keep waiting for its answer.
                     }
@@ -332,6 +337,7 @@ impl VerificationCache {
     async fn lead(
         &self,
         inner: &dyn ImageVerifier,
+        signatures: &dyn SignatureSource,
         key: &Key,
         flight: u64,
         leader: u64,
@@ -343,7 +349,7 @@ impl VerificationCache {
             leader,
             landed: false,
         };
-        let outcome = inner.verify(&key.subject).await;
+        let outcome = inner.verify(&key.subject, signatures).await;
         guard.land(&outcome);
         outcome
     }
@@ -478,12 +484,18 @@ impl CachingVerifier {
 
 #[async_trait]
 impl ImageVerifier for CachingVerifier {
-    async fn verify(&self, subject: &ImageSubject) -> Result<Verification, VerifyError> {
+    async fn verify(
+        &self,
+        subject: &ImageSubject,
+        signatures: &dyn SignatureSource,
+    ) -> Result<Verification, VerifyError> {
         let key = Key {
             subject: subject.clone(),
             scope: self.scope.clone(),
         };
-        self.cache.verify_through(self.inner.as_ref(), key).await
+        self.cache
+            .verify_through(self.inner.as_ref(), signatures, key)
+            .await
     }
 }
 

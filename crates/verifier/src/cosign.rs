@@ -1,11 +1,15 @@
 //! [`CosignVerifier`]: the [`ImageVerifier`] that requires a Sigstore bundle signature
 //! satisfying a [`TrustPolicy`] (DESIGN.md §6).
 //!
-//! For the digests the policy accepts (`signed:` platform, index or either), it asks its
-//! [`SignatureSource`] for every candidate, fetches and verifies them with bounded concurrency,
-//! and passes as soon as one passes. If none passes it returns [`VerifyError::Rejected`] listing
-//! every candidate and why. A source that is unavailable makes the result
-//! [`VerifyError::Unavailable`], never "no signatures".
+//! For the digests the policy accepts (`signed:` platform, index or either), it asks the image's
+//! [`SignatureSource`] for every candidate, interleaves the targets' lists (so one digest's
+//! flood of referrers cannot take every slot), fetches and verifies them with bounded
+//! concurrency, and passes as soon as one passes. If none passes it returns
+//! [`VerifyError::Rejected`] listing every candidate and why. A source that is unavailable makes
+//! the result [`VerifyError::Unavailable`], never "no signatures"; so does a list a limit cut
+//! short ([`SignatureSourceError::Inconclusive`]). An index signature counts only if the index
+//! bytes hash to the index digest and list the manifest for the platform
+//! ([`VerifyError::IndexMismatch`] otherwise).
 
 use std::sync::Arc;
 
@@ -25,13 +29,13 @@ pub const DEFAULT_MAX_CANDIDATES: usize = 32;
 /// How many candidates are fetched and verified at once, by default.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
-/// Verifies images with cosign / Sigstore bundles from a [`SignatureSource`].
+/// Verifies images with cosign / Sigstore bundles read from the image's own
+/// [`SignatureSource`] (the source passed to [`ImageVerifier::verify`]).
 ///
 /// Cheap to share: hold it in an `Arc<dyn ImageVerifier>`. The policy and trust root are values
 /// the caller created, so two verifiers with different policies never affect each other.
 #[derive(Debug, Clone)]
 pub struct CosignVerifier {
-    source: Arc<dyn SignatureSource>,
     policy: Arc<TrustPolicy>,
     root: Arc<TrustRoot>,
     max_candidates: usize,
@@ -39,14 +43,9 @@ pub struct CosignVerifier {
 }
 
 impl CosignVerifier {
-    /// A verifier reading candidates from `source`, requiring `policy`, trusting `root`.
-    pub fn new(
-        source: Arc<dyn SignatureSource>,
-        policy: Arc<TrustPolicy>,
-        root: Arc<TrustRoot>,
-    ) -> Self {
+    /// A verifier requiring `policy`, trusting `root`.
+    pub fn new(policy: Arc<TrustPolicy>, root: Arc<TrustRoot>) -> Self {
         Self {
-            source,
             policy,
             root,
             max_candidates: DEFAULT_MAX_CANDIDATES,
@@ -54,7 +53,8 @@ impl CosignVerifier {
         }
     }
 
-    /// Verifies at most `max` candidates (at least 1); the rest are listed as not tried.
+    /// Verifies at most `max` candidates (at least 1); if none of those passes and more were
+    /// listed, the answer is inconclusive ([`SignatureSourceError::Inconclusive`]).
     #[must_use]
     pub fn with_max_candidates(mut self, max: usize) -> Self {
         self.max_candidates = max.max(1);
@@ -104,16 +104,102 @@ impl CosignVerifier {
 
     async fn check(
         &self,
+        signatures: &dyn SignatureSource,
         subject: &ImageSubject,
         signs: &Digest,
         candidate: &SignatureCandidate,
     ) -> Result<VerifiedBundle, CandidateReason> {
-        let bundle = self
-            .source
+        let bundle = signatures
             .bundle(subject, candidate)
             .await
             .map_err(CandidateReason::Source)?;
         verify_bundle(&bundle, signs, &self.policy, &self.root).map_err(CandidateReason::Bundle)
+    }
+}
+
+/// Checks that the index a manifest was selected from is the one its digest names and lists
+/// the manifest (for the subject's platform): only then does an index signature vouch for it.
+fn check_index_membership(subject: &ImageSubject) -> Result<(), VerifyError> {
+    let (Some(index), Some(bytes)) = (subject.index_digest(), subject.index_bytes()) else {
+        return Ok(());
+    };
+    let mismatch = |reason: String| VerifyError::IndexMismatch {
+        image: subject.name(),
+        digest: subject.digest().clone(),
+        index: index.clone(),
+        reason,
+    };
+    let actual = Digest::of(bytes);
+    if &actual != index {
+        return Err(mismatch(format!("the index bytes given hash to {actual}")));
+    }
+    #[derive(serde::Deserialize)]
+    struct Index {
+        manifests: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        digest: String,
+        platform: Option<EntryPlatform>,
+    }
+    #[derive(serde::Deserialize)]
+    struct EntryPlatform {
+        os: String,
+        architecture: String,
+        variant: Option<String>,
+    }
+    let parsed: Index = serde_json::from_slice(bytes)
+        .map_err(|e| mismatch(format!("the index does not parse: {e}")))?;
+    let listed: Vec<&Entry> = parsed
+        .manifests
+        .iter()
+        .filter(|e| e.digest == subject.digest().as_str())
+        .collect();
+    if listed.is_empty() {
+        return Err(mismatch("the index does not list it".to_owned()));
+    }
+    let Some(wanted) = subject.platform() else {
+        return Ok(());
+    };
+    let mut parts = wanted.splitn(3, '/');
+    let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
+    let for_platform = listed.iter().any(|e| {
+        e.platform.as_ref().is_some_and(|p| {
+            Some(p.os.as_str()) == os
+                && Some(p.architecture.as_str()) == arch
+                && variant.is_none_or(|v| p.variant.as_deref() == Some(v))
+        })
+    });
+    if for_platform {
+        Ok(())
+    } else {
+        Err(mismatch(format!(
+            "the index lists it, but not for platform {wanted}"
+        )))
+    }
+}
+
+/// Interleaves the candidate lists of several targets (one from each in turn), so a flood of
+/// candidates on one digest cannot take every slot from the others.
+fn interleave(
+    lists: Vec<(Digest, SignedTarget, Vec<SignatureCandidate>)>,
+) -> Vec<(Digest, SignedTarget, SignatureCandidate)> {
+    let mut iters: Vec<_> = lists
+        .into_iter()
+        .map(|(d, t, c)| (d, t, c.into_iter()))
+        .collect();
+    let mut out = Vec::new();
+    loop {
+        let mut progressed = false;
+        for (digest, target, candidates) in &mut iters {
+            if let Some(c) = candidates.next() {
+                out.push((digest.clone(), *target, c));
+                progressed = true;
+            }
+        }
+        if !progressed {
+            return out;
+        }
     }
 }
 
@@ -124,18 +210,28 @@ enum Outcome {
 
 #[async_trait]
 impl ImageVerifier for CosignVerifier {
-    async fn verify(&self, subject: &ImageSubject) -> Result<Verification, VerifyError> {
+    async fn verify(
+        &self,
+        subject: &ImageSubject,
+        signatures: &dyn SignatureSource,
+    ) -> Result<Verification, VerifyError> {
         let unavailable = |source: SignatureSourceError| VerifyError::Unavailable {
             image: subject.name(),
             digest: subject.digest().clone(),
             source,
         };
-        let mut work: Vec<(Digest, SignedTarget, SignatureCandidate)> = Vec::new();
+        check_index_membership(subject)?;
+        let mut lists = Vec::new();
+        // Which limit cut a list, if any: then a rejection is only "inconclusive".
+        let mut truncated: Option<String> = None;
         // Candidates a source rejected while listing them (BadCandidate from `candidates`).
         let mut listed_bad: Vec<CandidateRejection> = Vec::new();
         for (digest, target) in self.targets(subject) {
-            match self.source.candidates(subject, &digest).await {
-                Ok(found) => work.extend(found.into_iter().map(|c| (digest.clone(), target, c))),
+            match signatures.candidates(subject, &digest).await {
+                Ok(found) => {
+                    truncated = truncated.or(found.truncated);
+                    lists.push((digest, target, found.candidates));
+                }
                 Err(SignatureSourceError::BadCandidate { candidate, reason }) => {
                     listed_bad.push(CandidateRejection {
                         candidate: SignatureCandidate::new(candidate.clone()),
@@ -149,18 +245,22 @@ impl ImageVerifier for CosignVerifier {
                 Err(e) => return Err(unavailable(e)),
             }
         }
-        let skipped = if work.len() > self.max_candidates {
-            work.split_off(self.max_candidates)
-        } else {
-            Vec::new()
-        };
+        let mut work = interleave(lists);
+        if work.len() > self.max_candidates {
+            truncated = truncated.or(Some(format!(
+                "the verifier's bound of {} candidates ({} listed)",
+                self.max_candidates,
+                work.len()
+            )));
+            work.truncate(self.max_candidates);
+        }
 
         // Boxed up front: a closure returning the future trips the compiler's Send inference.
         let checks: Vec<BoxFuture<'_, (usize, Outcome)>> = work
             .iter()
             .enumerate()
             .map(|(i, (signs, _, candidate))| {
-                let check = self.check(subject, signs, candidate);
+                let check = self.check(signatures, subject, signs, candidate);
                 async move {
                     match check.await {
                         Ok(v) => (i, Outcome::Passed(Box::new(v))),
@@ -185,12 +285,19 @@ impl ImageVerifier for CosignVerifier {
         }
         drop(results);
         // None passed. If any candidate could not be fetched for a retryable reason, the answer
-        // is "unavailable": that candidate might have passed.
+        // is "unavailable": that candidate might have passed. Likewise when a limit left
+        // candidates unread.
         if let Some(source) = failures.iter().find_map(|(_, r)| match r {
             CandidateReason::Source(e) if e.is_unavailable() => Some(e.clone()),
             _ => None,
         }) {
             return Err(unavailable(source));
+        }
+        if let Some(limit) = truncated {
+            return Err(unavailable(SignatureSourceError::Inconclusive {
+                image: subject.to_string(),
+                limit,
+            }));
         }
         failures.sort_by_key(|(i, _)| *i);
         let mut candidates: Vec<CandidateRejection> = failures
@@ -202,17 +309,6 @@ impl ImageVerifier for CosignVerifier {
             })
             .collect();
         candidates.extend(listed_bad);
-        candidates.extend(
-            skipped
-                .into_iter()
-                .map(|(signs, _, candidate)| CandidateRejection {
-                    candidate,
-                    signs,
-                    reason: CandidateReason::NotTried {
-                        limit: self.max_candidates,
-                    },
-                }),
-        );
         Err(VerifyError::Rejected(Rejection {
             image: subject.name(),
             digest: subject.digest().clone(),

@@ -24,6 +24,21 @@ pub enum VerifyError {
         #[source]
         source: SignatureSourceError,
     },
+    /// The subject says it was selected from an index whose bytes do not name it (or do not
+    /// hash to the index digest): an index signature cannot vouch for it. Deterministic.
+    #[error(
+        "{image}@{digest} was selected from index {index}, but {reason}; nothing vouches for it"
+    )]
+    IndexMismatch {
+        /// `registry/repository`.
+        image: String,
+        /// The manifest digest.
+        digest: Digest,
+        /// The index digest.
+        index: Digest,
+        /// What does not match.
+        reason: String,
+    },
     /// A strict installer has no policy for this image ([`crate::StrictVerifier`]).
     #[error("refusing {image}@{digest}: {reason}")]
     Refused {
@@ -112,12 +127,6 @@ pub enum CandidateReason {
     /// The bundle was read and rejected.
     #[error(transparent)]
     Bundle(BundleRejection),
-    /// Not tried: the verifier's candidate bound was reached.
-    #[error("not tried: more than {limit} candidates")]
-    NotTried {
-        /// The bound.
-        limit: usize,
-    },
 }
 
 /// Why one Sigstore bundle does not vouch for a digest under a policy. Deterministic.

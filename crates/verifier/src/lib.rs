@@ -26,7 +26,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(async {
 //! let subject = ImageSubject::new("ghcr.io", "acme/b", trustpull_policy::Digest::of(b"m"), "application/vnd.oci.image.manifest.v1+json");
 //! let strict = StrictVerifier::new("gallery acme has no verification policy");
-//! assert!(matches!(strict.verify(&subject).await, Err(VerifyError::Refused { .. })));
+//! assert!(matches!(strict.verify(&subject, &trustpull_verifier::StaticSource::new()).await, Err(VerifyError::Refused { .. })));
 //! # });
 //! ```
 
@@ -43,7 +43,9 @@ pub use cache::{
 };
 pub use error::{BundleRejection, CandidateReason, CandidateRejection, Rejection, VerifyError};
 pub use receipt::{Receipt, SignedTarget, Verification};
-pub use source::{SignatureCandidate, SignatureSource, SignatureSourceError, StaticSource};
+pub use source::{
+    CandidateList, SignatureCandidate, SignatureSource, SignatureSourceError, StaticSource,
+};
 pub use subject::ImageSubject;
 pub use verifier::{ImageVerifier, NoopVerifier, StrictVerifier};
 
@@ -54,8 +56,6 @@ mod certificate;
 #[cfg(feature = "cosign")]
 mod cosign;
 #[cfg(feature = "cosign")]
-mod registry_source;
-#[cfg(feature = "cosign")]
 mod trust_root;
 
 #[cfg(feature = "cosign")]
@@ -65,7 +65,5 @@ pub use bundle::{
 };
 #[cfg(feature = "cosign")]
 pub use cosign::{CosignVerifier, DEFAULT_CONCURRENCY, DEFAULT_MAX_CANDIDATES};
-#[cfg(feature = "cosign")]
-pub use registry_source::RegistrySource;
 #[cfg(feature = "cosign")]
 pub use trust_root::{TrustRoot, TrustRootError};

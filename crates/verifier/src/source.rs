@@ -8,10 +8,10 @@
 //! Implementations (the trait lives here, in the trait-only part of the crate, so that both can
 //! be written without the `cosign` feature's crypto dependencies):
 //!
-//! - registries: the referrers API with the referrers-tag fallback (DESIGN.md §5). The impl over
-//!   `trustpull-referrers` lives in this crate behind the `cosign` feature, because the
-//!   dependency direction is `verifier(cosign) -> referrers`.
-//! - a local OCI image layout, where bundles are stored as referrers (`trustpull-downloader`).
+//! - registries (the referrers API with the referrers-tag fallback, DESIGN.md §5) and local OCI
+//!   image layouts (bundles stored as referrers): `trustpull-downloader`'s image sources, so the
+//!   one source that serves an image also serves its signatures. This crate never talks to a
+//!   registry itself.
 //! - [`StaticSource`], in-memory bundles, for tests and for `verify-bundle`-style use.
 //!
 //! # Contract for implementors
@@ -27,7 +27,10 @@
 //! - Bound what you read (DESIGN.md §5: bundle ≤ 4 MiB, ≤ 1,000 descriptors) and check digests
 //!   of everything fetched by digest.
 //! - Order candidates newest first when you know their creation time; the verifier tries all of
-//!   them (up to its own bound) and passes if any passes, so order only affects speed.
+//!   them (up to its own bound) and passes if any passes.
+//! - When one of your limits cut the list, say so in [`CandidateList::truncated`]: if no
+//!   candidate passes, the verifier then answers "inconclusive" (unavailable, never cached)
+//!   instead of a rejection that an unread candidate might have overturned.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -88,6 +91,25 @@ impl SignatureCandidate {
     }
 }
 
+/// What [`SignatureSource::candidates`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CandidateList {
+    /// The candidates, in the order to try them.
+    pub candidates: Vec<SignatureCandidate>,
+    /// Which limit cut the list, if one did (e.g. "more than 1000 referrer descriptors").
+    pub truncated: Option<String>,
+}
+
+impl CandidateList {
+    /// A complete list.
+    pub fn complete(candidates: Vec<SignatureCandidate>) -> Self {
+        Self {
+            candidates,
+            truncated: None,
+        }
+    }
+}
+
 /// Why a [`SignatureSource`] could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -102,6 +124,15 @@ pub enum SignatureSourceError {
         /// The HTTP status, when there was one.
         status: Option<u16>,
     },
+    /// No candidate that was read passed, and a limit left others unread: one of them might
+    /// have passed, so the answer is neither yes nor no. Retryable (never cached).
+    #[error("no signature read for {image} passed and {limit} left candidates unread, so the check is inconclusive; remove stale signatures or referrers, or raise the limit")]
+    Inconclusive {
+        /// The image, `registry/repository@digest`.
+        image: String,
+        /// The limit that cut the list.
+        limit: String,
+    },
     /// One candidate is unusable; the others are still tried.
     #[error("signature candidate {candidate} is unusable: {reason}")]
     BadCandidate {
@@ -113,9 +144,10 @@ pub enum SignatureSourceError {
 }
 
 impl SignatureSourceError {
-    /// True for [`SignatureSourceError::Unavailable`].
+    /// True for [`SignatureSourceError::Unavailable`] and [`SignatureSourceError::Inconclusive`]:
+    /// a retry (or a cleaner source) may change the answer.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(self, Self::Unavailable { .. } | Self::Inconclusive { .. })
     }
 }
 
@@ -129,7 +161,7 @@ pub trait SignatureSource: Send + Sync + Debug {
         &self,
         subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError>;
+    ) -> Result<CandidateList, SignatureSourceError>;
 
     /// The Sigstore bundle bytes of `candidate` (a JSON document, size-bounded by the source).
     async fn bundle(
@@ -148,8 +180,10 @@ pub struct StaticSource {
 
 impl StaticSource {
     /// An empty source: every image has no signatures.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        Self {
+            bundles: BTreeMap::new(),
+        }
     }
 
     /// Adds a bundle for images with digest `signs`.
@@ -166,16 +200,17 @@ impl SignatureSource for StaticSource {
         &self,
         _subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError> {
-        Ok(self
-            .bundles
-            .get(digest)
-            .map(|bs| {
-                bs.iter()
-                    .map(|b| SignatureCandidate::new(Digest::of(b)))
-                    .collect()
-            })
-            .unwrap_or_default())
+    ) -> Result<CandidateList, SignatureSourceError> {
+        Ok(CandidateList::complete(
+            self.bundles
+                .get(digest)
+                .map(|bs| {
+                    bs.iter()
+                        .map(|b| SignatureCandidate::new(Digest::of(b)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ))
     }
 
     async fn bundle(

@@ -2,14 +2,15 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use trustpull_policy::Digest;
 
 /// An image pinned by digest: what [`crate::ImageVerifier::verify`] decides about.
 ///
 /// When the manifest was selected from an index (multi-arch), [`ImageSubject::index_digest`]
-/// is the index it was read from; the caller must have fetched that index by its digest, so the
-/// child digest is vouched for by an index signature too (DESIGN.md §6).
+/// is the index it was read from and [`ImageSubject::index_bytes`] the index document itself,
+/// fetched by that digest; a verifier that accepts an index signature checks that these bytes
+/// hash to the index digest and list the manifest for [`ImageSubject::platform`] (DESIGN.md §6,
+/// §7), so an index signature vouches only for the children it really names.
 ///
 /// ```
 /// use trustpull_verifier::ImageSubject;
@@ -17,13 +18,21 @@ use trustpull_policy::Digest;
 /// let s = ImageSubject::new("ghcr.io", "acme/b", d.clone(), "application/vnd.oci.image.manifest.v1+json");
 /// assert_eq!(s.to_string(), format!("ghcr.io/acme/b@{d}"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageSubject {
     registry: String,
     repository: String,
     digest: Digest,
     media_type: String,
-    index_digest: Option<Digest>,
+    index: Option<IndexOrigin>,
+    platform: Option<String>,
+}
+
+/// The index a manifest was selected from: its digest and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct IndexOrigin {
+    digest: Digest,
+    bytes: Vec<u8>,
 }
 
 impl ImageSubject {
@@ -39,14 +48,26 @@ impl ImageSubject {
             repository: repository.into(),
             digest,
             media_type: media_type.into(),
-            index_digest: None,
+            index: None,
+            platform: None,
         }
     }
 
-    /// Records that the manifest was selected from the index with digest `index`.
+    /// Records that the manifest was selected from the index with digest `index`, whose
+    /// document is `bytes` (as fetched by that digest).
     #[must_use]
-    pub fn with_index(mut self, index: Digest) -> Self {
-        self.index_digest = Some(index);
+    pub fn with_index(mut self, index: Digest, bytes: impl Into<Vec<u8>>) -> Self {
+        self.index = Some(IndexOrigin {
+            digest: index,
+            bytes: bytes.into(),
+        });
+        self
+    }
+
+    /// Records the platform (`os/arch[/variant]`) the manifest was selected for.
+    #[must_use]
+    pub fn with_platform(mut self, platform: impl Into<String>) -> Self {
+        self.platform = Some(platform.into());
         self
     }
 
@@ -72,7 +93,17 @@ impl ImageSubject {
 
     /// The index digest the manifest was selected from, if any.
     pub fn index_digest(&self) -> Option<&Digest> {
-        self.index_digest.as_ref()
+        self.index.as_ref().map(|i| &i.digest)
+    }
+
+    /// The index document the manifest was selected from, if any.
+    pub fn index_bytes(&self) -> Option<&[u8]> {
+        self.index.as_ref().map(|i| i.bytes.as_slice())
+    }
+
+    /// The platform the manifest was selected for, if it came from an index.
+    pub fn platform(&self) -> Option<&str> {
+        self.platform.as_deref()
     }
 
     /// `registry/repository`, for messages.

@@ -5,16 +5,22 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::{ImageSubject, Verification, VerifyError};
+use crate::{ImageSubject, SignatureSource, Verification, VerifyError};
 
 /// Decides whether an image, pinned by digest, may be installed.
 ///
 /// Object-safe: callers hold an `Arc<dyn ImageVerifier>` chosen by policy (DESIGN.md §4, §8).
 #[async_trait]
 pub trait ImageVerifier: Send + Sync + Debug {
-    /// Verifies `subject`. `Ok(Verified)` is a pass with a receipt, `Ok(Unverified)` means
-    /// nothing was checked (the caller warns), `Err` aborts the install.
-    async fn verify(&self, subject: &ImageSubject) -> Result<Verification, VerifyError>;
+    /// Verifies `subject`, reading signature candidates from `signatures`: the same source
+    /// that served the image (DESIGN.md §7, one source per backend). `Ok(Verified)` is a pass
+    /// with a receipt, `Ok(Unverified)` means nothing was checked (the caller warns), `Err`
+    /// aborts the install.
+    async fn verify(
+        &self,
+        subject: &ImageSubject,
+        signatures: &dyn SignatureSource,
+    ) -> Result<Verification, VerifyError>;
 }
 
 /// Checks nothing and says so: for galleries without a policy when strict mode is off.
@@ -24,7 +30,7 @@ pub trait ImageVerifier: Send + Sync + Debug {
 /// use trustpull_verifier::{ImageSubject, ImageVerifier, NoopVerifier, Verification};
 /// let s = ImageSubject::new("r", "a/b", trustpull_policy::Digest::of(b"m"), "application/vnd.oci.image.manifest.v1+json");
 /// let v = NoopVerifier::new("gallery acme has no verification policy");
-/// assert!(matches!(v.verify(&s).await, Ok(Verification::Unverified { .. })));
+/// assert!(matches!(v.verify(&s, &trustpull_verifier::StaticSource::new()).await, Ok(Verification::Unverified { .. })));
 /// # });
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
@@ -46,7 +52,11 @@ impl NoopVerifier {
 
 #[async_trait]
 impl ImageVerifier for NoopVerifier {
-    async fn verify(&self, _subject: &ImageSubject) -> Result<Verification, VerifyError> {
+    async fn verify(
+        &self,
+        _subject: &ImageSubject,
+        _signatures: &dyn SignatureSource,
+    ) -> Result<Verification, VerifyError> {
         Ok(Verification::Unverified {
             reason: self.reason.clone(),
         })
@@ -72,7 +82,11 @@ impl StrictVerifier {
 
 #[async_trait]
 impl ImageVerifier for StrictVerifier {
-    async fn verify(&self, subject: &ImageSubject) -> Result<Verification, VerifyError> {
+    async fn verify(
+        &self,
+        subject: &ImageSubject,
+        _signatures: &dyn SignatureSource,
+    ) -> Result<Verification, VerifyError> {
         Err(VerifyError::Refused {
             image: subject.name(),
             digest: subject.digest().clone(),
@@ -104,9 +118,12 @@ mod tests {
             Arc::new(StrictVerifier::new("add verification:")),
         ];
         assert!(
-            matches!(verifiers[0].verify(&subject()).await, Ok(Verification::Unverified { reason }) if reason == "no policy")
+            matches!(verifiers[0].verify(&subject(), &crate::StaticSource::new()).await, Ok(Verification::Unverified { reason }) if reason == "no policy")
         );
-        let err = verifiers[1].verify(&subject()).await.unwrap_err();
+        let err = verifiers[1]
+            .verify(&subject(), &crate::StaticSource::new())
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, VerifyError::Refused { reason, .. } if reason == "add verification:")
         );

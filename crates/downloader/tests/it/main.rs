@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use support::*;
 use trustpull_downloader::{
     DestinationError, Downloader, DownloaderBuilder, ErrorKind, ExistingDestination, ImageSource,
-    LayoutSource, Platform, PullError, PullOutcome,
+    Platform, PullError, PullOutcome,
 };
 use trustpull_policy::Digest;
 use trustpull_verifier::{
@@ -29,9 +29,13 @@ struct Recording(Mutex<Vec<ImageSubject>>);
 
 #[async_trait]
 impl ImageVerifier for Recording {
-    async fn verify(&self, subject: &ImageSubject) -> Result<Verification, VerifyError> {
+    async fn verify(
+        &self,
+        subject: &ImageSubject,
+        signatures: &dyn SignatureSource,
+    ) -> Result<Verification, VerifyError> {
         self.0.lock().unwrap().push(subject.clone());
-        NoopVerifier::new("test").verify(subject).await
+        NoopVerifier::new("test").verify(subject, signatures).await
     }
 }
 
@@ -494,17 +498,20 @@ async fn layout_pull_by_tag_and_digest() {
 
     let parent = Parent::new();
     let r = format!("oci-layout:{}:v1", layout.path().display());
-    let outcome = d.pull(&r, &parent.dest()).await.unwrap();
+    let outcome = d.pull(&loc(&r), &parent.dest()).await.unwrap();
     assert_eq!(outcome.digest, image.0);
     assert_eq!(listing(&parent.dest().join("bin")), vec!["new"]);
 
     let parent = Parent::new();
     let r = format!("oci-layout:{}@{}", layout.path().display(), other);
-    assert_eq!(d.pull(&r, &parent.dest()).await.unwrap().digest, other);
+    assert_eq!(
+        d.pull(&loc(&r), &parent.dest()).await.unwrap().digest,
+        other
+    );
 
     let parent = Parent::new();
     let r = format!("oci-layout:{}:nope", layout.path().display());
-    let err = d.pull(&r, &parent.dest()).await.unwrap_err();
+    let err = d.pull(&loc(&r), &parent.dest()).await.unwrap_err();
     assert!(
         matches!(
             &err,
@@ -518,7 +525,7 @@ async fn layout_pull_by_tag_and_digest() {
     assert_eq!(err.kind(), ErrorKind::Config);
 
     let r = format!("oci-layout:{}", layout.path().display());
-    let err = d.pull(&r, &parent.dest()).await.unwrap_err();
+    let err = d.pull(&loc(&r), &parent.dest()).await.unwrap_err();
     assert!(
         matches!(
             &err,
@@ -548,7 +555,7 @@ async fn layout_tampered_blob_installs_nothing() {
     let parent = Parent::new();
     let r = format!("oci-layout:{}:v1", layout.path().display());
     let err = downloader(noop())
-        .pull(&r, &parent.dest())
+        .pull(&loc(&r), &parent.dest())
         .await
         .unwrap_err();
     assert!(
@@ -601,7 +608,7 @@ async fn layout_signature_discovery_by_subject() {
                 "annotations": {"org.opencontainers.image.ref.name": format!("sha256-{}", image.0.hex())}}),
         ],
     );
-    let source = LayoutSource::with_tag(layout.path(), "v1");
+    let source = layout_at(layout.path(), "v1");
     let subject = ImageSubject::new(
         "oci-layout",
         layout.path().display().to_string(),
@@ -609,10 +616,10 @@ async fn layout_signature_discovery_by_subject() {
         OCI_MANIFEST,
     );
     let found = source.candidates(&subject, &image.0).await.unwrap();
-    let digests: Vec<&Digest> = found.iter().map(|c| c.digest()).collect();
+    let digests: Vec<&Digest> = found.candidates.iter().map(|c| c.digest()).collect();
     assert_eq!(digests, vec![&newer.0, &older.0]);
     assert_eq!(
-        source.bundle(&subject, &found[0]).await.unwrap(),
+        source.bundle(&subject, &found.candidates[0]).await.unwrap(),
         b"{\"bundle\":\"newer\"}"
     );
 
@@ -622,12 +629,12 @@ async fn layout_signature_discovery_by_subject() {
         .candidates(&subject, &Digest::of(b"unsigned"))
         .await
         .unwrap();
-    assert!(none.is_empty());
+    assert!(none.candidates.is_empty());
 }
 
 #[tokio::test]
 async fn layout_missing_index_is_unavailable_for_signatures() {
-    let source = LayoutSource::with_tag(Path::new("/nonexistent/layout"), "v1");
+    let source = layout_at(Path::new("/nonexistent/layout"), "v1");
     let subject = ImageSubject::new(
         "oci-layout",
         "/nonexistent/layout",
@@ -794,6 +801,9 @@ async fn layout_without_a_tag_picks_its_only_image_not_its_signature() {
     store.write_layout(layout.path(), &[], &[image_desc, sig_desc]);
     let parent = Parent::new();
     let r = format!("oci-layout:{}", layout.path().display());
-    let outcome = downloader(noop()).pull(&r, &parent.dest()).await.unwrap();
+    let outcome = downloader(noop())
+        .pull(&loc(&r), &parent.dest())
+        .await
+        .unwrap();
     assert_eq!(outcome.digest, image.0);
 }

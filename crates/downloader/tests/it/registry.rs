@@ -72,7 +72,10 @@ async fn tag_moved_between_resolve_and_fetch_installs_the_resolved_digest() {
     let dest_parent = tempfile::tempdir().unwrap();
     let dest = dest_parent.path().join("dest");
     let reference = format!("{}/{REPO}:v1", server.address());
-    let outcome = downloader(&server).pull(&reference, &dest).await.unwrap();
+    let outcome = downloader(&server)
+        .pull(&loc(&reference), &dest)
+        .await
+        .unwrap();
     assert_eq!(outcome.digest, v1);
     assert_eq!(std::fs::read(dest.join("version")).unwrap(), b"1");
 
@@ -109,7 +112,7 @@ async fn registry_serving_a_tampered_layer_installs_nothing() {
     let dest = dest_parent.path().join("dest");
     let reference = format!("{}/{REPO}@{image}", server.address());
     let err = downloader(&server)
-        .pull(&reference, &dest)
+        .pull(&loc(&reference), &dest)
         .await
         .unwrap_err();
     assert!(
@@ -127,7 +130,7 @@ async fn registry_reference_without_client_is_a_config_error() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let err = d
-        .pull("127.0.0.1:1/acme/app:v1", &dir.path().join("d"))
+        .pull(&loc("127.0.0.1:1/acme/app:v1"), &dir.path().join("d"))
         .await
         .unwrap_err();
     assert!(matches!(err, PullError::NoRegistryClient { .. }));

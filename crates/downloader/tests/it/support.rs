@@ -10,9 +10,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::json;
 use trustpull_downloader::{
-    BlobStream, ImageSource, ImageSourceError, SourceDocument, SourceLocation,
+    BlobStream, ImageLocation, ImageSource, ImageSourceError, LayoutLocation, LayoutSelector,
+    LayoutSource, SourceDocument, SourceLocation,
 };
 use trustpull_policy::Digest;
+use trustpull_verifier::{
+    CandidateList, ImageSubject, SignatureCandidate, SignatureSource, SignatureSourceError,
+};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -194,6 +198,44 @@ impl MemorySource {
             bytes,
         })
     }
+}
+
+/// An in-memory image has no signatures (the tests' verifiers do not look for any).
+#[async_trait]
+impl SignatureSource for MemorySource {
+    async fn candidates(
+        &self,
+        _subject: &ImageSubject,
+        _digest: &Digest,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        Ok(CandidateList::default())
+    }
+    async fn bundle(
+        &self,
+        _subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<Vec<u8>, SignatureSourceError> {
+        Err(SignatureSourceError::BadCandidate {
+            candidate: candidate.digest().clone(),
+            reason: "an in-memory source has no signatures".into(),
+        })
+    }
+}
+
+/// Parses a location the tests write as text.
+pub fn loc(text: &str) -> ImageLocation {
+    ImageLocation::parse(text).expect("valid location")
+}
+
+/// The image tagged `tag` in the layout at `root`.
+pub fn layout_at(root: &Path, tag: &str) -> LayoutSource {
+    LayoutSource::new(
+        &LayoutLocation {
+            root: root.to_owned(),
+            selector: LayoutSelector::Tag(tag.to_owned()),
+        },
+        &trustpull_referrers::Limits::default(),
+    )
 }
 
 #[async_trait]

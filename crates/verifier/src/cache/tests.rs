@@ -51,7 +51,7 @@ impl Scripted {
 
 #[async_trait]
 impl ImageVerifier for Scripted {
-    async fn verify(&self, _subject: &ImageSubject) -> Outcome {
+    async fn verify(&self, _subject: &ImageSubject, _signatures: &dyn SignatureSource) -> Outcome {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if let Some(gate) = &self.gate {
             let _permit = gate
@@ -88,6 +88,9 @@ impl Clock for FakeClock {
         self.start + *self.offset.lock().unwrap()
     }
 }
+
+/// The signature source the cache passes through to the scripted verifier (which ignores it).
+static NO_SIGNATURES: crate::StaticSource = crate::StaticSource::new();
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
@@ -173,8 +176,8 @@ async fn a_hit_returns_the_same_receipt_without_calling_the_inner_verifier() {
     let inner = Scripted::answering(verified(&s));
     let cache = Arc::new(cache_with(&FakeClock::new()));
     let v = caching(&inner, &cache, scope());
-    let first = v.verify(&s).await;
-    let second = v.verify(&s).await;
+    let first = v.verify(&s, &NO_SIGNATURES).await;
+    let second = v.verify(&s, &NO_SIGNATURES).await;
     assert!(is_verified_with(&first, &receipt(&s, &scope())));
     assert_eq!(first, second);
     assert_eq!(inner.calls(), 1);
@@ -188,14 +191,14 @@ async fn verified_answers_expire_after_their_ttl() {
     let clock = FakeClock::new();
     let cache = Arc::new(cache_with(&clock));
     let v = caching(&inner, &cache, scope());
-    v.verify(&s).await.unwrap();
+    v.verify(&s, &NO_SIGNATURES).await.unwrap();
     clock.advance(DEFAULT_VERIFIED_TTL - Duration::from_secs(1));
-    v.verify(&s).await.unwrap();
+    v.verify(&s, &NO_SIGNATURES).await.unwrap();
     assert_eq!(inner.calls(), 1, "still fresh one second before the TTL");
     clock.advance(Duration::from_secs(1));
-    v.verify(&s).await.unwrap();
+    v.verify(&s, &NO_SIGNATURES).await.unwrap();
     assert_eq!(inner.calls(), 2, "expired at the TTL");
-    v.verify(&s).await.unwrap();
+    v.verify(&s, &NO_SIGNATURES).await.unwrap();
     assert_eq!(inner.calls(), 2, "the new answer is kept again");
 }
 
@@ -207,10 +210,10 @@ async fn a_configured_verified_ttl_is_used_and_zero_keeps_nothing() {
         let clock = FakeClock::new();
         let cache = Arc::new(cache_with(&clock).with_verified_ttl(ttl));
         let v = caching(&inner, &cache, scope());
-        v.verify(&s).await.unwrap();
-        v.verify(&s).await.unwrap();
+        v.verify(&s, &NO_SIGNATURES).await.unwrap();
+        v.verify(&s, &NO_SIGNATURES).await.unwrap();
         clock.advance(Duration::from_secs(60));
-        v.verify(&s).await.unwrap();
+        v.verify(&s, &NO_SIGNATURES).await.unwrap();
         assert_eq!(inner.calls(), calls_after_one_minute, "ttl {ttl:?}");
     }
 }
@@ -222,15 +225,15 @@ async fn unavailable_is_never_cached() {
     let cache = Arc::new(cache_with(&FakeClock::new()).with_rejected_ttl(Some(Duration::MAX)));
     let v = caching(&inner, &cache, scope());
     for _ in 0..2 {
-        let err = v.verify(&s).await.unwrap_err();
+        let err = v.verify(&s, &NO_SIGNATURES).await.unwrap_err();
         assert!(matches!(err, VerifyError::Unavailable { .. }), "{err:?}");
     }
     assert_eq!(inner.calls(), 2);
     assert!(cache.is_empty());
     // The registry comes back: the pass is kept from then on.
     inner.answer_from_now_on(verified(&s));
-    v.verify(&s).await.unwrap();
-    v.verify(&s).await.unwrap();
+    v.verify(&s, &NO_SIGNATURES).await.unwrap();
+    v.verify(&s, &NO_SIGNATURES).await.unwrap();
     assert_eq!(inner.calls(), 3);
 }
 
@@ -241,14 +244,14 @@ async fn rejections_are_not_cached_by_default() {
     let cache = Arc::new(cache_with(&FakeClock::new()));
     let v = caching(&inner, &cache, scope());
     for _ in 0..2 {
-        let err = v.verify(&s).await.unwrap_err();
+        let err = v.verify(&s, &NO_SIGNATURES).await.unwrap_err();
         assert!(matches!(&err, VerifyError::Rejected(r) if r.digest == *s.digest()));
     }
     assert_eq!(inner.calls(), 2);
     // Signed a moment later: the next call sees it.
     inner.answer_from_now_on(verified(&s));
     assert!(is_verified_with(
-        &v.verify(&s).await,
+        &v.verify(&s, &NO_SIGNATURES).await,
         &receipt(&s, &scope())
     ));
 }
@@ -260,16 +263,16 @@ async fn rejections_are_cached_for_the_configured_ttl() {
     let clock = FakeClock::new();
     let cache = Arc::new(cache_with(&clock).with_rejected_ttl(Some(Duration::from_secs(30))));
     let v = caching(&inner, &cache, scope());
-    let first = v.verify(&s).await.unwrap_err();
+    let first = v.verify(&s, &NO_SIGNATURES).await.unwrap_err();
     inner.answer_from_now_on(verified(&s));
     clock.advance(Duration::from_secs(29));
-    let second = v.verify(&s).await.unwrap_err();
+    let second = v.verify(&s, &NO_SIGNATURES).await.unwrap_err();
     assert!(matches!(&second, VerifyError::Rejected(_)));
     assert_eq!(first, second);
     assert_eq!(inner.calls(), 1);
     clock.advance(Duration::from_secs(1));
     assert!(is_verified_with(
-        &v.verify(&s).await,
+        &v.verify(&s, &NO_SIGNATURES).await,
         &receipt(&s, &scope())
     ));
     assert_eq!(inner.calls(), 2);
@@ -292,8 +295,8 @@ async fn unverified_and_refused_are_not_cached() {
         let inner = Scripted::answering(answer.clone());
         let cache = Arc::new(cache_with(&FakeClock::new()).with_rejected_ttl(Some(Duration::MAX)));
         let v = caching(&inner, &cache, scope());
-        assert_eq!(v.verify(&s).await, answer);
-        assert_eq!(v.verify(&s).await, answer);
+        assert_eq!(v.verify(&s, &NO_SIGNATURES).await, answer);
+        assert_eq!(v.verify(&s, &NO_SIGNATURES).await, answer);
         assert_eq!(inner.calls(), 2, "{answer:?}");
         assert!(cache.is_empty());
     }
@@ -309,18 +312,20 @@ async fn another_policy_trust_root_or_subject_is_a_miss() {
     for sc in [scope(), other_policy, other_root] {
         let inner = Scripted::answering(Ok(Verification::Verified(receipt(&s, &sc))));
         let v = caching(&inner, &cache, sc.clone());
-        v.verify(&s).await.unwrap();
-        v.verify(&s).await.unwrap();
+        v.verify(&s, &NO_SIGNATURES).await.unwrap();
+        v.verify(&s, &NO_SIGNATURES).await.unwrap();
         assert_eq!(inner.calls(), 1, "{sc:?}: first call misses, second hits");
     }
     assert_eq!(cache.len(), 3);
     // The same digest in another repository, or selected from an index: a miss as well.
     let elsewhere = ImageSubject::new("127.0.0.1:5000", "other/b", s.digest().clone(), MANIFEST);
-    let from_index = s.clone().with_index(Digest::of(b"index"));
+    let from_index = s
+        .clone()
+        .with_index(Digest::of(b"index"), b"index".to_vec());
     for other in [elsewhere, from_index] {
         let inner = Scripted::answering(verified(&other));
         let v = caching(&inner, &cache, scope());
-        v.verify(&other).await.unwrap();
+        v.verify(&other, &NO_SIGNATURES).await.unwrap();
         assert_eq!(inner.calls(), 1, "{other}");
     }
     assert_eq!(cache.len(), 5);
@@ -341,8 +346,8 @@ async fn a_receipt_that_does_not_match_the_scope_is_returned_but_not_kept() {
         let inner = Scripted::answering(answer.clone());
         let cache = Arc::new(cache_with(&FakeClock::new()));
         let v = caching(&inner, &cache, scope());
-        assert_eq!(v.verify(&s).await, answer);
-        assert_eq!(v.verify(&s).await, answer);
+        assert_eq!(v.verify(&s, &NO_SIGNATURES).await, answer);
+        assert_eq!(v.verify(&s, &NO_SIGNATURES).await, answer);
         assert_eq!(inner.calls(), 2);
         assert!(cache.is_empty());
     }
@@ -355,11 +360,20 @@ async fn two_caches_never_share_entries() {
     let clock = FakeClock::new();
     let a = Arc::new(cache_with(&clock));
     let b = Arc::new(cache_with(&clock));
-    caching(&inner, &a, scope()).verify(&s).await.unwrap();
-    caching(&inner, &b, scope()).verify(&s).await.unwrap();
+    caching(&inner, &a, scope())
+        .verify(&s, &NO_SIGNATURES)
+        .await
+        .unwrap();
+    caching(&inner, &b, scope())
+        .verify(&s, &NO_SIGNATURES)
+        .await
+        .unwrap();
     assert_eq!(inner.calls(), 2);
     // Two verifiers sharing one cache do share.
-    caching(&inner, &a, scope()).verify(&s).await.unwrap();
+    caching(&inner, &a, scope())
+        .verify(&s, &NO_SIGNATURES)
+        .await
+        .unwrap();
     assert_eq!(inner.calls(), 2);
     a.clear();
     assert!(a.is_empty());
@@ -376,13 +390,19 @@ async fn the_size_bound_evicts_the_answer_that_expires_soonest() {
         .map(|s| Scripted::answering(verified(s)))
         .collect();
     for (s, inner) in subjects.iter().zip(&inners) {
-        caching(inner, &cache, scope()).verify(s).await.unwrap();
+        caching(inner, &cache, scope())
+            .verify(s, &NO_SIGNATURES)
+            .await
+            .unwrap();
         clock.advance(Duration::from_secs(1));
         assert!(cache.len() <= 2);
     }
     // "1" was stored first, so it expired soonest and was dropped for "3".
     for (s, inner) in subjects.iter().zip(&inners).rev() {
-        caching(inner, &cache, scope()).verify(s).await.unwrap();
+        caching(inner, &cache, scope())
+            .verify(s, &NO_SIGNATURES)
+            .await
+            .unwrap();
     }
     let calls: Vec<usize> = inners.iter().map(|i| i.calls()).collect();
     assert_eq!(calls[1..], [1, 1]);
@@ -393,7 +413,7 @@ async fn the_size_bound_evicts_the_answer_that_expires_soonest() {
     let fourth = subject(b"4");
     let inner = Scripted::answering(verified(&fourth));
     caching(&inner, &cache, scope())
-        .verify(&fourth)
+        .verify(&fourth, &NO_SIGNATURES)
         .await
         .unwrap();
     assert_eq!(cache.len(), 1);
@@ -408,7 +428,7 @@ async fn a_hundred_concurrent_calls_run_the_inner_verifier_once() {
         let inner = Scripted::gated(answer.clone(), gate.clone());
         let cache = Arc::new(cache_with(&FakeClock::new()));
         let v = caching(&inner, &cache, scope());
-        let calls = (0..100).map(|_| v.verify(&s));
+        let calls = (0..100).map(|_| v.verify(&s, &NO_SIGNATURES));
         let release = async {
             while waiters(&cache) < 99 {
                 tokio::task::yield_now().await;
@@ -434,10 +454,10 @@ async fn a_cancelled_leader_hands_over_to_one_waiter() {
         let cache = Arc::new(cache_with(&FakeClock::new()));
         let v = caching(&inner, &cache, scope());
 
-        let mut leader = v.verify(&s);
+        let mut leader = v.verify(&s, &NO_SIGNATURES);
         assert!(futures::poll!(leader.as_mut()).is_pending());
         assert_eq!(inner.calls(), 1);
-        let mut waiting: Vec<_> = (0..3).map(|_| v.verify(&s)).collect();
+        let mut waiting: Vec<_> = (0..3).map(|_| v.verify(&s, &NO_SIGNATURES)).collect();
         for w in &mut waiting {
             assert!(futures::poll!(w.as_mut()).is_pending());
         }
@@ -459,14 +479,14 @@ async fn a_cancelled_leader_without_waiters_leaves_nothing_behind() {
     let inner = Scripted::gated(verified(&s), gate.clone());
     let cache = Arc::new(cache_with(&FakeClock::new()));
     let v = caching(&inner, &cache, scope());
-    let mut leader = v.verify(&s);
+    let mut leader = v.verify(&s, &NO_SIGNATURES);
     assert!(futures::poll!(leader.as_mut()).is_pending());
     drop(leader);
     assert!(cache.lock().flights.is_empty());
     assert!(cache.is_empty());
     gate.add_permits(1);
     assert!(is_verified_with(
-        &v.verify(&s).await,
+        &v.verify(&s, &NO_SIGNATURES).await,
         &receipt(&s, &scope())
     ));
     assert_eq!(inner.calls(), 2);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use trustpull_policy::Digest;
 use trustpull_verifier::{
-    CachingVerifier, CosignVerifier, ImageSubject, ImageVerifier, MonotonicClock,
+    CachingVerifier, CandidateList, CosignVerifier, ImageSubject, ImageVerifier, MonotonicClock,
     SignatureCandidate, SignatureSource, SignatureSourceError, StaticSource, Verification,
     VerificationCache, VerifyError,
 };
@@ -28,7 +28,7 @@ impl SignatureSource for Counting {
         &self,
         subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError> {
+    ) -> Result<CandidateList, SignatureSourceError> {
         self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.candidates(subject, digest).await
     }
@@ -48,12 +48,8 @@ fn counting() -> Arc<Counting> {
     })
 }
 
-fn cached(
-    source: &Arc<Counting>,
-    identity: &str,
-    cache: &Arc<VerificationCache>,
-) -> CachingVerifier {
-    let cosign = CosignVerifier::new(source.clone(), policy(identity), root());
+fn cached(identity: &str, cache: &Arc<VerificationCache>) -> CachingVerifier {
+    let cosign = CosignVerifier::new(policy(identity), root());
     let scope = cosign.cache_scope();
     CachingVerifier::new(Arc::new(cosign), cache.clone(), scope)
 }
@@ -62,25 +58,25 @@ fn cached(
 async fn a_cosign_receipt_is_kept_under_the_verifiers_scope() {
     let source = counting();
     let cache = Arc::new(VerificationCache::new(Arc::new(MonotonicClock)));
-    let v = cached(&source, IDENTITY, &cache);
+    let v = cached(IDENTITY, &cache);
     assert_eq!(
         v.scope().policy_fingerprint(),
         policy(IDENTITY).fingerprint()
     );
     assert_eq!(v.scope().trust_root_fingerprint(), root().fingerprint());
-    let first = v.verify(&subject()).await;
+    let first = v.verify(&subject(), source.as_ref()).await;
     let Ok(Verification::Verified(receipt)) = &first else {
         panic!("expected a pass, got {first:?}")
     };
     assert_eq!(receipt.policy_fingerprint(), v.scope().policy_fingerprint());
-    assert_eq!(v.verify(&subject()).await, first);
+    assert_eq!(v.verify(&subject(), source.as_ref()).await, first);
     assert_eq!(source.lists.load(Ordering::SeqCst), 1);
     assert_eq!(cache.len(), 1);
 
     // Another policy sharing the cache is a miss, and its rejection is not kept.
-    let strict = cached(&source, "https://github.com/acme/other", &cache);
+    let strict = cached("https://github.com/acme/other", &cache);
     for expected_lists in [2, 3] {
-        let got = strict.verify(&subject()).await;
+        let got = strict.verify(&subject(), source.as_ref()).await;
         assert!(matches!(got, Err(VerifyError::Rejected(_))), "{got:?}");
         assert_eq!(source.lists.load(Ordering::SeqCst), expected_lists);
     }

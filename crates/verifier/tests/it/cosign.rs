@@ -7,9 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use trustpull_policy::{Digest, PolicySpec, SignedBy, TrustPolicy};
 use trustpull_verifier::{
-    verify_bundle, BundleRejection, CandidateReason, CosignVerifier, ImageSubject, ImageVerifier,
-    SignatureCandidate, SignatureSource, SignatureSourceError, SignedTarget, StaticSource,
-    TrustRoot, Verification, VerifyError,
+    verify_bundle, BundleRejection, CandidateList, CandidateReason, CosignVerifier, ImageSubject,
+    ImageVerifier, SignatureCandidate, SignatureSource, SignatureSourceError, SignedTarget,
+    StaticSource, TrustRoot, Verification, VerifyError,
 };
 
 pub(crate) const IDENTITY: &str =
@@ -61,8 +61,30 @@ pub(crate) fn subject() -> ImageSubject {
     )
 }
 
-fn verifier(source: impl SignatureSource + 'static, identity: &str) -> CosignVerifier {
-    CosignVerifier::new(Arc::new(source), policy(identity), root())
+/// A verifier and the image source it reads signatures from, as the downloader pairs them.
+pub(crate) struct Bound {
+    verifier: CosignVerifier,
+    source: Arc<dyn SignatureSource>,
+}
+
+impl Bound {
+    pub(crate) async fn verify(&self, subject: &ImageSubject) -> Result<Verification, VerifyError> {
+        self.verifier.verify(subject, self.source.as_ref()).await
+    }
+
+    fn with_max_candidates(self, n: usize) -> Self {
+        Self {
+            verifier: self.verifier.with_max_candidates(n),
+            source: self.source,
+        }
+    }
+}
+
+fn verifier(source: impl SignatureSource + 'static, identity: &str) -> Bound {
+    Bound {
+        verifier: CosignVerifier::new(policy(identity), root()),
+        source: Arc::new(source),
+    }
 }
 
 #[tokio::test]
@@ -153,7 +175,7 @@ impl SignatureSource for Flaky {
         &self,
         subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError> {
+    ) -> Result<CandidateList, SignatureSourceError> {
         if self.list_fails {
             return Err(outage());
         }
@@ -218,38 +240,86 @@ async fn an_unavailable_source_is_unavailable_never_no_signatures() {
 }
 
 #[tokio::test]
-async fn candidates_over_the_bound_are_listed_as_not_tried() {
+async fn candidates_over_the_bound_make_a_failure_inconclusive_never_a_rejection() {
     let mut source = StaticSource::new();
     for i in 0..5 {
         source = source.with_bundle(artifact_digest(), format!("{{\"n\":{i}}}").into_bytes());
     }
-    let got = verifier(source, IDENTITY)
+    let got = verifier(source.clone(), IDENTITY)
         .with_max_candidates(3)
         .verify(&subject())
         .await;
-    let Err(VerifyError::Rejected(r)) = got else {
-        panic!("{got:?}")
-    };
-    assert_eq!(r.candidates.len(), 5);
-    assert_eq!(
-        r.candidates
-            .iter()
-            .filter(|c| matches!(c.reason, CandidateReason::NotTried { limit: 3 }))
-            .count(),
-        2
+    assert!(
+        matches!(&got, Err(VerifyError::Unavailable { source: SignatureSourceError::Inconclusive { limit, .. }, .. }) if limit.contains("3 candidates (5 listed)")),
+        "{got:?}"
     );
+    // The real signature past the bound: still inconclusive, never a rejection.
+    let source = source.with_bundle(artifact_digest(), case("happy-path-v0.3"));
+    let got = verifier(source.clone(), IDENTITY)
+        .with_max_candidates(5)
+        .verify(&subject())
+        .await;
+    assert!(
+        matches!(&got, Err(VerifyError::Unavailable { .. })),
+        "{got:?}"
+    );
+    // Within the bound it passes.
+    let got = verifier(source, IDENTITY)
+        .with_max_candidates(6)
+        .verify(&subject())
+        .await;
+    assert!(matches!(got, Ok(Verification::Verified(_))), "{got:?}");
 }
 
 #[tokio::test]
-async fn signed_by_selects_which_digests_count() {
+async fn a_truncated_list_from_the_source_is_inconclusive() {
+    let got = verifier(
+        Truncating(StaticSource::new().with_bundle(artifact_digest(), b"{}".to_vec())),
+        IDENTITY,
+    )
+    .verify(&subject())
+    .await;
+    assert!(
+        matches!(&got, Err(VerifyError::Unavailable { source: SignatureSourceError::Inconclusive { limit, .. }, .. }) if limit == "more than 1000 referrer descriptors"),
+        "{got:?}"
+    );
+}
+
+/// A source that found one candidate but says a limit cut its list.
+#[derive(Debug)]
+struct Truncating(StaticSource);
+
+#[async_trait]
+impl SignatureSource for Truncating {
+    async fn candidates(
+        &self,
+        subject: &ImageSubject,
+        digest: &Digest,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        let mut list = self.0.candidates(subject, digest).await?;
+        list.truncated = Some("more than 1000 referrer descriptors".into());
+        Ok(list)
+    }
+    async fn bundle(
+        &self,
+        subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<Vec<u8>, SignatureSourceError> {
+        self.0.bundle(subject, candidate).await
+    }
+}
+
+#[tokio::test]
+async fn index_bytes_that_do_not_list_the_child_vouch_for_nothing() {
+    // The happy-path bundle signs a.txt, here playing the index: its bytes hash to the index
+    // digest but do not list the child, so no policy may accept the index signature.
+    let a_txt = std::fs::read(data().join("bundle-verify/a.txt")).expect("a.txt");
     let child = ImageSubject::new(
         "r",
         "acme/b",
         Digest::of(b"child"),
         "application/vnd.oci.image.manifest.v1+json",
-    )
-    .with_index(artifact_digest());
-    // The happy-path bundle signs a.txt, here playing the index.
+    );
     let source = || StaticSource::new().with_bundle(artifact_digest(), case("happy-path-v0.3"));
     let spec = |signed| PolicySpec {
         issuer: Some(ISSUER.into()),
@@ -257,24 +327,70 @@ async fn signed_by_selects_which_digests_count() {
         signed: Some(signed),
         ..PolicySpec::default()
     };
-    let with = |signed| {
-        CosignVerifier::new(
-            Arc::new(source()),
+    let with = |signed| Bound {
+        verifier: CosignVerifier::new(
             Arc::new(TrustPolicy::new(spec(signed)).expect("valid")),
             root(),
-        )
+        ),
+        source: Arc::new(source()),
     };
-    let got = with(SignedBy::Either).verify(&child).await;
+    let listing = |digest: &Digest, platform: &str| {
+        let (os, arch) = platform.split_once('/').expect("os/arch");
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":1,"platform":{{"os":"{os}","architecture":"{arch}"}}}}]}}"#
+        )
+        .into_bytes()
+    };
+    let child_digest = Digest::of(b"child");
+    for (index, bytes, platform, why) in [
+        (
+            artifact_digest(),
+            a_txt.clone(),
+            "linux/amd64",
+            "does not parse",
+        ),
+        (
+            Digest::of(b"other"),
+            listing(&child_digest, "linux/amd64"),
+            "linux/amd64",
+            "hash to",
+        ),
+        (
+            Digest::of(&listing(&Digest::of(b"x"), "linux/amd64")),
+            listing(&Digest::of(b"x"), "linux/amd64"),
+            "linux/amd64",
+            "does not list it",
+        ),
+        (
+            Digest::of(&listing(&child_digest, "linux/arm64")),
+            listing(&child_digest, "linux/arm64"),
+            "linux/amd64",
+            "not for platform linux/amd64",
+        ),
+    ] {
+        let subject = child
+            .clone()
+            .with_index(index, bytes)
+            .with_platform(platform);
+        for signed in [SignedBy::Either, SignedBy::Index, SignedBy::Platform] {
+            let got = with(signed).verify(&subject).await;
+            assert!(
+                matches!(&got, Err(VerifyError::IndexMismatch { reason, .. }) if reason.contains(why)),
+                "{why}: {got:?}"
+            );
+        }
+    }
+    // Listed for the platform: the membership check passes, and only the index signature
+    // could count (none exists for these digests).
+    let bytes = listing(&child_digest, "linux/amd64");
+    let subject = child
+        .clone()
+        .with_index(Digest::of(&bytes), bytes)
+        .with_platform("linux/amd64");
+    let got = with(SignedBy::Either).verify(&subject).await;
     assert!(
-        matches!(&got, Ok(Verification::Verified(r)) if r.signed_target() == SignedTarget::Index && r.signed_digest() == &artifact_digest()),
+        matches!(&got, Err(VerifyError::Rejected(r)) if r.candidates.is_empty()),
         "{got:?}"
-    );
-    assert!(matches!(
-        with(SignedBy::Index).verify(&child).await,
-        Ok(Verification::Verified(_))
-    ));
-    assert!(
-        matches!(with(SignedBy::Platform).verify(&child).await, Err(VerifyError::Rejected(r)) if r.candidates.is_empty())
     );
 }
 
@@ -328,7 +444,7 @@ impl SignatureSource for ListsBad {
         &self,
         _: &ImageSubject,
         _: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError> {
+    ) -> Result<CandidateList, SignatureSourceError> {
         Err(SignatureSourceError::BadCandidate {
             candidate: Digest::of(b"referrer"),
             reason: "manifest has 2 layers, expected 1 bundle layer".into(),
