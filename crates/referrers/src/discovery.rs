@@ -27,13 +27,18 @@
 //! 2. within that, typed descriptors before untyped ones;
 //! 3. then newest date first, then listing order.
 //!
+//! This takes away the advantage of future dates, not every way to crowd the list: a pusher
+//! can still date junk just before `now`. That is why every cut is reported (below), so that a
+//! crowded list ends as inconclusive rather than as a rejection.
+//!
 //! # Never silently
 //!
 //! Whatever a limit drops (pages, descriptors, untyped descriptors left unclassified,
 //! candidates past the cap), or a next page that is not followed, is reported in
-//! [`Discovery::truncated`] as a [`DiscoveryTruncation`] naming the limit (the first one hit,
-//! in that order). A caller that finds no valid signature among a truncated list must treat the
-//! result as inconclusive, not as "unsigned" (DESIGN.md §5).
+//! [`Discovery::truncated`] as a [`DiscoveryTruncation`] naming the limit: the first one hit,
+//! listing first, then classification, then the candidate cap. A caller that finds no valid
+//! signature among a truncated list must treat the result as inconclusive, not as "unsigned"
+//! (DESIGN.md §5).
 //!
 //! [`RegistryClient::fetch_signature_bundle`] then fetches a candidate's manifest by digest,
 //! checks its subject (registries can lie, the fallback index is just a tag anyone with push
