@@ -1,10 +1,11 @@
 //! [`RegistryClient`]: authenticated, bounded, retrying reads from an OCI registry.
 //!
 //! Every request goes through [`RegistryClient::send`], which owns the rules of DESIGN.md §5:
-//! plain HTTP only for listed hosts; on a 401 one authentication round (Basic, or a bearer token
-//! from the challenge's realm) and one replay; retries with exponential backoff and full jitter
-//! for connection errors, timeouts, 429 and 502/503/504, honouring `Retry-After`; redirects
-//! followed by hand so credentials are only sent to the registry's own origin.
+//! plain HTTP only for listed hosts; on a 401 from the registry's own origin one authentication
+//! round (Basic, or a bearer token from the challenge's realm) and one replay, while a 401 from a
+//! redirect target stands (see [`auth`]); retries with exponential backoff and full jitter for
+//! connection errors, timeouts, 429 and 502/503/504, honouring `Retry-After`; redirects followed
+//! by hand so credentials are only sent to the registry's own origin.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
@@ -14,18 +15,18 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use reqwest::header::{
-    HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Response, StatusCode, Url};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use trustpull_policy::Digest;
 
+mod auth;
+
+use self::auth::AuthorizationValue;
 use crate::credentials::{Credential, Credentials};
 use crate::manifest::MANIFEST_ACCEPT;
 use crate::{ImageReference, Limits, RegistryError, Repository};
@@ -42,13 +43,27 @@ use crate::{ImageReference, Limits, RegistryError, Repository};
 /// # let _ = client;
 /// # Ok::<(), trustpull_referrers::RegistryError>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RegistryClientBuilder {
     credentials: Credentials,
     plain_http: BTreeSet<String>,
     extra_ca_pem: Vec<Vec<u8>>,
     limits: Limits,
     user_agent: Option<String>,
+}
+
+/// Shows the settings, never a secret: [`Credentials`]' own `Debug` redacts them, and CA
+/// certificates are counted rather than printed.
+impl std::fmt::Debug for RegistryClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClientBuilder")
+            .field("credentials", &self.credentials)
+            .field("plain_http", &self.plain_http)
+            .field("extra_ca_pem", &self.extra_ca_pem.len())
+            .field("limits", &self.limits)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
 }
 
 impl RegistryClientBuilder {
@@ -175,8 +190,8 @@ struct Inner {
     credentials: Credentials,
     plain_http: BTreeSet<String>,
     limits: Limits,
-    /// (api host, repository) → `Authorization` value that worked last.
-    auth: Mutex<HashMap<(String, String), String>>,
+    /// (api host, repository) → `Authorization` value that worked last (redacted in `Debug`).
+    auth: Mutex<HashMap<(String, String), AuthorizationValue>>,
     /// api host → credentials looked up (helpers run at most once per host).
     credential_cache: tokio::sync::Mutex<HashMap<String, Option<Credential>>>,
     jitter: AtomicU64,
@@ -240,7 +255,11 @@ pub(crate) struct RequestOptions<'a> {
 }
 
 enum Attempt {
-    Response(Response),
+    /// The first non-redirect response, and the URL that answered it (after redirects).
+    Response {
+        response: Response,
+        answered_by: Url,
+    },
     Failed(RegistryError),
 }
 
@@ -542,11 +561,28 @@ impl RegistryClient {
             attempt += 1;
             let authorization = self.cached_authorization(&key);
             let outcome = self
-                .send_following_redirects(&url, opts, authorization.as_deref())
+                .send_following_redirects(
+                    &url,
+                    opts,
+                    authorization.as_ref().map(AuthorizationValue::as_str),
+                )
                 .await;
             let retry_wait = match outcome {
-                Attempt::Response(resp) => {
+                Attempt::Response {
+                    response: resp,
+                    answered_by,
+                } => {
                     let status = resp.status();
+                    if status == StatusCode::UNAUTHORIZED && !same_origin(&answered_by, &url) {
+                        // A redirect target (a blob CDN, another origin) wants credentials:
+                        // the registry's are not for it and no token is fetched on its word.
+                        tracing::debug!(
+                            %url,
+                            target = %answered_by.origin().ascii_serialization(),
+                            "a redirect target answered 401; not authenticating"
+                        );
+                        return Ok(resp);
+                    }
                     if status == StatusCode::UNAUTHORIZED && !authenticated_once {
                         authenticated_once = true;
                         if let Some(value) = self.authenticate(repo, &url, resp.headers()).await? {
@@ -620,7 +656,10 @@ impl RegistryClient {
                 }
             };
             if !matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
-                return Attempt::Response(resp);
+                return Attempt::Response {
+                    response: resp,
+                    answered_by: current,
+                };
             }
             let Some(location) = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()) else {
                 return Attempt::Failed(RegistryError::Redirect {
@@ -649,155 +688,6 @@ impl RegistryClient {
             url: url.to_string(),
             reason: format!("more than {} redirects", limits.max_redirects),
         })
-    }
-
-    fn cached_authorization(&self, key: &(String, String)) -> Option<String> {
-        self.inner
-            .auth
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(key)
-            .cloned()
-    }
-
-    fn store_authorization(&self, key: (String, String), value: String) {
-        self.inner
-            .auth
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key, value);
-    }
-
-    async fn credential_for(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
-        let mut cache = self.inner.credential_cache.lock().await;
-        if let Some(c) = cache.get(host) {
-            return Ok(c.clone());
-        }
-        let found = self
-            .inner
-            .credentials
-            .lookup(host, self.inner.limits.request_timeout)
-            .await?;
-        cache.insert(host.to_owned(), found.clone());
-        Ok(found)
-    }
-
-    /// Answers a 401 challenge: the `Authorization` value to replay with, or `None` when there
-    /// is nothing to try (the 401 then stands).
-    async fn authenticate(
-        &self,
-        repo: &Repository,
-        url: &Url,
-        headers: &HeaderMap,
-    ) -> Result<Option<String>, RegistryError> {
-        let Some(challenge) = headers.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()) else {
-            return Ok(None);
-        };
-        let challenge = Challenge::parse(challenge);
-        let credential = self.credential_for(repo.registry()).await?;
-        match challenge.scheme.to_ascii_lowercase().as_str() {
-            "basic" => Ok(match credential {
-                Some(Credential::Basic { username, password }) => Some(basic(&username, &password)),
-                Some(Credential::Bearer(token)) => Some(format!("Bearer {token}")),
-                _ => None,
-            }),
-            "bearer" => {
-                if let Some(Credential::Bearer(token)) = &credential {
-                    return Ok(Some(format!("Bearer {token}")));
-                }
-                let token = self
-                    .fetch_token(repo, url, &challenge, credential.as_ref())
-                    .await?;
-                Ok(Some(format!("Bearer {token}")))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    async fn fetch_token(
-        &self,
-        repo: &Repository,
-        url: &Url,
-        challenge: &Challenge,
-        credential: Option<&Credential>,
-    ) -> Result<String, RegistryError> {
-        let auth_error = |reason: String| RegistryError::Auth {
-            registry: repo.registry().to_owned(),
-            reason,
-        };
-        let realm = challenge
-            .param("realm")
-            .ok_or_else(|| auth_error("the bearer challenge has no realm".to_owned()))?;
-        let mut realm_url = Url::parse(realm)
-            .map_err(|e| auth_error(format!("the bearer realm {realm:?} is not a URL: {e}")))?;
-        let realm_plain_ok = url.scheme() == "http";
-        if realm_url.scheme() != "https" && !(realm_url.scheme() == "http" && realm_plain_ok) {
-            return Err(auth_error(format!(
-                "refusing the token service {realm_url}: it is not https"
-            )));
-        }
-        let scope = challenge
-            .param("scope")
-            .map_or_else(|| format!("repository:{}:pull", repo.name()), str::to_owned);
-        let service = challenge.param("service");
-        let limits = &self.inner.limits;
-        let http = self.http_for(&realm_url).await?;
-        let request = if let Some(Credential::IdentityToken(refresh)) = credential {
-            let mut form = url::form_urlencoded::Serializer::new(String::new());
-            form.append_pair("grant_type", "refresh_token");
-            form.append_pair("refresh_token", refresh);
-            form.append_pair("client_id", "trustpull");
-            form.append_pair("scope", &scope);
-            if let Some(s) = service {
-                form.append_pair("service", s);
-            }
-            http.post(realm_url.clone())
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(form.finish())
-        } else {
-            {
-                let mut q = realm_url.query_pairs_mut();
-                q.append_pair("scope", &scope);
-                if let Some(s) = service {
-                    q.append_pair("service", s);
-                }
-            }
-            let mut request = http.get(realm_url.clone());
-            if let Some(Credential::Basic { username, password }) = credential {
-                request = request.header(AUTHORIZATION, basic(username, password));
-            }
-            request
-        };
-        let resp = request
-            .timeout(limits.request_timeout)
-            .send()
-            .await
-            .map_err(|e| transport_error(realm_url.as_str(), e, limits.request_timeout))?;
-        let status = resp.status();
-        let body = self
-            .read_capped(&realm_url, resp, 1024 * 1024, "token response")
-            .await?;
-        if !status.is_success() {
-            return Err(auth_error(format!(
-                "token service {} answered HTTP {}: {}",
-                realm_url.origin().ascii_serialization(),
-                status.as_u16(),
-                registry_message(&body)
-            )));
-        }
-        #[derive(Deserialize)]
-        struct TokenResponse {
-            #[serde(default)]
-            token: Option<String>,
-            #[serde(default)]
-            access_token: Option<String>,
-        }
-        let parsed: TokenResponse = parse_document(&realm_url, &body, "token response")?;
-        parsed
-            .token
-            .filter(|t| !t.is_empty())
-            .or(parsed.access_token.filter(|t| !t.is_empty()))
-            .ok_or_else(|| auth_error("the token service answered without a token".to_owned()))
     }
 
     /// Full-jitter exponential backoff for attempt `n` (1-based).
@@ -855,7 +745,7 @@ async fn expect_success(url: &Url, resp: Response) -> Result<Response, RegistryE
 }
 
 /// The distribution error body's `CODE: message` entries, else the start of the body.
-fn registry_message(body: &[u8]) -> String {
+pub(crate) fn registry_message(body: &[u8]) -> String {
     #[derive(Deserialize)]
     struct Errors {
         errors: Vec<ErrorEntry>,
@@ -912,13 +802,6 @@ fn same_origin(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
-fn basic(username: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-    )
-}
-
 /// `Retry-After` as delay-seconds, or an HTTP date measured against the response's own `Date`
 /// header (the library reads no clock).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -932,89 +815,9 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
-/// A parsed `WWW-Authenticate` challenge: `Scheme k="v", k2=v2`.
-struct Challenge {
-    scheme: String,
-    params: Vec<(String, String)>,
-}
-
-impl Challenge {
-    fn parse(header: &str) -> Self {
-        let header = header.trim();
-        let (scheme, rest) = header
-            .split_once(char::is_whitespace)
-            .unwrap_or((header, ""));
-        let mut params = Vec::new();
-        let mut rest = rest.trim_start();
-        while !rest.is_empty() {
-            let Some((key, after)) = rest.split_once('=') else {
-                break;
-            };
-            let key = key
-                .trim()
-                .trim_start_matches(',')
-                .trim()
-                .to_ascii_lowercase();
-            let after = after.trim_start();
-            let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
-                let mut value = String::new();
-                let mut chars = quoted.char_indices();
-                let mut end = quoted.len();
-                while let Some((i, c)) = chars.next() {
-                    match c {
-                        '\\' => {
-                            if let Some((_, escaped)) = chars.next() {
-                                value.push(escaped);
-                            }
-                        }
-                        '"' => {
-                            end = i + 1;
-                            break;
-                        }
-                        _ => value.push(c),
-                    }
-                }
-                (value, &quoted[end.min(quoted.len())..])
-            } else {
-                let end = after.find(',').unwrap_or(after.len());
-                (after[..end].trim().to_owned(), &after[end..])
-            };
-            params.push((key, value));
-            rest = remaining.trim_start().trim_start_matches(',').trim_start();
-        }
-        Self {
-            scheme: scheme.to_owned(),
-            params,
-        }
-    }
-
-    fn param(&self, key: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_challenges() {
-        let c = Challenge::parse(
-            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
-        );
-        assert_eq!(c.scheme, "Bearer");
-        assert_eq!(c.param("realm"), Some("https://auth.example/token"));
-        assert_eq!(c.param("service"), Some("registry.example"));
-        assert_eq!(c.param("scope"), Some("repository:a/b:pull,push"));
-        let b = Challenge::parse(r#"Basic realm="basic-realm""#);
-        assert_eq!(
-            (b.scheme.as_str(), b.param("realm")),
-            ("Basic", Some("basic-realm"))
-        );
-    }
 
     #[test]
     fn retry_after_forms() {
@@ -1035,7 +838,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn header_parsers_never_panic(header in ".*") {
-            let c = Challenge::parse(&header);
+            let c = super::auth::Challenge::parse(&header);
             let _ = c.param("realm");
             let mut h = HeaderMap::new();
             if let Ok(v) = header.parse() {

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::RegistryError;
 
-/// One registry's credentials. `Debug` never shows secrets.
+/// One registry's credentials. `Debug` never shows secrets: a user name at most.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Credential {
@@ -46,7 +46,9 @@ impl fmt::Debug for Credential {
     }
 }
 
-/// The parts of a Docker `config.json` that say how to authenticate.
+/// The parts of a Docker `config.json` that say how to authenticate. `Debug` shows which hosts
+/// have stored credentials and which helpers are named, never the credentials (nor the base64
+/// `auth` field they came from, which is not kept).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct DockerConfig {
     auths: BTreeMap<String, Credential>,
@@ -170,7 +172,8 @@ impl DockerConfig {
 }
 
 /// Where a [`crate::RegistryClient`] gets credentials: explicit per-host ones first, then a
-/// Docker config; anonymous when neither has an entry.
+/// Docker config; anonymous when neither has an entry. `Debug` never shows secrets (it uses
+/// [`Credential`]'s and [`DockerConfig`]'s redacting `Debug`).
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     explicit: BTreeMap<String, Credential>,

@@ -7,20 +7,50 @@
 //! 2. 404, 400, 406, or a 200 that is not an index → the referrers tag schema: the index tagged
 //!    `sha256-<hex>`. Its 404 means no signatures.
 //! 3. Any other failure (401/403/429/5xx, timeouts) is an error of kind
-//!    [`crate::ErrorKind::Unavailable`], never an empty list.
-//! 4. Candidates: descriptors whose artifactType is a bundle type; those with an empty, missing
-//!    or `application/vnd.oci.empty.v1+json` artifactType (older cosign fallback indexes) are
-//!    decided by fetching their manifest (its artifactType or single layer must be a bundle,
-//!    and its subject must be D). Newest `org.opencontainers.image.created` first, at most
-//!    [`crate::Limits::max_candidates`].
+//!    [`crate::RegistryErrorKind::Unavailable`], never an empty list.
+//! 4. Candidates: descriptors whose artifactType is a bundle type ("typed"); those with an
+//!    empty, missing or `application/vnd.oci.empty.v1+json` artifactType (older cosign
+//!    fallback indexes, "untyped") are decided by fetching their manifest (its artifactType or
+//!    single layer must be a bundle, and its subject must be D), at most
+//!    [`crate::Limits::max_untyped_fetches`] of them, in the order below by their descriptor's
+//!    annotation. At most [`crate::Limits::max_candidates`] candidates are returned.
+//!
+//! # Order
+//!
+//! Anyone who can push a referrer chooses its `org.opencontainers.image.created` annotation, so
+//! the order must not let one pusher starve the others. Candidates are sorted by:
+//!
+//! 1. how plausible the date is: an RFC 3339 date not after [`DiscoveryOptions::now`] first,
+//!    then undated candidates, then dates after `now` or text that does not parse (these last
+//!    keep listing order: a farther future buys nothing). Without `now` every parsable date is
+//!    plausible, so callers should pass the time;
+//! 2. within that, typed descriptors before untyped ones;
+//! 3. then newest date first, then listing order.
+//!
+//! This takes away the advantage of future dates, not every way to crowd the list: a pusher
+//! can still date junk just before `now`. That is why every cut is reported (below), so that a
+//! crowded list ends as inconclusive rather than as a rejection.
+//!
+//! # Never silently
+//!
+//! Whatever a limit drops (pages, descriptors, untyped descriptors left unclassified,
+//! candidates past the cap), or a next page that is not followed, is reported in
+//! [`Discovery::truncated`] as a [`DiscoveryTruncation`] naming the limit: the first one hit,
+//! listing first, then classification, then the candidate cap. A caller that finds no valid
+//! signature among a truncated list must treat the result as inconclusive, not as "unsigned"
+//! (DESIGN.md §5).
 //!
 //! [`RegistryClient::fetch_signature_bundle`] then fetches a candidate's manifest by digest,
 //! checks its subject (registries can lie, the fallback index is just a tag anyone with push
 //! rights can move), requires exactly one bundle layer, and fetches it by digest, capped.
 
+mod order;
+
 use std::collections::HashSet;
+use std::fmt;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use reqwest::header::LINK;
 use reqwest::Url;
 use trustpull_policy::Digest;
@@ -70,12 +100,101 @@ pub struct SkippedReferrer {
 pub struct Discovery {
     /// Where the list came from.
     pub source: DiscoverySource,
-    /// Candidates, newest first. Empty means the registry lists no signatures for the digest.
+    /// Candidates in the fair order of the module docs ("Order"). Empty with `truncated` unset
+    /// means the registry lists no signatures for the digest.
     pub candidates: Vec<SignatureCandidate>,
     /// Listed descriptors that turned out not to be candidates (decided by fetching them).
     pub skipped: Vec<SkippedReferrer>,
-    /// True when a limit cut the list (pages, descriptors or candidates).
-    pub truncated: bool,
+    /// Set when something listed was not considered: which limit cut the list (the first one
+    /// hit). Then the absence of a valid signature among `candidates` proves nothing.
+    pub truncated: Option<DiscoveryTruncation>,
+}
+
+/// Per-call settings of [`RegistryClient::discover_signatures`].
+///
+/// ```
+/// use trustpull_referrers::DiscoveryOptions;
+/// let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")?.to_utc();
+/// let options = DiscoveryOptions::at(now);
+/// assert_eq!(options.now, Some(now));
+/// # Ok::<(), chrono::ParseError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DiscoveryOptions {
+    /// The current time (the library reads no clock). Candidates dated after it rank below
+    /// every plausibly dated and every undated candidate. `None` (the default) treats every
+    /// parsable date as plausible, which lets a pusher with future dates go first: pass it.
+    pub now: Option<DateTime<Utc>>,
+}
+
+impl DiscoveryOptions {
+    /// Options for discovering at time `now`.
+    pub fn at(now: DateTime<Utc>) -> Self {
+        Self { now: Some(now) }
+    }
+}
+
+/// Which limit cut a [`Discovery`]'s list, and its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiscoveryTruncation {
+    /// The referrers API had more `Link: rel="next"` pages than
+    /// [`crate::Limits::max_referrer_pages`].
+    ReferrerPages {
+        /// The limit.
+        limit: usize,
+    },
+    /// More referrer descriptors were listed than [`crate::Limits::max_referrers`].
+    Referrers {
+        /// The limit.
+        limit: usize,
+    },
+    /// A `Link: rel="next"` page was not followed: it is on another origin than the registry
+    /// (credentials and limits apply per registry) or not a URL.
+    UnfollowedNextPage {
+        /// The link target: its origin when it is on another origin, else the raw text
+        /// (at most 200 characters).
+        link: String,
+    },
+    /// More untyped descriptors needed a fetch to classify than
+    /// [`crate::Limits::max_untyped_fetches`]; the rest were left unclassified.
+    UntypedFetches {
+        /// The limit.
+        limit: usize,
+    },
+    /// More candidates were found than [`crate::Limits::max_candidates`].
+    Candidates {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for DiscoveryTruncation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ReferrerPages { limit } => write!(
+                f,
+                "more than {limit} referrers pages (Limits::max_referrer_pages)"
+            ),
+            Self::Referrers { limit } => write!(
+                f,
+                "more than {limit} referrer descriptors (Limits::max_referrers)"
+            ),
+            Self::UnfollowedNextPage { link } => write!(
+                f,
+                "a next referrers page at {link} that was not followed (another origin, or not a URL)"
+            ),
+            Self::UntypedFetches { limit } => write!(
+                f,
+                "more than {limit} untyped referrers to classify (Limits::max_untyped_fetches)"
+            ),
+            Self::Candidates { limit } => write!(
+                f,
+                "more than {limit} signature candidates (Limits::max_candidates)"
+            ),
+        }
+    }
 }
 
 /// A candidate's bundle, fetched by digest and checked.
@@ -95,18 +214,27 @@ pub struct SignatureBundle {
 enum Listing {
     Found {
         descriptors: Vec<Descriptor>,
-        truncated: bool,
+        truncated: Option<DiscoveryTruncation>,
     },
     NoReferrersApi,
 }
 
+/// A candidate and its place in the order.
+struct Ranked {
+    key: order::OrderKey,
+    candidate: SignatureCandidate,
+}
+
 impl RegistryClient {
-    /// Lists the Sigstore signature candidates for `digest` in `repo`. See the module docs.
+    /// Lists the Sigstore signature candidates for `digest` in `repo`, in the fair order of
+    /// the module docs, with [`Discovery::truncated`] set when a limit cut the list.
     pub async fn discover_signatures(
         &self,
         repo: &Repository,
         digest: &Digest,
+        options: &DiscoveryOptions,
     ) -> Result<Discovery, RegistryError> {
+        let limits = self.limits().clone();
         let (source, descriptors, mut truncated) = match self.list_referrers(repo, digest).await? {
             Listing::Found {
                 descriptors,
@@ -118,8 +246,8 @@ impl RegistryClient {
             }
         };
         let mut seen = HashSet::new();
-        let mut candidates = Vec::new();
-        let mut skipped = Vec::new();
+        let mut ranked = Vec::new();
+        let mut untyped = Vec::new();
         for d in descriptors {
             if !seen.insert(d.digest.clone()) {
                 continue;
@@ -130,31 +258,57 @@ impl RegistryClient {
                 .map(str::trim)
                 .filter(|t| !t.is_empty());
             match artifact_type {
-                Some(t) if is_bundle_media_type(t) => candidates.push(SignatureCandidate {
-                    manifest_digest: d.digest.clone(),
-                    artifact_type: Some(t.to_owned()),
-                    created: d.annotations.get(ANNOTATION_CREATED).cloned(),
-                }),
-                None | Some(OCI_EMPTY) => match self.classify_untyped(repo, digest, &d).await {
-                    Ok(c) => candidates.push(c),
-                    Err(e) if e.kind() == RegistryErrorKind::Unavailable => return Err(e),
-                    Err(reason) => skipped.push(SkippedReferrer {
-                        manifest_digest: d.digest.clone(),
-                        reason,
-                    }),
-                },
+                Some(t) if is_bundle_media_type(t) => {
+                    let created = d.annotations.get(ANNOTATION_CREATED).cloned();
+                    ranked.push(Ranked {
+                        key: order::order_key(created.as_deref(), true, options.now),
+                        candidate: SignatureCandidate {
+                            manifest_digest: d.digest.clone(),
+                            artifact_type: Some(t.to_owned()),
+                            created,
+                        },
+                    });
+                }
+                None | Some(OCI_EMPTY) => untyped.push(d),
                 Some(_) => {}
             }
         }
-        // Newest first; undated ones last, in listing order.
-        candidates.sort_by_key(|c| std::cmp::Reverse(created_key(c)));
-        if candidates.len() > self.limits().max_candidates {
-            candidates.truncate(self.limits().max_candidates);
-            truncated = true;
+        // Untyped descriptors cost a fetch each: the most plausible first, within a budget.
+        untyped.sort_by_key(|d| {
+            let created = d.annotations.get(ANNOTATION_CREATED).map(String::as_str);
+            order::order_key(created, false, options.now)
+        });
+        if untyped.len() > limits.max_untyped_fetches {
+            untyped.truncate(limits.max_untyped_fetches);
+            truncated.get_or_insert(DiscoveryTruncation::UntypedFetches {
+                limit: limits.max_untyped_fetches,
+            });
+        }
+        let mut skipped = Vec::new();
+        for d in untyped {
+            match self.classify_untyped(repo, digest, &d).await {
+                Ok(candidate) => ranked.push(Ranked {
+                    key: order::order_key(candidate.created.as_deref(), false, options.now),
+                    candidate,
+                }),
+                Err(e) if e.kind() == RegistryErrorKind::Unavailable => return Err(e),
+                Err(reason) => skipped.push(SkippedReferrer {
+                    manifest_digest: d.digest.clone(),
+                    reason,
+                }),
+            }
+        }
+        // Stable: equal keys keep listing order.
+        ranked.sort_by_key(|r| r.key);
+        if ranked.len() > limits.max_candidates {
+            ranked.truncate(limits.max_candidates);
+            truncated.get_or_insert(DiscoveryTruncation::Candidates {
+                limit: limits.max_candidates,
+            });
         }
         Ok(Discovery {
             source,
-            candidates,
+            candidates: ranked.into_iter().map(|r| r.candidate).collect(),
             skipped,
             truncated,
         })
@@ -291,7 +445,7 @@ impl RegistryClient {
         let mut url = self.repo_url(repo, &format!("referrers/{digest}?{filter}"))?;
         let mut descriptors = Vec::new();
         let mut seen_pages = HashSet::new();
-        let mut truncated = false;
+        let mut truncated = None;
         let mut page = 0usize;
         loop {
             page += 1;
@@ -324,17 +478,28 @@ impl RegistryClient {
             let index: ImageIndex = parse_document(&url, &body, "referrers index")?;
             for d in index.manifests {
                 if descriptors.len() >= limits.max_referrers {
-                    truncated = true;
+                    truncated = Some(DiscoveryTruncation::Referrers {
+                        limit: limits.max_referrers,
+                    });
                     break;
                 }
                 descriptors.push(d);
             }
-            let Some(next) = next else { break };
-            if truncated || seen_pages.contains(next.as_str()) {
+            let next = match next {
+                NextPage::None => break,
+                NextPage::Unfollowable(link) => {
+                    truncated.get_or_insert(DiscoveryTruncation::UnfollowedNextPage { link });
+                    break;
+                }
+                NextPage::Follow(next) => next,
+            };
+            if truncated.is_some() || seen_pages.contains(next.as_str()) {
                 break;
             }
             if page >= limits.max_referrer_pages {
-                truncated = true;
+                truncated = Some(DiscoveryTruncation::ReferrerPages {
+                    limit: limits.max_referrer_pages,
+                });
                 break;
             }
             url = next;
@@ -349,11 +514,11 @@ impl RegistryClient {
         &self,
         repo: &Repository,
         digest: &Digest,
-    ) -> Result<(Vec<Descriptor>, bool), RegistryError> {
+    ) -> Result<(Vec<Descriptor>, Option<DiscoveryTruncation>), RegistryError> {
         let tag = format!("manifests/sha256-{}", digest.hex());
         let (url, resp) = self.get(repo, &tag, MANIFEST_ACCEPT, true).await?;
         if resp.status().as_u16() == 404 {
-            return Ok((Vec::new(), false));
+            return Ok((Vec::new(), None));
         }
         if !resp.status().is_success() {
             return Err(status_error(&url, resp).await);
@@ -368,20 +533,37 @@ impl RegistryClient {
             .await?;
         let index: ImageIndex = parse_document(&url, &body, "referrers tag index")?;
         let mut descriptors = index.manifests;
-        let truncated = descriptors.len() > self.limits().max_referrers;
-        descriptors.truncate(self.limits().max_referrers);
+        let limit = self.limits().max_referrers;
+        let truncated =
+            (descriptors.len() > limit).then_some(DiscoveryTruncation::Referrers { limit });
+        descriptors.truncate(limit);
         Ok((descriptors, truncated))
     }
 }
 
-/// The `Link: <url>; rel="next"` target, resolved against the current page and kept only if
-/// it stays on the same origin (credentials and limits apply per registry).
-fn next_link(current: &Url, headers: &reqwest::header::HeaderMap) -> Option<Url> {
+/// What a page's `Link` header says about the next page.
+#[derive(Debug, PartialEq, Eq)]
+enum NextPage {
+    /// No `rel="next"` link: this was the last page.
+    None,
+    /// The next page, on the same origin.
+    Follow(Url),
+    /// A next page that is not followed (another origin, or not a URL): reported as
+    /// [`DiscoveryTruncation::UnfollowedNextPage`], never ignored.
+    Unfollowable(String),
+}
+
+/// The `Link: <url>; rel="next"` target, resolved against the current page and followed only
+/// if it stays on the same origin (credentials and limits apply per registry).
+fn next_link(current: &Url, headers: &reqwest::header::HeaderMap) -> NextPage {
+    let unfollowable = |text: &str| NextPage::Unfollowable(text.chars().take(200).collect());
     for value in headers.get_all(LINK) {
-        let Ok(value) = value.to_str() else { continue };
+        let Ok(value) = value.to_str() else {
+            return unfollowable("(a Link header that is not text)");
+        };
         for link in value.split(',') {
             let mut parts = link.split(';');
-            let target = parts.next()?.trim();
+            let target = parts.next().unwrap_or_default().trim();
             let is_next = parts.any(|p| {
                 let p = p.trim().replace(' ', "");
                 p == "rel=\"next\"" || p == "rel=next"
@@ -389,27 +571,90 @@ fn next_link(current: &Url, headers: &reqwest::header::HeaderMap) -> Option<Url>
             if !is_next {
                 continue;
             }
-            let target = target.strip_prefix('<')?.strip_suffix('>')?;
-            let next = current.join(target).ok()?;
-            if next.origin() == current.origin() {
-                return Some(next);
-            }
-            return None;
+            let Some(inner) = target.strip_prefix('<').and_then(|t| t.strip_suffix('>')) else {
+                return unfollowable(target);
+            };
+            return match current.join(inner) {
+                Ok(next) if next.origin() == current.origin() => NextPage::Follow(next),
+                Ok(next) => unfollowable(&next.origin().ascii_serialization()),
+                Err(_) => unfollowable(inner),
+            };
         }
     }
-    None
+    NextPage::None
 }
 
-fn created_key(c: &SignatureCandidate) -> (bool, i64, String) {
-    match &c.created {
-        Some(text) => match chrono::DateTime::parse_from_rfc3339(text) {
-            Ok(t) => (
-                true,
-                t.timestamp_nanos_opt().unwrap_or(i64::MAX),
-                String::new(),
+#[cfg(test)]
+mod tests {
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    use super::*;
+
+    #[test]
+    fn truncations_name_the_limit_and_its_value() {
+        for (truncation, expected) in [
+            (
+                DiscoveryTruncation::ReferrerPages { limit: 10 },
+                "more than 10 referrers pages (Limits::max_referrer_pages)",
             ),
-            Err(_) => (true, i64::MIN, text.clone()),
-        },
-        None => (false, 0, String::new()),
+            (
+                DiscoveryTruncation::Referrers { limit: 1000 },
+                "more than 1000 referrer descriptors (Limits::max_referrers)",
+            ),
+            (
+                DiscoveryTruncation::UnfollowedNextPage {
+                    link: "https://elsewhere.example".to_owned(),
+                },
+                "a next referrers page at https://elsewhere.example that was not followed (another origin, or not a URL)",
+            ),
+            (
+                DiscoveryTruncation::UntypedFetches { limit: 32 },
+                "more than 32 untyped referrers to classify (Limits::max_untyped_fetches)",
+            ),
+            (
+                DiscoveryTruncation::Candidates { limit: 32 },
+                "more than 32 signature candidates (Limits::max_candidates)",
+            ),
+        ] {
+            assert_eq!(truncation.to_string(), expected);
+        }
+    }
+
+    /// `Link` header values → what the walk does next.
+    #[test]
+    fn next_links() {
+        let current = Url::parse("http://r.example:5000/v2/a/referrers/x?artifactType=t").unwrap();
+        let follow = |u: &str| NextPage::Follow(Url::parse(u).unwrap());
+        let refuse = |s: &str| NextPage::Unfollowable(s.to_owned());
+        for (header, expected) in [
+            (None, NextPage::None),
+            (
+                Some(r#"</v2/a/referrers/x?page=2>; rel="prev""#),
+                NextPage::None,
+            ),
+            (
+                Some(r#"</v2/a/referrers/x?page=2>; rel="next""#),
+                follow("http://r.example:5000/v2/a/referrers/x?page=2"),
+            ),
+            (
+                Some(r#"<http://r.example:5000/p2>; rel=next"#),
+                follow("http://r.example:5000/p2"),
+            ),
+            (
+                Some(r#"<https://r.example:5000/p2>; rel="next""#),
+                refuse("https://r.example:5000"),
+            ),
+            (
+                Some(r#"<http://evil.example/p2>; rel="next""#),
+                refuse("http://evil.example"),
+            ),
+            (Some(r#"/p2; rel="next""#), refuse("/p2")),
+        ] {
+            let mut headers = HeaderMap::new();
+            if let Some(h) = header {
+                headers.insert(LINK, HeaderValue::from_static(h));
+            }
+            assert_eq!(next_link(&current, &headers), expected, "{header:?}");
+        }
     }
 }

@@ -9,7 +9,8 @@ use trustpull_policy::Digest;
 #[non_exhaustive]
 pub enum RegistryErrorKind {
     /// The registry or the network failed; a retry later may succeed (401/403/429/5xx, timeouts,
-    /// connection errors, a failing credential helper). Never means "no signatures".
+    /// connection errors, a failing credential helper, an insecure token realm). Never means
+    /// "no signatures".
     Unavailable,
     /// The registry says the manifest or blob does not exist (404 / `MANIFEST_UNKNOWN`).
     NotFound,
@@ -81,6 +82,18 @@ pub enum RegistryError {
         registry: String,
         /// What failed, e.g. `token service answered HTTP 401`.
         reason: String,
+    },
+    /// A registry's bearer challenge names a token service the client will not send
+    /// credentials to: plain HTTP on another host than the registry's, or plain HTTP for an
+    /// HTTPS registry, or not HTTP at all. Nothing was sent to it.
+    #[error("refusing the token service {realm} named by registry {registry} ({registry_origin}): a bearer realm must be https, or plain http on the registry's own host; fix the registry's token realm or use an https one")]
+    InsecureTokenRealm {
+        /// The registry host (as in the image reference).
+        registry: String,
+        /// The origin the registry was spoken to (`http://host:port`), whose challenge it was.
+        registry_origin: String,
+        /// The refused realm's origin (`scheme://host[:port]`; path and query left out).
+        realm: String,
     },
     /// A Docker credential helper failed.
     #[error("credential helper docker-credential-{helper} failed for {registry}: {reason}")]
@@ -202,6 +215,7 @@ impl RegistryError {
             | Self::Timeout { .. }
             | Self::RetryAfterTooLong { .. }
             | Self::Auth { .. }
+            | Self::InsecureTokenRealm { .. }
             | Self::CredentialHelper { .. }
             | Self::Redirect { .. } => RegistryErrorKind::Unavailable,
             Self::NotFound { .. } => RegistryErrorKind::NotFound,

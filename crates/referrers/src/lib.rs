@@ -3,12 +3,17 @@
 //! [`RegistryClient`] reads from OCI registries: it resolves references to manifests, fetches
 //! manifests and blobs by digest (every body capped, every by-digest fetch hash-checked), and
 //! discovers the Sigstore bundles attached to a digest through the OCI 1.1 referrers API or the
-//! referrers tag schema ([`discovery`], DESIGN.md §5). It authenticates from explicit
-//! credentials or a parsed Docker `config.json` (including credential helpers), retries
-//! transient failures with jittered backoff, and talks plain HTTP only to hosts the caller lists.
+//! referrers tag schema ([`discovery`], DESIGN.md §5), in an order no single pusher can
+//! monopolise and never silently cut (a [`DiscoveryTruncation`] names the limit). It
+//! authenticates from explicit credentials or a parsed Docker `config.json` (including
+//! credential helpers) only when the registry's own origin asks (never for a redirect target,
+//! never to a plain-HTTP token service on another host), retries transient failures with
+//! jittered backoff, and talks plain HTTP only to hosts the caller lists. `Debug` never shows a
+//! secret.
 //!
 //! It does NOT decide trust: it finds candidates and hands their bytes to `trustpull-verifier`.
-//! It reads no environment and no files of its own: the caller passes the Docker config bytes.
+//! It reads no environment, no clock and no files of its own: the caller passes the Docker
+//! config bytes and, for discovery, the current time ([`DiscoveryOptions`]).
 //!
 //! Errors carry an [`RegistryErrorKind`]: `Unavailable` (retry may help; a 401/403/429/5xx or timeout
 //! during discovery is this, never "no signatures"), `NotFound`, `Rejected` (wrong content) and
@@ -22,12 +27,16 @@
 //! normalisation); none of its types appear in this API.
 //!
 //! ```no_run
-//! use trustpull_referrers::{ImageReference, RegistryClient};
-//! # async fn demo() -> Result<(), trustpull_referrers::RegistryError> {
+//! use trustpull_referrers::{DiscoveryOptions, ImageReference, RegistryClient};
+//! # async fn demo(now: chrono::DateTime<chrono::Utc>) -> Result<(), trustpull_referrers::RegistryError> {
 //! let client = RegistryClient::builder().plain_http_host("127.0.0.1:5000").build()?;
 //! let image: ImageReference = "127.0.0.1:5000/acme/backend:v1".parse()?;
 //! let manifest = client.resolve(&image).await?;
-//! let found = client.discover_signatures(image.repository(), &manifest.digest).await?;
+//! let options = DiscoveryOptions::at(now);
+//! let found = client.discover_signatures(image.repository(), &manifest.digest, &options).await?;
+//! if let Some(limit) = &found.truncated {
+//!     println!("inconclusive if nothing verifies: {limit}");
+//! }
 //! for c in &found.candidates {
 //!     let bundle = client.fetch_signature_bundle(image.repository(), &c.manifest_digest, &[manifest.digest.clone()]).await?;
 //!     println!("{} bytes of bundle from {}", bundle.bytes.len(), c.manifest_digest);
@@ -47,7 +56,8 @@ mod reference;
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
 pub use credentials::{Credential, Credentials, DockerConfig};
 pub use discovery::{
-    Discovery, DiscoverySource, SignatureBundle, SignatureCandidate, SkippedReferrer,
+    Discovery, DiscoveryOptions, DiscoverySource, DiscoveryTruncation, SignatureBundle,
+    SignatureCandidate, SkippedReferrer,
 };
 pub use error::{RegistryError, RegistryErrorKind};
 pub use limits::Limits;

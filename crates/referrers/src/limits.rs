@@ -14,6 +14,7 @@ use std::time::Duration;
 /// | `max_referrers` | 1,000 descriptors |
 /// | `max_referrer_pages` | 10 |
 /// | `max_candidates` | 32 |
+/// | `max_untyped_fetches` | 32 manifest fetches to classify untyped referrers |
 /// | `max_attempts` | 4 (1 try + 3 retries) for connect errors, 429, 502, 503, 504 |
 /// | `backoff_base` / `backoff_max` | 200 ms doubling, capped at 5 s, with full jitter |
 /// | `max_retry_after` | 30 s (a longer `Retry-After` fails as unavailable instead of waiting) |
@@ -32,8 +33,14 @@ pub struct Limits {
     pub max_referrers: usize,
     /// Most referrers API pages followed through `Link: rel="next"`.
     pub max_referrer_pages: usize,
-    /// Most signature candidates returned by discovery (newest first).
+    /// Most signature candidates returned by discovery (in the fair order of
+    /// [`crate::discovery`]).
     pub max_candidates: usize,
+    /// Most referrer manifests fetched during discovery to classify descriptors without a
+    /// usable artifactType (older cosign fallback indexes). The most plausibly dated are
+    /// classified first; any left over are reported as
+    /// [`crate::DiscoveryTruncation::UntypedFetches`].
+    pub max_untyped_fetches: usize,
     /// Attempts per request, including the first, for retryable failures.
     pub max_attempts: u32,
     /// First backoff delay; doubled per attempt.
@@ -60,6 +67,7 @@ impl Default for Limits {
             max_referrers: 1_000,
             max_referrer_pages: 10,
             max_candidates: 32,
+            max_untyped_fetches: 32,
             max_attempts: 4,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(5),

@@ -45,20 +45,16 @@ impl Platform {
         }
     }
 
-    /// The platform this program was built for, in OCI names (`x86_64` → `amd64`, `aarch64` →
-    /// `arm64`).
+    /// The platform this program was built for, in OCI names (Go's `GOOS`/`GOARCH`), not
+    /// Rust's: `macos` → `darwin`, `x86_64` → `amd64`, `aarch64` → `arm64`, `x86` → `386`,
+    /// `loongarch64` → `loong64`, `powerpc64` → `ppc64le`/`ppc64` and `mips64` →
+    /// `mips64le`/`mips64` by endianness; other names unchanged.
     pub fn host() -> Self {
-        let architecture = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "arm" => "arm",
-            "powerpc64" => "ppc64le",
-            "s390x" => "s390x",
-            "riscv64" => "riscv64",
-            other => other,
-        };
-        Self::new(std::env::consts::OS, architecture)
+        oci_platform(
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            cfg!(target_endian = "little"),
+        )
     }
 
     /// Does an index entry's platform (`offered`) satisfy this request? os and architecture
@@ -71,6 +67,37 @@ impl Platform {
                 .as_ref()
                 .is_none_or(|v| offered.variant.as_ref() == Some(v))
     }
+}
+
+/// Maps Rust's target names (`std::env::consts::OS` / `ARCH`) to the OCI platform names image
+/// indexes use (the Go `GOOS`/`GOARCH` names).
+///
+/// - os: `macos` → `darwin`; every other name (`linux`, `windows`, `freebsd`, …) is the same.
+/// - architecture: `x86_64` → `amd64`, `aarch64` → `arm64`, `x86` → `386`,
+///   `loongarch64` → `loong64`; `powerpc64` → `ppc64le` on little-endian, else `ppc64`;
+///   `mips64` → `mips64le` on little-endian, else `mips64`; `mips` → `mipsle` / `mips` alike;
+///   every other name (`arm`, `s390x`, `riscv64`, …) is the same.
+///
+/// A pure function (the host is an argument) so that every row is tested on any host.
+pub(crate) fn oci_platform(os: &str, arch: &str, little_endian: bool) -> Platform {
+    let os = match os {
+        "macos" => "darwin",
+        other => other,
+    };
+    let architecture = match (arch, little_endian) {
+        ("x86_64", _) => "amd64",
+        ("aarch64", _) => "arm64",
+        ("x86", _) => "386",
+        ("loongarch64", _) => "loong64",
+        ("powerpc64", true) => "ppc64le",
+        ("powerpc64", false) => "ppc64",
+        ("mips64", true) => "mips64le",
+        ("mips64", false) => "mips64",
+        ("mips", true) => "mipsle",
+        ("mips", false) => "mips",
+        (other, _) => other,
+    };
+    Platform::new(os, architecture)
 }
 
 impl FromStr for Platform {
@@ -101,5 +128,55 @@ impl fmt::Display for Platform {
             write!(f, "/{v}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(os, arch, little_endian)` from Rust → the OCI `os/architecture`.
+    #[test]
+    fn rust_target_names_map_to_oci_names() {
+        for (os, arch, little, expected) in [
+            ("linux", "x86_64", true, "linux/amd64"),
+            ("linux", "aarch64", true, "linux/arm64"),
+            ("linux", "x86", true, "linux/386"),
+            ("linux", "arm", true, "linux/arm"),
+            ("linux", "powerpc64", true, "linux/ppc64le"),
+            ("linux", "powerpc64", false, "linux/ppc64"),
+            ("linux", "s390x", false, "linux/s390x"),
+            ("linux", "riscv64", true, "linux/riscv64"),
+            ("linux", "loongarch64", true, "linux/loong64"),
+            ("linux", "mips64", true, "linux/mips64le"),
+            ("linux", "mips64", false, "linux/mips64"),
+            ("linux", "mips", true, "linux/mipsle"),
+            ("linux", "mips", false, "linux/mips"),
+            ("macos", "x86_64", true, "darwin/amd64"),
+            ("macos", "aarch64", true, "darwin/arm64"),
+            ("windows", "x86_64", true, "windows/amd64"),
+            ("windows", "aarch64", true, "windows/arm64"),
+            ("freebsd", "x86_64", true, "freebsd/amd64"),
+            ("netbsd", "sparc64", false, "netbsd/sparc64"),
+        ] {
+            assert_eq!(
+                oci_platform(os, arch, little).to_string(),
+                expected,
+                "{os} {arch} little_endian={little}"
+            );
+        }
+    }
+
+    #[test]
+    fn host_uses_the_same_mapping() {
+        assert_eq!(
+            Platform::host(),
+            oci_platform(
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                cfg!(target_endian = "little")
+            )
+        );
+        assert_ne!(Platform::host().os, "macos");
     }
 }

@@ -3,8 +3,8 @@
 
 use trustpull_policy::Digest;
 use trustpull_referrers::{
-    Credential, Credentials, ImageReference, Limits, RegistryClient, RegistryError,
-    RegistryErrorKind, Repository, OCI_INDEX, OCI_MANIFEST,
+    Credential, Credentials, DiscoveryOptions, ImageReference, Limits, RegistryClient,
+    RegistryError, RegistryErrorKind, Repository, OCI_INDEX, OCI_MANIFEST,
 };
 use wiremock::matchers::{header, header_exists, header_regex, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -70,7 +70,7 @@ async fn blob_for(server: &MockServer, blob: &[u8], authorization: &str) -> Dige
 /// Discovers the signatures of [`subject`] in `repo`; discovery must fail.
 async fn discover_err(client: &RegistryClient, repo: &Repository) -> RegistryError {
     client
-        .discover_signatures(repo, &subject())
+        .discover_signatures(repo, &subject(), &DiscoveryOptions::default())
         .await
         .unwrap_err()
 }
@@ -324,7 +324,10 @@ async fn bearer_token_flow_with_scope_and_service() {
         .with_priority(10)
         .mount(&server)
         .await;
-    let found = client.discover_signatures(&repo, &d).await.unwrap();
+    let found = client
+        .discover_signatures(&repo, &d, &DiscoveryOptions::default())
+        .await
+        .unwrap();
     assert_eq!(found.candidates.len(), 1);
 }
 

@@ -2,7 +2,8 @@
 //! filtering, subject cross-checks, and errors that must stay `Unavailable`.
 
 use trustpull_referrers::{
-    DiscoverySource, RegistryError, RegistryErrorKind, OCI_EMPTY, SIGSTORE_BUNDLE_V03,
+    DiscoverySource, DiscoveryTruncation, Limits, RegistryError, RegistryErrorKind, OCI_EMPTY,
+    SIGSTORE_BUNDLE_V03,
 };
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
@@ -187,7 +188,7 @@ async fn link_pagination_collects_every_page() {
         vec![b.manifest_digest, a.manifest_digest],
         "newest first"
     );
-    assert!(!found.truncated);
+    assert_eq!(found.truncated, None);
 }
 
 #[tokio::test]
@@ -224,7 +225,10 @@ async fn an_endless_chain_of_pages_is_capped() {
             .await;
     }
     let found = reg.discover(&d).await;
-    assert!(found.truncated);
+    assert_eq!(
+        found.truncated,
+        Some(DiscoveryTruncation::ReferrerPages { limit: 10 })
+    );
     assert_eq!(found.candidates.len(), 1, "duplicates collapse");
     assert_eq!(reg.count("/v2/").await, 10, "max_referrer_pages");
 }
@@ -425,7 +429,10 @@ async fn candidates_are_capped_newest_first() {
     )
     .await;
     let found = reg.discover(&d).await;
-    assert!(found.truncated);
+    assert_eq!(
+        found.truncated,
+        Some(DiscoveryTruncation::Candidates { limit: 2 })
+    );
     let got: Vec<_> = found
         .candidates
         .iter()
@@ -438,4 +445,183 @@ async fn candidates_are_capped_newest_first() {
             sigs[2].manifest_digest.clone()
         ]
     );
+}
+
+/// 32 junk referrers whose `created` is in the future, unparsable or missing, listed before
+/// one real signature dated in the past (typed, or untyped as older cosign wrote them): the
+/// real one comes first, and the junk cut by `max_candidates` is reported.
+#[tokio::test]
+async fn junk_with_future_or_odd_dates_cannot_push_out_a_real_signature() {
+    for junk_created in [Some("2099-01-01T00:00:00Z"), Some("next tuesday"), None] {
+        for real_typed in [true, false] {
+            let case = format!("junk created {junk_created:?}, real typed {real_typed}");
+            let reg = Registry::start().await;
+            let d = subject();
+            let mut listed: Vec<_> = (0..32)
+                .map(|n| {
+                    let junk = signature(&d, &bundle_json(100 + n), junk_created.unwrap_or(""));
+                    let mut desc = bundle_descriptor(&junk);
+                    if junk_created.is_none() {
+                        desc.as_object_mut().unwrap().remove("annotations");
+                    }
+                    desc
+                })
+                .collect();
+            let real = if real_typed {
+                signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z")
+            } else {
+                signature_with(
+                    &d,
+                    &bundle_json(1),
+                    "2026-01-01T00:00:00Z",
+                    None,
+                    SIGSTORE_BUNDLE_V03,
+                )
+            };
+            listed.push(descriptor(&real, real_typed.then_some(SIGSTORE_BUNDLE_V03)));
+            reg.push_signature(&real).await;
+            reg.referrers(&d, index_response(listed)).await;
+
+            let found = reg.discover(&d).await;
+
+            assert_eq!(found.candidates.len(), 32, "{case}");
+            assert_eq!(
+                found.candidates[0].manifest_digest, real.manifest_digest,
+                "{case}"
+            );
+            assert_eq!(
+                found.truncated,
+                Some(DiscoveryTruncation::Candidates { limit: 32 }),
+                "{case}"
+            );
+        }
+    }
+}
+
+/// 40 plausibly dated candidates and the default cap of 32: the 32 newest are kept and the
+/// truncation names `max_candidates` and its value.
+#[tokio::test]
+async fn more_candidates_than_the_cap_are_reported_as_truncated() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let sigs: Vec<_> = (0..40)
+        .map(|n| {
+            let created = format!("2026-01-01T00:{n:02}:00Z");
+            signature(&d, &bundle_json(n), &created)
+        })
+        .collect();
+    reg.referrers(
+        &d,
+        index_response(sigs.iter().map(bundle_descriptor).collect()),
+    )
+    .await;
+
+    let found = reg.discover(&d).await;
+
+    let truncated = found.truncated.expect("40 candidates, 32 allowed");
+    assert_eq!(truncated, DiscoveryTruncation::Candidates { limit: 32 });
+    assert_eq!(
+        truncated.to_string(),
+        "more than 32 signature candidates (Limits::max_candidates)"
+    );
+    let got: Vec<_> = found
+        .candidates
+        .iter()
+        .map(|c| &c.manifest_digest)
+        .collect();
+    let newest: Vec<_> = sigs
+        .iter()
+        .rev()
+        .take(32)
+        .map(|s| &s.manifest_digest)
+        .collect();
+    assert_eq!(got, newest);
+}
+
+/// Untyped descriptors cost a fetch each: with a budget of 2, the two most plausible are
+/// classified (the future-dated one is not among them), the rest are reported, never
+/// dropped silently; the typed one needs no fetch and comes first.
+#[tokio::test]
+async fn untyped_classification_is_bounded_and_reported() {
+    let mut limits = Limits::without_backoff();
+    limits.max_untyped_fetches = 2;
+    let reg = Registry::start_with(limits).await;
+    let d = subject();
+    let untyped = |n: u32, created: &str| {
+        signature_with(&d, &bundle_json(n), created, None, SIGSTORE_BUNDLE_V03)
+    };
+    let future = untyped(1, "2099-01-01T00:00:00Z");
+    let old = untyped(2, "2026-01-01T00:00:00Z");
+    let oldest = untyped(3, "2025-01-01T00:00:00Z");
+    let newest = untyped(4, "2026-03-01T00:00:00Z");
+    let typed = signature(&d, &bundle_json(5), "2024-01-01T00:00:00Z");
+    for sig in [&future, &old, &oldest, &newest, &typed] {
+        reg.push_signature(sig).await;
+    }
+    reg.referrers_status(&d, 404).await;
+    reg.fallback_index(
+        &d,
+        vec![
+            descriptor(&future, None),
+            descriptor(&old, Some(OCI_EMPTY)),
+            descriptor(&oldest, None),
+            descriptor(&newest, Some("")),
+            bundle_descriptor(&typed),
+        ],
+    )
+    .await;
+
+    let found = reg.discover(&d).await;
+
+    let truncated = found.truncated.expect("4 untyped, budget 2");
+    assert_eq!(truncated, DiscoveryTruncation::UntypedFetches { limit: 2 });
+    assert_eq!(
+        truncated.to_string(),
+        "more than 2 untyped referrers to classify (Limits::max_untyped_fetches)"
+    );
+    let got: Vec<_> = found
+        .candidates
+        .iter()
+        .map(|c| &c.manifest_digest)
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            &typed.manifest_digest,
+            &newest.manifest_digest,
+            &old.manifest_digest
+        ]
+    );
+    assert_eq!(
+        reg.count(&format!("/v2/{REPO}/manifests/sha256:")).await,
+        2,
+        "two classification fetches"
+    );
+}
+
+/// A `Link: rel="next"` to another origin is not followed, and that is reported.
+#[tokio::test]
+async fn a_next_page_on_another_origin_is_reported_not_followed() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let sig = signature(&d, &bundle_json(1), "2026-01-01T00:00:00Z");
+    reg.referrers(
+        &d,
+        index_response(vec![bundle_descriptor(&sig)]).insert_header(
+            "Link",
+            "<http://elsewhere.example/v2/acme/app/referrers/x?page=2>; rel=\"next\"",
+        ),
+    )
+    .await;
+
+    let found = reg.discover(&d).await;
+
+    assert_eq!(found.candidates.len(), 1);
+    assert_eq!(
+        found.truncated,
+        Some(DiscoveryTruncation::UnfollowedNextPage {
+            link: "http://elsewhere.example".to_owned()
+        })
+    );
+    assert_eq!(reg.count("/v2/").await, 1);
 }

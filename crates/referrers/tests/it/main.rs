@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod client;
+mod credentials;
 mod discovery;
 mod support;

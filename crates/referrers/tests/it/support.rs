@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 use trustpull_policy::Digest;
 use trustpull_referrers::{
-    Discovery, Limits, RegistryClient, RegistryError, Repository, SignatureBundle, OCI_EMPTY,
-    OCI_INDEX, OCI_MANIFEST, SIGSTORE_BUNDLE_V03,
+    Discovery, DiscoveryOptions, Limits, RegistryClient, RegistryError, Repository,
+    SignatureBundle, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, SIGSTORE_BUNDLE_V03,
 };
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -89,18 +89,18 @@ impl Registry {
         .await;
     }
 
-    /// Discovers the signatures of `subject`; discovery must succeed.
+    /// Discovers the signatures of `subject` at [`now`]; discovery must succeed.
     pub async fn discover(&self, subject: &Digest) -> Discovery {
         self.client
-            .discover_signatures(&self.repo, subject)
+            .discover_signatures(&self.repo, subject, &DiscoveryOptions::at(now()))
             .await
             .unwrap()
     }
 
-    /// Discovers the signatures of `subject`; discovery must fail.
+    /// Discovers the signatures of `subject` at [`now`]; discovery must fail.
     pub async fn discover_err(&self, subject: &Digest) -> RegistryError {
         self.client
-            .discover_signatures(&self.repo, subject)
+            .discover_signatures(&self.repo, subject, &DiscoveryOptions::at(now()))
             .await
             .unwrap_err()
     }
@@ -232,6 +232,14 @@ pub fn index(descriptors: Vec<Value>) -> Vec<u8> {
         &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}),
     )
     .unwrap()
+}
+
+/// The time every discovery in these tests runs at: after every fixture's `created` date
+/// unless a test dates one in the future on purpose.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
+        .unwrap()
+        .to_utc()
 }
 
 /// The digest of a made-up image manifest.
