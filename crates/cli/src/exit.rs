@@ -1,19 +1,50 @@
-//! The CLI's error type: an error plus the exit status its kind maps to.
+//! The CLI's error type and THE mapping from an error's kind to the exit status (DESIGN.md §9):
+//! 0 success, 1 rejected, 2 usage / config / local, 3 unavailable, 130 interrupted. Every
+//! command turns library errors into a [`CliError`] through [`Status::from`] on the error's
+//! `kind()`; nothing decides on message text.
 
 use std::error::Error;
 
-/// The process exit status, by kind of outcome (DESIGN.md §9).
+use trustpull_downloader::ErrorKind;
+
+/// The process exit status, by kind of outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// A signature, policy or integrity check rejected the image, or strict mode refused it.
     Rejected = 1,
-    /// The command line or a config file is wrong.
+    /// The command line, a config file or something local (a destination that cannot be
+    /// written, a missing file, a bad index name, not implemented) is wrong.
     Usage = 2,
-    /// A registry, the network or the trust root could not be reached; retrying may help.
+    /// A registry, the network, the trust root or the deadline failed; retrying may help.
     Unavailable = 3,
+    /// Interrupted (SIGINT): nothing was installed and nothing left behind.
+    Interrupted = 130,
 }
 
-/// An error on its way to the user, with the exit status it maps to.
+impl From<ErrorKind> for Status {
+    fn from(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::Rejected => Self::Rejected,
+            ErrorKind::Unavailable => Self::Unavailable,
+            // Config and anything a newer library adds: a local problem, never "retry".
+            _ => Self::Usage,
+        }
+    }
+}
+
+impl Status {
+    /// The `status` of a JSON failure document.
+    pub fn json_status(self) -> &'static str {
+        match self {
+            Self::Rejected => "rejected",
+            Self::Usage => "error",
+            Self::Unavailable => "unavailable",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// An error on its way to the user, with the exit status its kind maps to.
 #[derive(Debug)]
 pub struct CliError {
     status: Status,
@@ -29,23 +60,49 @@ impl CliError {
         }
     }
 
+    /// Wraps a library error by its kind.
+    pub fn of(kind: ErrorKind, error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        Self::new(Status::from(kind), error)
+    }
+
     /// The exit status.
     pub fn status(&self) -> Status {
         self.status
     }
 
-    /// Prints the error to stderr; with `verbose`, every cause on its own line.
-    pub fn report(&self, verbose: bool) {
-        eprintln!("error: {}", self.error);
-        let mut cause = self.error.source();
+    /// The messages of the error and its causes, each cause dropped when the text before it
+    /// already says it (so no cause is printed twice).
+    fn messages(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut cause: Option<&(dyn Error + 'static)> = Some(self.error.as_ref());
         while let Some(c) = cause {
-            if verbose {
-                eprintln!("  caused by: {c}");
+            let text = c.to_string();
+            if !out.iter().any(|seen| seen.contains(&text)) {
+                out.push(text);
             }
             cause = c.source();
         }
-        if !verbose && self.error.source().is_some() {
-            eprintln!("  (run with -v for the cause)");
+        out
+    }
+
+    /// The reason on one line: the error and its causes joined by `: `.
+    pub fn one_line(&self) -> String {
+        self.messages().join(": ")
+    }
+
+    /// Prints the error to stderr: one line by default; with `verbose`, one cause per line.
+    pub fn report(&self, verbose: bool) {
+        let messages = self.messages();
+        if verbose {
+            let mut lines = messages.iter();
+            if let Some(first) = lines.next() {
+                eprintln!("error: {first}");
+            }
+            for cause in lines {
+                eprintln!("  caused by: {cause}");
+            }
+        } else {
+            eprintln!("error: {}", messages.join(": "));
         }
     }
 }

@@ -12,6 +12,7 @@
 mod exit;
 mod install;
 mod list;
+mod output;
 mod progress;
 mod pull;
 mod trust_args;
@@ -31,6 +32,13 @@ struct Cli {
     /// Show the cause chain of errors.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Print only errors (no progress, warnings or summaries on stderr).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Overall deadline, e.g. 90s or 10m; when it passes the command stops with exit 3 and
+    /// nothing is installed.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<std::time::Duration>,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,20 +59,86 @@ enum Command {
     VerifyBundle(verify_bundle::Args),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Install(args) => install::run(args).await,
+impl Command {
+    /// Whether the command prints `--output json` documents.
+    fn json(&self) -> bool {
+        use output::Output::Json;
+        match self {
+            Self::Install(a) => a.output == Json,
+            Self::List(a) => a.output == Json,
+            Self::Pull(a) => a.output == Json,
+            Self::Verify(a) => a.output == Json,
+            Self::VerifyInstalled(a) => a.output == Json,
+            Self::VerifyBundle(_) => false,
+        }
+    }
+}
+
+/// `90s`, `10m`, `1h`, `500ms`, or plain seconds.
+fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration; use e.g. 90s, 10m or 1h"))?;
+    let secs = |m: u64| std::time::Duration::from_secs(n.saturating_mul(m));
+    match unit {
+        "" | "s" => Ok(secs(1)),
+        "m" => Ok(secs(60)),
+        "h" => Ok(secs(3600)),
+        "ms" => Ok(std::time::Duration::from_millis(n)),
+        other => Err(format!("unknown duration unit {other:?}; use ms, s, m or h")),
+    }
+}
+
+async fn run(command: Command, quiet: bool) -> Result<(), CliError> {
+    match command {
+        Command::Install(args) => install::run(args, quiet).await,
         Command::List(args) => list::run(args),
-        Command::Pull(args) => pull::run(args).await,
+        Command::Pull(args) => pull::run(args, quiet).await,
         Command::Verify(args) => verify::run(args).await,
         Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::VerifyInstalled(args) => install::run_verify(args).await,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.command.json();
+    let timeout = cli.timeout;
+    // Dropping the command's future cancels it: the libraries guarantee that a cancelled
+    // install leaves the destination as it was and no staging directory behind.
+    let command = async {
+        match timeout {
+            Some(limit) => tokio::time::timeout(limit, run(cli.command, cli.quiet))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(CliError::new(
+                        Status::Unavailable,
+                        format!(
+                            "the overall deadline (--timeout {}s) passed; nothing was installed; retry or raise --timeout",
+                            limit.as_secs_f64()
+                        ),
+                    ))
+                }),
+            None => run(cli.command, cli.quiet).await,
+        }
+    };
+    let result = tokio::select! {
+        result = command => result,
+        _ = tokio::signal::ctrl_c() => Err(CliError::new(
+            Status::Interrupted,
+            "interrupted; nothing was installed",
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if json {
+                output::json_failure(&e);
+            }
             e.report(cli.verbose > 0);
             ExitCode::from(e.status() as u8)
         }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use trustpull_downloader::{ProgressEvent, ProgressObserver};
 
 /// The observer for this process: bars on a terminal, log lines otherwise.
-pub fn observer() -> Arc<dyn ProgressObserver> {
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+pub fn observer(quiet: bool) -> Arc<dyn ProgressObserver> {
+    if quiet {
+        Arc::new(trustpull_downloader::NoProgress)
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         Arc::new(BarProgress::new())
     } else {
         Arc::new(LogProgress)

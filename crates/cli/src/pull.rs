@@ -23,15 +23,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use trustpull_downloader::{
-    Downloader, ErrorKind, ExistingDestination, LayoutSource, LAYOUT_SCHEME,
-};
-use trustpull_referrers::ImageReference;
-use trustpull_verifier::{
-    CosignVerifier, RegistrySource, SignatureSource, SignedTarget, Verification,
-};
+use trustpull_downloader::{ExistingDestination, ImageLocation};
+use trustpull_verifier::{CosignVerifier, SignedTarget, Verification};
 
-use crate::trust_args::{describe, platform_or_host, Output, RegistryArgs, TrustArgs};
+use crate::output::{self, Output};
+use crate::trust_args::{platform_or_host, RegistryArgs, TrustArgs};
 use crate::{CliError, Status};
 
 /// Arguments of `trustpull pull`.
@@ -58,98 +54,68 @@ pub struct Args {
     concurrency: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
-    output: Output,
+    pub(crate) output: Output,
 }
 
 /// Runs the command.
-pub async fn run(args: Args) -> Result<(), CliError> {
+pub async fn run(args: Args, quiet: bool) -> Result<(), CliError> {
+    let location = ImageLocation::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
     let policy = args.trust.policy()?;
     let root = args.trust.trust_root()?;
     let platform = platform_or_host(args.platform.as_deref())?;
-
-    let mut builder = Downloader::builder()
+    let verifier = CosignVerifier::new(Arc::new(policy), Arc::new(root));
+    let downloader = args
+        .registry
+        .downloader(&location, Arc::new(verifier))?
         .platform(platform)
         .concurrency(args.concurrency)
-        .progress(crate::progress::observer())
+        .progress(crate::progress::observer(quiet))
         .existing_destination(if args.replace {
             ExistingDestination::Replace
         } else {
             ExistingDestination::Refuse
-        });
-    let signatures: Arc<dyn SignatureSource> = if let Some(layout) =
-        args.image.strip_prefix(LAYOUT_SCHEME)
-    {
-        Arc::new(LayoutSource::open_reference(layout).map_err(|e| CliError::new(Status::Usage, e))?)
-    } else {
-        let reference =
-            ImageReference::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
-        let client = args.registry.client(&reference)?;
-        builder = builder.client(client.clone());
-        Arc::new(RegistrySource::new(client))
-    };
-    let verifier = CosignVerifier::new(signatures, Arc::new(policy), Arc::new(root));
-    let downloader = builder
-        .verifier(Arc::new(verifier))
+        })
         .build()
         .map_err(|e| CliError::new(Status::Usage, e))?;
-
-    match downloader.pull(&args.image, &args.dest).await {
-        Ok(outcome) => {
-            let Verification::Verified(receipt) = &outcome.verification else {
-                // CosignVerifier never answers Unverified; refuse rather than trust it silently.
-                return Err(CliError::new(
-                    Status::Rejected,
-                    format!("{} was not verified", args.image),
-                ));
-            };
-            match args.output {
-                Output::Json => {
-                    let mut value = serde_json::to_value(receipt)
-                        .map_err(|e| CliError::new(Status::Usage, format!("cannot serialize the receipt: {e}")))?;
-                    if let Some(map) = value.as_object_mut() {
-                        map.insert("verified".to_owned(), serde_json::Value::Bool(true));
-                        map.insert("dest".to_owned(), serde_json::json!(outcome.dest));
-                        map.insert("reference".to_owned(), serde_json::json!(outcome.reference));
-                        if let Some(index) = &outcome.index_digest {
-                            map.insert("index_digest".to_owned(), serde_json::json!(index));
-                        }
-                    }
-                    println!("{value}");
-                }
-                Output::Text => println!(
-                    "installed {} ({}) into {}: signed by {} ({}) on the {} digest; {} entries, {} bytes",
-                    args.image,
-                    outcome.digest,
-                    outcome.dest.display(),
-                    receipt.identity(),
-                    receipt.issuer().unwrap_or("no issuer"),
-                    match receipt.signed_target() {
-                        SignedTarget::Manifest => "manifest",
-                        SignedTarget::Index => "index",
-                    },
-                    outcome.stats.entries,
-                    outcome.stats.bytes,
-                ),
-            }
-            Ok(())
-        }
-        Err(e) => {
-            let status = match e.kind() {
-                ErrorKind::Rejected => Status::Rejected,
-                ErrorKind::Unavailable => Status::Unavailable,
-                _ => Status::Usage,
-            };
-            if args.output == Output::Json {
-                let value = serde_json::json!({
-                    "reference": args.image,
-                    "verified": false,
-                    "installed": false,
-                    "unavailable": status == Status::Unavailable,
-                    "error": describe(&e),
-                });
-                println!("{value}");
-            }
-            Err(CliError::new(status, e))
-        }
+    let outcome = downloader
+        .pull(&location, &args.dest)
+        .await
+        .map_err(|e| CliError::of(e.kind(), e))?;
+    let Verification::Verified(receipt) = &outcome.verification else {
+        // CosignVerifier never answers Unverified; refuse rather than trust it silently.
+        return Err(CliError::new(
+            Status::Rejected,
+            format!("{} was not verified", args.image),
+        ));
+    };
+    match args.output {
+        Output::Json => output::json(
+            "installed",
+            serde_json::json!({
+                "reference": outcome.reference,
+                "digest": outcome.digest,
+                "index_digest": outcome.index_digest,
+                "platform": outcome.platform,
+                "dest": outcome.dest,
+                "verified": true,
+                "format": "bundle",
+                "receipt": output::to_json(receipt)?,
+            }),
+        ),
+        Output::Text => output::line(format_args!(
+            "installed {} ({}) into {}: signed by {} ({}) on the {} digest; {} entries, {} bytes",
+            args.image,
+            outcome.digest,
+            outcome.dest.display(),
+            receipt.identity(),
+            receipt.issuer().unwrap_or("no issuer"),
+            match receipt.signed_target() {
+                SignedTarget::Manifest => "manifest",
+                SignedTarget::Index => "index",
+            },
+            outcome.stats.entries,
+            outcome.stats.bytes,
+        )),
     }
+    Ok(())
 }

@@ -6,23 +6,15 @@
 //! Registry credentials come from the Docker config (`$DOCKER_CONFIG/config.json` or
 //! `~/.docker/config.json`), read here and passed to the registry client.
 
-use std::error::Error;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use trustpull_downloader::{Downloader, DownloaderBuilder, ImageLocation};
 use trustpull_policy::{PolicySpec, SignedBy, TrustPolicy};
-use trustpull_referrers::{Credentials, DockerConfig, ImageReference, RegistryClient};
-use trustpull_verifier::{TrustRoot, TrustRootError};
+use trustpull_referrers::{Credentials, DiscoveryOptions, DockerConfig, RegistryClient};
+use trustpull_verifier::{ImageVerifier, TrustRoot, TrustRootError};
 
 use crate::{CliError, Status};
-
-/// Output format (`--output`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    /// For people: one summary line on stdout (pull also logs progress on stderr).
-    Text,
-    /// The receipt as JSON on stdout, with `"digest"` and `"verified"` (pull adds `"dest"`).
-    Json,
-}
 
 /// Which digest's signature counts for a platform image selected from an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -113,11 +105,25 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    /// A registry client for `reference`'s registry, with the Docker config's credentials.
-    pub fn client(&self, reference: &ImageReference) -> Result<RegistryClient, CliError> {
+    /// A downloader builder for `location` (a registry client with the Docker config's
+    /// credentials, discovery dated now), with `verifier`: the one way `verify` and `pull`
+    /// reach an image.
+    pub fn downloader(
+        &self,
+        location: &ImageLocation,
+        verifier: Arc<dyn ImageVerifier>,
+    ) -> Result<DownloaderBuilder, CliError> {
+        Ok(Downloader::builder()
+            .client(self.client(location)?)
+            .discovery(discovery_now())
+            .verifier(verifier))
+    }
+
+    /// A registry client for `location`'s registry, with the Docker config's credentials.
+    fn client(&self, location: &ImageLocation) -> Result<RegistryClient, CliError> {
         let mut builder = RegistryClient::builder().credentials(docker_credentials()?);
         if self.plain_http {
-            builder = builder.plain_http_host(reference.repository().registry());
+            builder = builder.plain_http_host(location.registry());
         }
         if let Some(path) = &self.registry_ca {
             let pem = std::fs::read(path).map_err(|e| {
@@ -154,19 +160,15 @@ pub fn docker_credentials() -> Result<Credentials, CliError> {
     }
 }
 
-/// An error and its causes on one line (`error: cause: cause`), for JSON output.
-pub fn describe(e: &dyn Error) -> String {
-    let chain = std::iter::successors(Some(e), |&e| e.source());
-    chain
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
-}
-
 /// The `--platform` value, or this machine's platform when none was given.
 pub fn platform_or_host(raw: Option<&str>) -> Result<trustpull_downloader::Platform, CliError> {
     raw.map_or_else(
         || Ok(trustpull_downloader::Platform::host()),
         |p| p.parse().map_err(|e| CliError::new(Status::Usage, e)),
     )
+}
+
+/// Discovery options dated now: referrers claiming a creation time in the future sort last.
+pub fn discovery_now() -> DiscoveryOptions {
+    DiscoveryOptions::at(chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()))
 }

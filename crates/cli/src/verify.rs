@@ -1,4 +1,6 @@
-//! `trustpull verify IMAGE`: verify an image in a registry against a signer policy (DESIGN.md §9).
+//! `trustpull verify IMAGE`: verify an image (registry or `oci-layout:`) against a signer policy
+//! (DESIGN.md §9), through the same spine as `pull` and `install` (pin, then verify; no layer
+//! is fetched).
 //!
 //! ```text
 //! trustpull verify IMAGE (--certificate-identity S | --certificate-identity-regexp R)
@@ -20,21 +22,17 @@
 
 use std::sync::Arc;
 
-use trustpull_referrers::{
-    is_index_media_type, ImageIndex, ImageReference, Platform, PlatformChoiceError, RegistryError,
-    RegistryErrorKind,
-};
-use trustpull_verifier::{
-    CosignVerifier, ImageSubject, ImageVerifier, RegistrySource, Verification,
-};
+use trustpull_downloader::{ImageLocation, PlatformChoice};
+use trustpull_verifier::{CosignVerifier, SignedTarget, Verification};
 
-use crate::trust_args::{describe, Output, RegistryArgs, TrustArgs};
+use crate::output::{self, Output};
+use crate::trust_args::{RegistryArgs, TrustArgs};
 use crate::{CliError, Status};
 
 /// Arguments of `trustpull verify`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The image: `host[:port]/repository[:tag|@sha256:…]`.
+    /// The image: `host[:port]/repository[:tag|@sha256:…]` or `oci-layout:PATH[:tag|@sha256:…]`.
     #[arg(value_name = "IMAGE")]
     image: String,
     #[command(flatten)]
@@ -46,139 +44,59 @@ pub struct Args {
     registry: RegistryArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
-    output: Output,
+    pub(crate) output: Output,
 }
 
 /// Runs the command.
 pub async fn run(args: Args) -> Result<(), CliError> {
-    let reference =
-        ImageReference::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
+    let location = ImageLocation::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
     let policy = args.trust.policy()?;
-    let platform = args
-        .platform
-        .as_deref()
-        .map(|p| p.parse::<Platform>())
-        .transpose()
-        .map_err(|e| CliError::new(Status::Usage, e))?;
-    let root = args.trust.trust_root()?;
-    let client = args.registry.client(&reference)?;
-
-    let resolved = client
-        .resolve(&reference)
-        .await
-        .map_err(|e| registry_error(&reference, e))?;
-    let repo = reference.repository();
-    if platform.is_some() && !is_index_media_type(&resolved.media_type) {
-        eprintln!(
-            "warning: {reference}@{} is a single-platform manifest, not an index; --platform is ignored",
-            resolved.digest
-        );
-    }
-    let subject =
-        if let Some(platform) = platform.filter(|_| is_index_media_type(&resolved.media_type)) {
-            let index: ImageIndex = serde_json::from_slice(&resolved.bytes).map_err(|e| {
-                CliError::new(
-                    Status::Rejected,
-                    format!(
-                        "{reference}@{}: the index does not parse: {e}",
-                        resolved.digest
-                    ),
-                )
-            })?;
-            let child = index.select_platform(&platform).map_err(|e| {
-                let message = match &e {
-                    PlatformChoiceError::NoMatch { wanted, offered } => format!(
-                        "{reference}@{} has no {wanted} image; available: {}",
-                        resolved.digest,
-                        offered.join(", ")
-                    ),
-                    other => format!("{reference}@{}: {other}", resolved.digest),
-                };
-                CliError::new(Status::Usage, message)
-            })?;
-            ImageSubject::new(
-                repo.registry(),
-                repo.name(),
-                child.digest.clone(),
-                child.media_type.clone(),
-            )
-            .with_index(resolved.digest.clone())
-        } else {
-            ImageSubject::new(
-                repo.registry(),
-                repo.name(),
-                resolved.digest.clone(),
-                resolved.media_type.clone(),
-            )
-        };
-
-    let verifier = CosignVerifier::new(
-        Arc::new(RegistrySource::new(client)),
-        Arc::new(policy),
-        Arc::new(root),
-    );
-    match verifier.verify(&subject).await {
-        Ok(Verification::Verified(receipt)) => {
-            match args.output {
-                Output::Json => {
-                    let mut value = serde_json::to_value(&receipt).map_err(|e| {
-                        CliError::new(Status::Usage, format!("cannot serialize the receipt: {e}"))
-                    })?;
-                    if let Some(map) = value.as_object_mut() {
-                        map.insert("verified".to_owned(), serde_json::Value::Bool(true));
-                    }
-                    println!("{value}");
-                }
-                Output::Text => println!(
-                    "verified {subject}: signed by {} ({}) on the {} digest {}",
-                    receipt.identity(),
-                    receipt.issuer().unwrap_or("no issuer"),
-                    match receipt.signed_target() {
-                        trustpull_verifier::SignedTarget::Manifest => "manifest",
-                        trustpull_verifier::SignedTarget::Index => "index",
-                    },
-                    receipt.signed_digest()
-                ),
-            }
-            Ok(())
-        }
-        Ok(other) => Err(failed(
-            &args,
-            &subject,
-            Status::Rejected,
-            format!("{subject} was not verified: {other:?}"),
-        )),
-        Err(e) => {
-            let status = if e.is_unavailable() {
-                Status::Unavailable
-            } else {
-                Status::Rejected
-            };
-            Err(failed(&args, &subject, status, describe(&e)))
-        }
-    }
-}
-
-/// With `--output json`, a failure also prints `{"digest", "verified": false, "error"}`.
-fn failed(args: &Args, subject: &ImageSubject, status: Status, message: String) -> CliError {
-    if args.output == Output::Json {
-        let value = serde_json::json!({
-            "image": subject.name(),
-            "digest": subject.digest(),
-            "verified": false,
-            "unavailable": status == Status::Unavailable,
-            "error": message,
-        });
-        println!("{value}");
-    }
-    CliError::new(status, message)
-}
-
-fn registry_error(reference: &ImageReference, e: RegistryError) -> CliError {
-    let status = match e.kind() {
-        RegistryErrorKind::Unavailable => Status::Unavailable,
-        RegistryErrorKind::Rejected => Status::Rejected,
-        _ => Status::Usage,
+    let choice = match args.platform.as_deref() {
+        Some(p) => PlatformChoice::Platform(p.parse().map_err(|e| CliError::new(Status::Usage, e))?),
+        None => PlatformChoice::IndexItself,
     };
-    CliError::new(status, format!("cannot resolve {reference}: {e}"))
+    let root = args.trust.trust_root()?;
+    let verifier = CosignVerifier::new(Arc::new(policy), Arc::new(root));
+    let downloader = args
+        .registry
+        .downloader(&location, Arc::new(verifier))?
+        .build()
+        .map_err(|e| CliError::new(Status::Usage, e))?;
+    let verified = downloader
+        .verify(&location, &choice)
+        .await
+        .map_err(|e| CliError::of(e.kind(), e))?;
+    let subject = verified.pinned.subject();
+    let Verification::Verified(receipt) = &verified.verification else {
+        // CosignVerifier never answers Unverified; refuse rather than trust it silently.
+        return Err(CliError::new(
+            Status::Rejected,
+            format!("{subject} was not verified"),
+        ));
+    };
+    let target = match receipt.signed_target() {
+        SignedTarget::Manifest => "manifest",
+        SignedTarget::Index => "index",
+    };
+    match args.output {
+        Output::Json => output::json(
+            "verified",
+            serde_json::json!({
+                "image": subject.name(),
+                "digest": subject.digest(),
+                "index_digest": subject.index_digest(),
+                "platform": subject.platform(),
+                "verified": true,
+                "format": "bundle",
+                "receipt": output::to_json(receipt)?,
+            }),
+        ),
+        Output::Text => output::line(format_args!(
+            "verified {subject}: signed by {} ({}) on the {target} digest {}",
+            receipt.identity(),
+            receipt.issuer().unwrap_or("no issuer"),
+            receipt.signed_digest()
+        )),
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 use trustpull_policy::Digest;
-use trustpull_referrers::{Descriptor, Limits};
+use trustpull_referrers::{Descriptor, DiscoveryOptions, Limits};
 use trustpull_verifier::{ImageVerifier, Verification};
 
 use crate::extract::{self, CancelFlag, DeclaredCompression, Extractor};
@@ -34,6 +34,7 @@ pub struct Downloader {
     concurrency: usize,
     existing: ExistingDestination,
     progress: Arc<dyn ProgressObserver>,
+    discovery: DiscoveryOptions,
 }
 
 /// Builds a [`Downloader`]. Only the verifier is required.
@@ -46,6 +47,7 @@ pub struct DownloaderBuilder {
     concurrency: Option<usize>,
     existing: ExistingDestination,
     progress: Option<Arc<dyn ProgressObserver>>,
+    discovery: DiscoveryOptions,
 }
 
 /// A [`DownloaderBuilder`] without a verifier.
@@ -103,6 +105,14 @@ impl DownloaderBuilder {
         self
     }
 
+    /// How registry signatures are discovered; pass `DiscoveryOptions::at(now)` so candidates
+    /// dated in the future sort last (libraries never read the clock). Default: no time.
+    #[must_use]
+    pub fn discovery(mut self, options: DiscoveryOptions) -> Self {
+        self.discovery = options;
+        self
+    }
+
     /// Builds the downloader; fails only when no verifier was given.
     pub fn build(self) -> Result<Downloader, MissingVerifier> {
         Ok(Downloader {
@@ -113,6 +123,7 @@ impl DownloaderBuilder {
             concurrency: self.concurrency.unwrap_or(3).max(1),
             existing: self.existing,
             progress: self.progress.unwrap_or_else(|| Arc::new(NoProgress)),
+            discovery: self.discovery,
         })
     }
 }
@@ -163,7 +174,10 @@ impl Downloader {
                         image: location.to_string(),
                     });
                 };
-                Box::new(RegistrySource::new(client.clone(), reference.clone()))
+                Box::new(
+                    RegistrySource::new(client.clone(), reference.clone())
+                        .with_discovery(self.discovery.clone()),
+                )
             }
             ImageLocation::Layout(layout) => {
                 Box::new(LayoutSource::new(layout, &self.document_limits()))

@@ -16,7 +16,9 @@
 use async_trait::async_trait;
 use futures::StreamExt;
 use trustpull_policy::Digest;
-use trustpull_referrers::{ImageReference, RegistryClient, RegistryError, RegistryErrorKind};
+use trustpull_referrers::{
+    DiscoveryOptions, ImageReference, RegistryClient, RegistryError, RegistryErrorKind,
+};
 use trustpull_verifier::{
     CandidateList, ImageSubject, SignatureCandidate, SignatureSource, SignatureSourceError,
 };
@@ -28,12 +30,25 @@ use crate::source::{BlobStream, ImageSource, ImageSourceError, SourceDocument, S
 pub struct RegistrySource {
     client: RegistryClient,
     image: ImageReference,
+    discovery: DiscoveryOptions,
 }
 
 impl RegistrySource {
     /// The image `image` names, read through `client` (cheap to clone).
     pub fn new(client: RegistryClient, image: ImageReference) -> Self {
-        Self { client, image }
+        Self {
+            client,
+            image,
+            discovery: DiscoveryOptions::default(),
+        }
+    }
+
+    /// How signatures are discovered (e.g. the time that tells a plausible `created` date from
+    /// one in the future, so junk referrers cannot crowd out the real signature).
+    #[must_use]
+    pub fn with_discovery(mut self, options: DiscoveryOptions) -> Self {
+        self.discovery = options;
+        self
     }
 
     fn error(&self, what: impl Into<String>, e: RegistryError) -> ImageSourceError {
@@ -126,14 +141,11 @@ impl SignatureSource for RegistrySource {
     ) -> Result<CandidateList, SignatureSourceError> {
         let found = self
             .client
-            .discover_signatures(self.image.repository(), digest)
+            .discover_signatures(self.image.repository(), digest, &self.discovery)
             .await
             .map_err(|e| self.signature_error(digest, &e))?;
-        let limit = self.client.limits().max_candidates;
         Ok(CandidateList {
-            truncated: found
-                .truncated
-                .then(|| format!("a discovery limit (at most {limit} candidates, or the referrer page and descriptor limits)")),
+            truncated: found.truncated.map(|t| t.to_string()),
             candidates: found
                 .candidates
                 .into_iter()

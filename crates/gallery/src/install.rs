@@ -22,14 +22,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use trustpull_downloader::{
-    Downloader, ErrorKind, ExistingDestination, ImageSource, ImageSourceError, LayoutSource,
-    NoProgress, Platform, ProgressObserver, PullError, LAYOUT_SCHEME,
+    error_chain, Downloader, DownloaderBuilder, ErrorKind, ExistingDestination, ImageLocation,
+    LocationError, NoProgress, Platform, PlatformChoice, ProgressObserver, PullError,
+    VerifiedImage,
 };
 use trustpull_policy::Digest;
-use trustpull_referrers::{Credentials, RegistryClient, RegistryError};
+use trustpull_referrers::{Credentials, DiscoveryOptions, RegistryClient, RegistryError};
 use trustpull_verifier::{
-    CosignVerifier, ImageSubject, ImageVerifier, NoopVerifier, Receipt, SignatureSource, TrustRoot,
-    TrustRootError, Verification, VerifyError,
+    CosignVerifier, ImageVerifier, NoopVerifier, Receipt, TrustRoot, TrustRootError, Verification,
 };
 
 use crate::{
@@ -44,6 +44,9 @@ pub struct InstallOptions {
     pub require_integrity: bool,
     /// The platform to pick from a multi-arch index.
     pub platform: Platform,
+    /// How registry signatures are discovered (the CLI passes the current time, so referrers
+    /// dated in the future cannot crowd out the real signature).
+    pub discovery: DiscoveryOptions,
     /// The capability that resolves a meta entry (`default` unless asked).
     pub capability: String,
     /// Registry credentials (the CLI reads the Docker config).
@@ -57,6 +60,7 @@ impl Default for InstallOptions {
         Self {
             require_integrity: false,
             platform: Platform::host(),
+            discovery: DiscoveryOptions::default(),
             capability: "default".to_owned(),
             credentials: Credentials::anonymous(),
             progress: Arc::new(NoProgress),
@@ -79,6 +83,10 @@ pub struct InstallReceipt {
     pub digest: Digest,
     /// The index the manifest was selected from, if any.
     pub index_digest: Option<Digest>,
+    /// The platform the manifest was selected for (`os/arch[/variant]`), when it came from an
+    /// index; `verify-installed` re-checks that the index still lists it for this platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     /// Whether a signature was verified.
     pub verified: bool,
     /// The verifier's receipt, when verified.
@@ -194,16 +202,6 @@ pub enum InstallError {
         /// The tarball URL.
         url: String,
     },
-    /// An `oci-layout:` directory does not exist (counts as unavailable).
-    #[error("backend {name:?}: the OCI layout {} of {reference} does not exist; mount it or fix the index", path.display())]
-    LayoutMissing {
-        /// The backend.
-        name: String,
-        /// The reference.
-        reference: String,
-        /// The missing directory.
-        path: PathBuf,
-    },
     /// The pull failed.
     #[error("backend {name:?} (gallery {gallery:?}) from {reference}: {source}")]
     Pull {
@@ -225,6 +223,17 @@ pub enum InstallError {
         tried: Vec<String>,
         /// The last error.
         source: Box<InstallError>,
+    },
+    /// An index entry's location is not an image reference or `oci-layout:` path.
+    #[error("backend {name:?} (gallery {gallery:?}) has an unusable location")]
+    BadLocation {
+        /// The backend.
+        name: String,
+        /// The gallery.
+        gallery: String,
+        /// What is wrong with it.
+        #[source]
+        source: LocationError,
     },
     /// An install directory would not be a direct child of the destination.
     #[error("backend name {name:?} does not name a directory directly inside {}; nothing was written", dest.display())]
@@ -266,7 +275,6 @@ impl InstallError {
             Self::Pull { source, .. } => source.kind(),
             Self::IndexUnreadable { .. }
             | Self::IndexOverHttp { .. }
-            | Self::LayoutMissing { .. }
             | Self::AllUnavailable { .. }
             | Self::ReceiptIo { .. } => ErrorKind::Unavailable,
             Self::TrustRoot {
@@ -373,24 +381,6 @@ pub fn receipt_path(dest_root: &Path, name: &EntryName) -> PathBuf {
     dest_root.join(format!("{name}{RECEIPT_SUFFIX}"))
 }
 
-/// The layout directory of an `oci-layout:` reference, if it is one.
-fn layout_of(reference: &str) -> Option<Result<LayoutSource, ImageSourceError>> {
-    reference
-        .strip_prefix(LAYOUT_SCHEME)
-        .map(LayoutSource::open_reference)
-}
-
-/// The signature source for `reference`: the layout itself, or the registry.
-fn signature_source(
-    reference: &str,
-    client: &RegistryClient,
-) -> Result<Arc<dyn SignatureSource>, ImageSourceError> {
-    Ok(match layout_of(reference) {
-        Some(layout) => Arc::new(layout?),
-        None => Arc::new(trustpull_verifier::RegistrySource::new(client.clone())),
-    })
-}
-
 /// Installs `name` from the first gallery that has it into `dest_root/<entry name>`.
 pub async fn install(
     config: &OperatorConfig,
@@ -421,6 +411,7 @@ pub async fn install(
                     source: outcome.reference.clone(),
                     digest: outcome.digest.clone(),
                     index_digest: outcome.index_digest.clone(),
+                    platform: outcome.platform.clone(),
                     verified: matches!(outcome.verification, Verification::Verified(_)),
                     verification: match &outcome.verification {
                         Verification::Verified(r) => Some(r.clone()),
@@ -506,35 +497,19 @@ async fn attempt(
         reference: reference.clone(),
         source: Box::new(source),
     };
-    let source_error = |source: ImageSourceError| {
-        pull_error(PullError::Source {
-            image: reference.clone(),
-            source,
-        })
-    };
-    if let Some(layout) = layout_of(reference) {
-        let layout = layout.map_err(source_error)?;
-        if !layout.root().is_dir() {
-            return Err(InstallError::LayoutMissing {
-                name: entry.name.to_string(),
-                reference: reference.clone(),
-                path: layout.root().to_owned(),
-            });
-        }
-    }
+    let location = ImageLocation::parse(reference).map_err(|e| InstallError::BadLocation {
+        name: entry.name.to_string(),
+        gallery: gallery.name.clone(),
+        source: e,
+    })?;
     let (verifier, warning): (Arc<dyn ImageVerifier>, Option<String>) = match choice {
         VerifierChoice::Cosign(policy) => {
             let root = match root {
                 Some(r) => r.clone(),
                 None => root.insert(Arc::new(trust_root(config)?)).clone(),
             };
-            let signatures = signature_source(reference, client).map_err(source_error)?;
             (
-                Arc::new(CosignVerifier::new(
-                    signatures,
-                    Arc::new(policy.clone()),
-                    root,
-                )),
+                Arc::new(CosignVerifier::new(Arc::new(policy.clone()), root)),
                 None,
             )
         }
@@ -550,12 +525,8 @@ async fn attempt(
             })
         }
     };
-    let downloader = Downloader::builder()
-        .client(client.clone())
-        .platform(options.platform.clone())
-        .progress(options.progress.clone())
+    let downloader = downloader(client, options, verifier)
         .existing_destination(ExistingDestination::Replace)
-        .verifier(verifier)
         .build()
         .map_err(|_| {
             pull_error(PullError::NoRegistryClient {
@@ -563,10 +534,24 @@ async fn attempt(
             })
         })?;
     let outcome = downloader
-        .pull(reference, &install_dir(dest_root, &entry.name)?)
+        .pull(&location, &install_dir(dest_root, &entry.name)?)
         .await
         .map_err(pull_error)?;
     Ok((outcome, warning))
+}
+
+/// A downloader builder with the run's client, platform, progress and discovery options.
+fn downloader(
+    client: &RegistryClient,
+    options: &InstallOptions,
+    verifier: Arc<dyn ImageVerifier>,
+) -> DownloaderBuilder {
+    Downloader::builder()
+        .client(client.clone())
+        .platform(options.platform.clone())
+        .progress(options.progress.clone())
+        .discovery(options.discovery.clone())
+        .verifier(verifier)
 }
 
 /// Writes `receipt` to `path` through a temporary file and a rename.
@@ -667,7 +652,7 @@ pub async fn verify_installed(
                 path: path.clone(),
                 source,
             })?;
-        let status = check_one(config, &receipt, dest_root, strict, &client, &mut root).await;
+        let status = check_one(config, &receipt, dest_root, options, strict, &client, &mut root).await;
         checks.push(InstalledCheck {
             name: receipt.name.to_string(),
             gallery: receipt.gallery,
@@ -691,6 +676,7 @@ async fn check_one(
     config: &OperatorConfig,
     receipt: &InstallReceipt,
     dest_root: &Path,
+    options: &InstallOptions,
     strict: bool,
     client: &RegistryClient,
     root: &mut Option<Arc<TrustRoot>>,
@@ -738,60 +724,58 @@ async fn check_one(
             Ok(r) => root.insert(Arc::new(r)).clone(),
             Err(e) => {
                 let unavailable = e.kind() == ErrorKind::Unavailable;
-                return failed(describe(&e), unavailable);
+                return failed(error_chain(&e), unavailable);
             }
         },
     };
-    // Re-read the manifest by digest (its media type; and it must still be there).
-    let image: Box<dyn ImageSource> = match layout_of(&receipt.source) {
-        Some(Ok(layout)) => Box::new(layout),
-        Some(Err(e)) => return failed(describe(&e), false),
-        None => match trustpull_downloader::RegistrySource::new(client.clone(), &receipt.source) {
-            Ok(s) => Box::new(s),
-            Err(e) => return failed(describe(&e), false),
-        },
+    // The same spine as install: the recorded location, pinned to the recorded digest (the
+    // index's, when the manifest came from one, so the verifier re-checks that the index still
+    // lists it for the recorded platform), verified with today's policy.
+    let location = match ImageLocation::parse(&receipt.source) {
+        Ok(l) => l,
+        Err(e) => return failed(error_chain(&e), false),
     };
-    let document = match image.fetch_manifest(&receipt.digest).await {
-        Ok(d) => d,
-        Err(e) => {
-            let unavailable = matches!(e, ImageSourceError::Unavailable { .. });
-            return failed(describe(&e), unavailable);
-        }
-    };
-    let location = image.location();
-    let mut subject = ImageSubject::new(
-        location.registry,
-        location.repository,
-        receipt.digest.clone(),
-        document.media_type,
+    let pinned_at = location.with_digest(
+        receipt
+            .index_digest
+            .clone()
+            .unwrap_or_else(|| receipt.digest.clone()),
     );
-    if let Some(index) = &receipt.index_digest {
-        subject = subject.with_index(index.clone());
-    }
-    let signatures = match signature_source(&receipt.source, client) {
-        Ok(s) => s,
-        Err(e) => return failed(describe(&e), false),
+    let platform = match receipt.platform.as_deref().map(str::parse::<Platform>) {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => return failed(error_chain(&e), false),
+        None => options.platform.clone(),
     };
-    let verifier = CosignVerifier::new(signatures, Arc::new(policy.clone()), root);
-    match verifier.verify(&subject).await {
-        Ok(Verification::Verified(r)) => CheckStatus::Verified {
+    let verifier = Arc::new(CosignVerifier::new(Arc::new(policy.clone()), root));
+    let downloader = match downloader(client, options, verifier)
+        .platform(platform.clone())
+        .build()
+    {
+        Ok(d) => d,
+        Err(e) => return failed(e.to_string(), false),
+    };
+    match downloader
+        .verify(&pinned_at, &PlatformChoice::Platform(platform))
+        .await
+    {
+        Ok(v) if v.pinned.digest() != &receipt.digest => failed(
+            format!(
+                "index {} now selects {} for this platform, not the installed {}; reinstall",
+                pinned_at,
+                v.pinned.digest(),
+                receipt.digest
+            ),
+            false,
+        ),
+        Ok(VerifiedImage {
+            verification: Verification::Verified(r),
+            ..
+        }) => CheckStatus::Verified {
             identity: r.identity().to_owned(),
         },
         Ok(_) => failed(format!("{} was not verified", receipt.digest), false),
-        Err(e) => {
-            let unavailable = VerifyError::is_unavailable(&e);
-            failed(describe(&e), unavailable)
-        }
+        Err(e) => failed(error_chain(&e), e.kind() == ErrorKind::Unavailable),
     }
-}
-
-/// An error and its causes on one line.
-fn describe(e: &dyn std::error::Error) -> String {
-    let chain = std::iter::successors(Some(e), |&e| e.source());
-    chain
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
 }
 
 #[cfg(test)]
@@ -865,12 +849,6 @@ mod tests {
             url: "https://e/x.tgz".into(),
         };
         assert_eq!(tarball.kind(), ErrorKind::Config);
-        let missing = InstallError::LayoutMissing {
-            name: "x".into(),
-            reference: "oci-layout:/nope:v1".into(),
-            path: "/nope".into(),
-        };
-        assert_eq!(missing.kind(), ErrorKind::Unavailable);
     }
 
     #[test]
@@ -902,6 +880,7 @@ mod tests {
             source: "oci-layout:/nowhere:v1".into(),
             digest: Digest::of(b""),
             index_digest: None,
+            platform: None,
             verified: false,
             verification: None,
             policy_fingerprint: None,
