@@ -18,7 +18,7 @@ use trustpull_referrers::{
 
 use crate::manifest;
 use crate::progress::{NoProgress, ProgressEvent, ProgressObserver};
-use crate::staging::{check_destination, StagingDir};
+use crate::tree::DestinationLock;
 use crate::{ExistingDestination, ExtractStats, ImageSource, Platform, PullError, PullLimits};
 
 /// Installs OCI images, verified, into a directory. Build it with [`Downloader::builder`].
@@ -184,10 +184,12 @@ impl Downloader {
     ) -> Result<PullOutcome, PullError> {
         let location = source.location();
         let image = location.reference.clone();
-        check_destination(dest, self.existing).map_err(|source| PullError::Install {
-            image: image.clone(),
-            source,
-        })?;
+        let lock = DestinationLock::acquire(dest, self.existing)
+            .await
+            .map_err(|source| PullError::Install {
+                image: image.clone(),
+                source,
+            })?;
 
         let pinned = self.pin(source, &image).await?;
         let mut subject = ImageSubject::new(
@@ -225,27 +227,20 @@ impl Downloader {
 
         // Everything below is by digest. The layer files and the staging directory are removed
         // when this future ends or is dropped, after the extraction thread has stopped.
-        let staging = StagingDir::beside(dest).map_err(|source| PullError::Install {
+        let install_err = |source| PullError::Install {
             image: image.clone(),
             source,
-        })?;
-        let layer_dir = layer_dir_beside(dest)?;
-        let stats = self
-            .fetch_and_extract(
-                source,
-                &image,
-                &pinned.layers,
-                layer_dir.path(),
-                staging.path(),
-            )
+        };
+        let mut staging = lock.staging().map_err(install_err)?;
+        let layer_dir = lock.layer_dir().map_err(install_err)?;
+        let root = staging.root_handle().map_err(install_err)?;
+        let extractor = self
+            .fetch_and_extract(source, &image, &pinned.layers, layer_dir.path(), root)
             .await?;
-        staging
-            .install(dest, self.existing)
-            .map_err(|source| PullError::Install {
-                image: image.clone(),
-                source,
-            })?;
         drop(layer_dir);
+        let stats = extractor.stats().clone();
+        staging.finish(extractor).map_err(install_err)?;
+        staging.commit(lock, None).map_err(install_err)?;
         self.progress.on_event(&ProgressEvent::Done {
             digest: pinned.digest.clone(),
             dest: dest.to_path_buf(),
@@ -503,8 +498,8 @@ impl Downloader {
         image: &str,
         layers: &[Descriptor],
         dir: &Path,
-        root: &Path,
-    ) -> Result<ExtractStats, PullError> {
+        root: std::os::fd::OwnedFd,
+    ) -> Result<Extractor, PullError> {
         let cancel = CancelFlag::default();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<PathBuf>();
@@ -523,13 +518,12 @@ impl Downloader {
                 (l.digest.clone(), declared)
             })
             .collect();
-        let owned_root = root.to_path_buf();
         let limits = self.limits.clone();
         let progress = Arc::clone(&self.progress);
         let owned_image = image.to_owned();
         let task = tokio::task::spawn_blocking(move || {
             let _done = done_tx;
-            let mut extractor = Extractor::new(&owned_root, &limits, cancel);
+            let mut extractor = Extractor::new(root, &limits, cancel);
             let count = jobs.len();
             for (index, (digest, declared)) in jobs.into_iter().enumerate() {
                 let extract_err = |source| PullError::Extract {
@@ -556,7 +550,7 @@ impl Downloader {
                 // The blob is no longer needed: free its disk space early.
                 let _ = std::fs::remove_file(&path);
             }
-            Ok(extractor.stats().clone())
+            Ok(extractor)
         });
         let count = layers.len();
         let downloads = async {
@@ -587,7 +581,7 @@ impl Downloader {
         };
         let result = futures::future::try_join(downloads, extraction)
             .await
-            .map(|((), stats)| stats);
+            .map(|((), extractor)| extractor);
         drop(ready_tx);
         drop(guard);
         result
@@ -609,23 +603,4 @@ impl Drop for ExtractionGuard {
             let _ = done.recv();
         }
     }
-}
-
-/// A directory beside `dest` for the downloaded layer blobs, removed when dropped.
-fn layer_dir_beside(dest: &Path) -> Result<tempfile::TempDir, PullError> {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}.trustpull-layers-"))
-        .tempdir_in(&parent)
-        .map_err(|source| PullError::Io {
-            path: parent,
-            source,
-        })
 }

@@ -36,7 +36,7 @@ mod manifest;
 mod progress;
 mod registry;
 mod source;
-mod staging;
+mod tree;
 
 pub use downloader::{Downloader, DownloaderBuilder, MissingVerifier, PullOutcome};
 pub use error::{ErrorKind, PullError};
@@ -48,7 +48,10 @@ pub use registry::RegistrySource;
 pub use source::{
     BlobStream, BoxError, ImageSource, ImageSourceError, SourceDocument, SourceLocation,
 };
-pub use staging::DestinationError;
+pub use tree::{
+    recover_sidecar, DestinationError, Sidecar, TreeChange, TreeDifference, TreeEntry,
+    TreeEntryKind, TreeError, TreeListing,
+};
 pub use trustpull_referrers::{Platform, PlatformParseError};
 
 /// What to do when the destination directory already exists and is not empty.
@@ -61,7 +64,8 @@ pub enum ExistingDestination {
     /// Refuse before anything is fetched (the default).
     #[default]
     Refuse,
-    /// Swap it out: rename the old tree aside, rename the new one in, then delete the old tree;
-    /// if the second rename fails the old tree is renamed back.
+    /// Swap it out: exchange the old tree and the new one in one `renameat2(RENAME_EXCHANGE)`
+    /// (two renames where the filesystem lacks it), then delete the old tree; if anything after
+    /// the swap fails the old tree is swapped back.
     Replace,
 }
