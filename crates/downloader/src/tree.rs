@@ -336,7 +336,7 @@ impl DestinationLock {
                         .map_err(io_error("remove the stale", &inner.at(&name)))?;
                 }
             } else if let Some(pending) = rest.strip_prefix(b"pending-") {
-                if suffix.is_none_or(|s| pending.ends_with(s.as_bytes())) {
+                if suffix.is_none_or(|s| pending.get(64..) == Some(s.as_bytes())) {
                     self.resolve_pending(&name, pending)?;
                 }
             }
@@ -703,22 +703,9 @@ impl StagingDir {
                     rustix::fs::unlinkat(parent, &inner.name, rustix::fs::AtFlags::REMOVEDIR)
                         .map_err(|e| io_error("remove the empty directory", dest)(e.into()))?;
                 }
-                match rustix::fs::renameat_with(
-                    parent,
-                    &self.name,
-                    parent,
-                    &inner.name,
-                    RenameFlags::NOREPLACE,
-                ) {
-                    Ok(()) => Ok(None),
-                    // No renameat2 on this filesystem: we hold the lock and the name was free.
-                    Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
-                        rustix::fs::renameat(parent, &self.name, parent, &inner.name)
-                            .map(|()| None)
-                            .map_err(rename_err)
-                    }
-                    Err(e) => Err(rename_err(e)),
-                }
+                rename_noreplace(parent, &self.name, &inner.name)
+                    .map(|()| None)
+                    .map_err(rename_err)
             }
             DestState::NonEmptyDir => {
                 match exchange(parent, &self.name, &inner.name) {
@@ -763,28 +750,21 @@ impl StagingDir {
         };
         let back = fault(Fault::RollbackFails, self)
             .map_err(io::Error::other)
-            .and_then(|()| {
-                Ok(match &exchanged {
-                    Some(old) => exchange(parent, old, &inner.name)?,
-                    // There was no tree before: move the new one back to the staging name.
-                    None => rustix::fs::renameat_with(
-                        parent,
-                        &inner.name,
-                        parent,
-                        &self.name,
-                        RenameFlags::NOREPLACE,
-                    )?,
-                })
+            .and_then(|()| match &exchanged {
+                Some(old) if *old == self.name => Ok(exchange(parent, old, &inner.name)?),
+                // The two-rename fallback: the same two renames backwards.
+                Some(old) => {
+                    rename_noreplace(parent, &inner.name, &self.name)?;
+                    Ok(rename_noreplace(parent, old, &inner.name)?)
+                }
+                // There was no tree before: move the new one back to the staging name.
+                None => Ok(rename_noreplace(parent, &inner.name, &self.name)?),
             });
         match back {
             Ok(()) => {
                 let _ = at::unlink(parent, pending);
                 inner.installed.store(false, Ordering::SeqCst);
-                // The new tree is at the staging name again (dropping removes it), except after
-                // the two-rename fallback, where it is at the `old` name now.
-                if let Some(old) = exchanged.filter(|old| *old != self.name) {
-                    let _ = at::remove_tree(parent, &old);
-                }
+                // The new tree is at the staging name again: dropping removes it.
                 self.keep = false;
                 DestinationError::Io {
                     action: "put the sidecar beside",
@@ -812,6 +792,18 @@ impl StagingDir {
                 }
             }
         }
+    }
+}
+
+/// `renameat2(RENAME_NOREPLACE)` of `from` to `to` in `parent`; a plain `renameat` where the
+/// filesystem has no `renameat2` (we hold the lock, and `to` was free when we looked).
+fn rename_noreplace(parent: impl AsFd, from: &OsStr, to: &OsStr) -> Result<(), rustix::io::Errno> {
+    let parent = parent.as_fd();
+    match rustix::fs::renameat_with(parent, from, parent, to, RenameFlags::NOREPLACE) {
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            rustix::fs::renameat(parent, from, parent, to)
+        }
+        other => other,
     }
 }
 

@@ -1,20 +1,31 @@
 //! Safe, layered tar extraction into a root directory that this process owns.
 //!
-//! The rules (DESIGN §7, step 4):
+//! The rules (DESIGN §7, step 4, and "The installed tree"):
 //! - paths: a leading `/` and `./` are dropped; any `..` component is refused;
+//! - everything is created by handle, relative to an open handle of the root: each parent is
+//!   reached by one `openat(O_DIRECTORY | O_NOFOLLOW)` per component, and entries are made with
+//!   `mkdirat`, `openat(O_CREAT | O_EXCL | O_NOFOLLOW)`, `symlinkat`, `linkat` and removed with
+//!   `unlinkat` — never through a path string another process could have swapped;
 //! - symlinks are created as data (any target) but never followed when writing: every parent of
-//!   an entry must be a real directory, and an entry's own name is unlinked before it is created
-//!   (files are created with `O_EXCL`, which does not follow a symlink);
+//!   an entry must be a real directory, and an entry's own name is unlinked before it is created;
 //! - hardlinks must name an existing non-directory inside the root, reached without symlinks;
-//! - character and block devices and FIFOs are skipped; setuid, setgid and sticky bits are
-//!   stripped; directories stay owner-writable (`u+rwx`) so later layers can write into them;
-//!   ownership and timestamps are not restored;
+//! - character and block devices and FIFOs are skipped; ownership and timestamps are not
+//!   restored;
+//! - modes: files get theirs without setuid, setgid and sticky; directories are created `0700`
+//!   (so later layers can write into a `0555` directory, and nothing is reachable by others
+//!   while extracting) and get their recorded mode — setuid and setgid stripped, the sticky bit
+//!   kept (`/tmp` is `1777`) — in [`Extractor::finish`], deepest first; directories the archive
+//!   never lists get `0755`;
 //! - OCI whiteouts: `.wh.NAME` removes `NAME` from lower layers and `.wh..wh..opq` empties its
 //!   directory of everything lower layers put there; neither is materialised;
 //! - entry-count and extracted-size limits across all layers ([`crate::PullLimits`]), and at most
 //!   [`MAX_METADATA_BYTES`] of tar metadata per entry (the tar reader buffers long names and pax
 //!   records in memory);
 //! - a cancellation flag checked between entries and every 64 KiB written.
+//!
+//! While writing, the extractor keeps the [`TreeListing`] of the tree (file bytes hashed as they
+//! are written; overwrites, whiteouts and hardlinks update it), so installing does not read the
+//! tree a second time to compute its digest.
 //!
 //! Decompression runs on a second thread a bounded distance ahead ([`readahead`]), so inflating
 //! and writing files overlap (or on the extracting thread when no thread can be spawned);

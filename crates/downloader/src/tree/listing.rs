@@ -5,9 +5,12 @@
 //! written as UTF-8 with `%` and every byte that is not valid UTF-8 written as `%XX`, so two
 //! different names never share a listing path. Entries are sorted by that string.
 //!
-//! The digest is sha256 over the JSON of `{"format":"trustpull-tree/v1","entries":[…]}` with the
-//! entries sorted and every field always present: one byte string per tree, whatever produced
-//! the listing (the extractor while writing, or [`TreeListing::read`] walking the disk).
+//! The digest is sha256 over compact JSON (no whitespace, non-ASCII as UTF-8):
+//! `{"format":"trustpull-tree/v1","entries":[{"path":…,"kind":…,"mode":…,"sha256":…,"target":…},…]}`
+//! with the entries sorted, the fields in that order, `mode` as a decimal number and absent
+//! values as `null`: one byte string per tree, whatever produced the listing (the extractor
+//! while writing, or [`TreeListing::read`] walking the disk). Changing any of this changes
+//! every recorded digest: bump the format string.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
