@@ -5,7 +5,9 @@
 //! `NoopVerifier` on purpose to install unverified), fetches the layers by digest (streamed to
 //! temporary files, size- and digest-checked, bounded parallelism, flat memory), extracts them
 //! safely into a staging directory beside the destination, and renames it into place
-//! (DESIGN.md §7). Any error or cancellation leaves the destination as it was.
+//! (DESIGN.md §7). Any error or cancellation leaves the destination as it was. A
+//! [`TreeListing`] (and its digest) describes an installed tree, for receipts and
+//! `verify-installed`.
 //!
 //! Sources: registries (`trustpull-referrers`) and local OCI image layouts ([`LayoutSource`],
 //! which is also a `SignatureSource`, so layout images are verified like registry images), or

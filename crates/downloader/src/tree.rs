@@ -35,10 +35,8 @@
 pub(crate) mod at;
 mod listing;
 
-pub(crate) use listing::{encode, entry_at};
-pub use listing::{
-    TreeChange, TreeDifference, TreeEntry, TreeEntryKind, TreeError, TreeListing, ROOT_PATH,
-};
+pub(crate) use listing::{encode, entry_at, ROOT_PATH};
+pub use listing::{TreeChange, TreeDifference, TreeEntry, TreeEntryKind, TreeError, TreeListing};
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
@@ -683,9 +681,11 @@ impl StagingDir {
         at::remove_tree(&inner.parent, &file).map_err(io_error("remove", &path))?;
         let mut out =
             at::create_file(&inner.parent, &file, 0o644).map_err(io_error("create", &path))?;
-        out.write_all(&sidecar.bytes)
-            .and_then(|()| out.sync_all())
-            .map_err(io_error("write", &path))?;
+        if let Err(e) = out.write_all(&sidecar.bytes).and_then(|()| out.sync_all()) {
+            // A partial sidecar must never be resolved into place by a later recovery.
+            let _ = at::unlink(&inner.parent, &file);
+            return Err(io_error("write", &path)(e));
+        }
         sync_dir(&inner.parent, &inner.parent_path)?;
         Ok((file, at::concat(&inner.name, &sidecar.suffix)))
     }

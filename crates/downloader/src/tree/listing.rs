@@ -1,16 +1,5 @@
-//! [`TreeListing`]: what an installed tree is — every path, its kind, mode, content hash and link
-//! target — and the one digest of it that receipts record and `verify-installed` recomputes.
-//!
-//! Paths are relative to the tree root and `/`-separated; the root itself is `.`. Names are
-//! written as UTF-8 with `%` and every byte that is not valid UTF-8 written as `%XX`, so two
-//! different names never share a listing path. Entries are sorted by that string.
-//!
-//! The digest is sha256 over compact JSON (no whitespace, non-ASCII as UTF-8):
-//! `{"format":"trustpull-tree/v1","entries":[{"path":…,"kind":…,"mode":…,"sha256":…,"target":…},…]}`
-//! with the entries sorted, the fields in that order, `mode` as a decimal number and absent
-//! values as `null`: one byte string per tree, whatever produced the listing (the extractor
-//! while writing, or [`TreeListing::read`] walking the disk). Changing any of this changes
-//! every recorded digest: bump the format string.
+//! [`TreeListing`]: what an installed tree is, and the one digest of it that receipts record and
+//! `verify-installed` recomputes. The encoding is documented on the type (users see it there).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -26,11 +15,24 @@ use trustpull_policy::Digest;
 use super::at;
 
 /// The listing path of the tree root.
-pub const ROOT_PATH: &str = ".";
+pub(crate) const ROOT_PATH: &str = ".";
 
 const FORMAT: &str = "trustpull-tree/v1";
 
-/// Every path of an installed tree with what it is; see the module docs for the encoding.
+/// Every path of an installed tree with what it is — kind, mode, content hash, link target —
+/// and the one digest of it that receipts record and `verify-installed` recomputes.
+///
+/// Paths are relative to the tree root and `/`-separated; the root itself is `.`. Names are
+/// written as UTF-8 with `%` and every byte that is not valid UTF-8 written as `%XX`, so two
+/// different names never share a listing path. Entries are sorted by that string (bytewise).
+///
+/// [`TreeListing::digest`] is sha256 over compact JSON (no whitespace, non-ASCII as UTF-8):
+/// `{"format":"trustpull-tree/v1","entries":[{"path":…,"kind":…,"mode":…,"sha256":…,"target":…},…]}`
+/// with the entries sorted, the fields in that order, `kind` one of `dir`, `file`, `symlink`,
+/// `other`, `mode` a decimal number, `sha256` lowercase hex, and absent values `null`: one byte
+/// string per tree, whatever produced the listing (the extractor while writing, or
+/// [`TreeListing::read`] walking the disk). Changing any of this changes every recorded digest:
+/// bump the format string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "RawListing")]
 pub struct TreeListing {
@@ -53,7 +55,7 @@ impl From<RawListing> for TreeListing {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TreeEntry {
-    /// Relative, `/`-separated, `%`-escaped (see the module docs); [`ROOT_PATH`] for the root.
+    /// Relative, `/`-separated, `%`-escaped (see [`TreeListing`]); `.` for the root.
     pub path: String,
     /// What the path is.
     pub kind: TreeEntryKind,
@@ -236,7 +238,7 @@ impl TreeListing {
         &self.entries
     }
 
-    /// sha256 of the canonical encoding (module docs): equal listings, equal digests.
+    /// sha256 of the canonical encoding (see [`TreeListing`]): equal listings, equal digests.
     pub fn digest(&self) -> Digest {
         #[derive(Serialize)]
         struct Canonical<'a> {
