@@ -88,7 +88,9 @@ fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
         "m" => Ok(secs(60)),
         "h" => Ok(secs(3600)),
         "ms" => Ok(std::time::Duration::from_millis(n)),
-        other => Err(format!("unknown duration unit {other:?}; use ms, s, m or h")),
+        other => Err(format!(
+            "unknown duration unit {other:?}; use ms, s, m or h"
+        )),
     }
 }
 

@@ -59,7 +59,8 @@ pub struct Args {
 
 /// Runs the command.
 pub async fn run(args: Args, quiet: bool) -> Result<(), CliError> {
-    let location = ImageLocation::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
+    let location =
+        ImageLocation::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
     let policy = args.trust.policy()?;
     let root = args.trust.trust_root()?;
     let platform = platform_or_host(args.platform.as_deref())?;

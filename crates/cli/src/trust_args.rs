@@ -170,5 +170,7 @@ pub fn platform_or_host(raw: Option<&str>) -> Result<trustpull_downloader::Platf
 
 /// Discovery options dated now: referrers claiming a creation time in the future sort last.
 pub fn discovery_now() -> DiscoveryOptions {
-    DiscoveryOptions::at(chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()))
+    DiscoveryOptions::at(chrono::DateTime::<chrono::Utc>::from(
+        std::time::SystemTime::now(),
+    ))
 }

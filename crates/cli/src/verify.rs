@@ -49,10 +49,13 @@ pub struct Args {
 
 /// Runs the command.
 pub async fn run(args: Args) -> Result<(), CliError> {
-    let location = ImageLocation::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
+    let location =
+        ImageLocation::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
     let policy = args.trust.policy()?;
     let choice = match args.platform.as_deref() {
-        Some(p) => PlatformChoice::Platform(p.parse().map_err(|e| CliError::new(Status::Usage, e))?),
+        Some(p) => {
+            PlatformChoice::Platform(p.parse().map_err(|e| CliError::new(Status::Usage, e))?)
+        }
         None => PlatformChoice::IndexItself,
     };
     let root = args.trust.trust_root()?;

@@ -15,7 +15,7 @@ use crate::extract::{self, CancelFlag, DeclaredCompression, Extractor};
 use crate::location::ImageLocation;
 use crate::pin::{pin, PinnedImage, PlatformChoice};
 use crate::progress::{NoProgress, ProgressEvent, ProgressObserver};
-use crate::staging::{check_destination, StagingDir};
+use crate::tree::{DestinationLock, Sidecar, StagingDir, TreeListing};
 use crate::{
     ExistingDestination, ExtractStats, ImageSource, LayoutSource, Platform, PullError, PullLimits,
     RegistrySource,
@@ -140,12 +140,56 @@ pub struct PullOutcome {
     pub index_digest: Option<Digest>,
     /// The platform it was selected for, when it came from an index.
     pub platform: Option<String>,
+    /// The digest of the installed tree ([`TreeListing::digest`]).
+    pub tree_digest: Digest,
     /// The verifier's answer (a receipt, or why nothing was checked).
     pub verification: Verification,
     /// Where the image filesystem is.
     pub dest: PathBuf,
     /// What extraction did.
     pub stats: ExtractStats,
+}
+
+/// A verified image extracted into a private staging directory beside its destination, not yet
+/// in place (see [`Downloader::stage`]). Dropping it removes the staging directory and releases
+/// the destination's lock; the destination is as it was.
+#[derive(Debug)]
+pub struct StagedImage {
+    outcome: PullOutcome,
+    tree: TreeListing,
+    staging: StagingDir,
+    lock: DestinationLock,
+    progress: Arc<dyn ProgressObserver>,
+}
+
+impl StagedImage {
+    /// What will be installed (digest, verification, statistics, the tree's digest).
+    pub fn outcome(&self) -> &PullOutcome {
+        &self.outcome
+    }
+
+    /// The staged tree: sorted paths, modes, file hashes, link targets.
+    pub fn tree(&self) -> &TreeListing {
+        &self.tree
+    }
+
+    /// Swaps the staged tree into place (atomically, with the old tree swapped out) together
+    /// with `sidecar` (a file `DEST<suffix>` beside it, e.g. a receipt): a crash at any moment
+    /// leaves either the old tree with its old sidecar or the new tree with the new one.
+    pub fn commit(self, sidecar: Option<Sidecar>) -> Result<PullOutcome, PullError> {
+        self.staging
+            .commit(self.lock, sidecar)
+            .map_err(|source| PullError::Install {
+                image: self.outcome.reference.clone(),
+                source,
+            })?;
+        self.progress.on_event(&ProgressEvent::Done {
+            digest: self.outcome.digest.clone(),
+            dest: self.outcome.dest.clone(),
+            stats: self.outcome.stats.clone(),
+        });
+        Ok(self.outcome)
+    }
 }
 
 /// An image pinned and verified, nothing fetched: what `trustpull verify` reports.
@@ -275,11 +319,38 @@ impl Downloader {
         source: &dyn ImageSource,
         dest: &Path,
     ) -> Result<PullOutcome, PullError> {
+        self.stage_from(source, dest).await?.commit(None)
+    }
+
+    /// Pulls the image `location` names into a staging directory beside `dest` and stops before
+    /// the swap: the caller reads what was verified and staged ([`StagedImage::outcome`],
+    /// [`StagedImage::tree`]), writes its receipt from it, and [`StagedImage::commit`]s tree
+    /// and receipt together. Dropping the staged image removes the staging directory.
+    pub async fn stage(
+        &self,
+        location: &ImageLocation,
+        dest: &Path,
+    ) -> Result<StagedImage, PullError> {
+        let source = self.open(location)?;
+        self.stage_from(source.as_ref(), dest).await
+    }
+
+    /// [`Downloader::stage`] for any image source.
+    pub async fn stage_from(
+        &self,
+        source: &dyn ImageSource,
+        dest: &Path,
+    ) -> Result<StagedImage, PullError> {
         let image = source.location().reference;
-        check_destination(dest, self.existing).map_err(|source| PullError::Install {
+        let install_err = |source| PullError::Install {
             image: image.clone(),
             source,
-        })?;
+        };
+        // The per-name lock is held until the commit: two installs of one name never interleave,
+        // and what a crashed run left behind is swept first.
+        let lock = DestinationLock::acquire(dest, self.existing)
+            .await
+            .map_err(install_err)?;
         let pinned = self
             .pin(source, &PlatformChoice::Platform(self.platform.clone()))
             .await?;
@@ -287,40 +358,30 @@ impl Downloader {
 
         // Everything below is by digest. The layer files and the staging directory are removed
         // when this future ends or is dropped, after the extraction thread has stopped.
-        let staging = StagingDir::beside(dest).map_err(|source| PullError::Install {
-            image: image.clone(),
-            source,
-        })?;
-        let layer_dir = layer_dir_beside(dest)?;
-        let stats = self
-            .fetch_and_extract(
-                source,
-                &image,
-                pinned.layers(),
-                layer_dir.path(),
-                staging.path(),
-            )
+        let mut staging = lock.staging().map_err(install_err)?;
+        let layer_dir = lock.layer_dir().map_err(install_err)?;
+        let root = staging.root_handle().map_err(install_err)?;
+        let extractor = self
+            .fetch_and_extract(source, &image, pinned.layers(), layer_dir.path(), root)
             .await?;
-        staging
-            .install(dest, self.existing)
-            .map_err(|source| PullError::Install {
-                image: image.clone(),
-                source,
-            })?;
         drop(layer_dir);
-        self.progress.on_event(&ProgressEvent::Done {
-            digest: pinned.digest().clone(),
-            dest: dest.to_path_buf(),
-            stats: stats.clone(),
-        });
-        Ok(PullOutcome {
-            reference: image,
-            digest: pinned.digest().clone(),
-            index_digest: pinned.index_digest().cloned(),
-            platform: pinned.subject().platform().map(str::to_owned),
-            verification,
-            dest: dest.to_path_buf(),
-            stats,
+        let stats = extractor.stats().clone();
+        let tree = staging.finish(extractor).map_err(install_err)?;
+        Ok(StagedImage {
+            outcome: PullOutcome {
+                reference: image,
+                digest: pinned.digest().clone(),
+                index_digest: pinned.index_digest().cloned(),
+                platform: pinned.subject().platform().map(str::to_owned),
+                tree_digest: tree.digest(),
+                verification,
+                dest: dest.to_path_buf(),
+                stats,
+            },
+            tree,
+            staging,
+            lock,
+            progress: Arc::clone(&self.progress),
         })
     }
 
@@ -411,8 +472,8 @@ impl Downloader {
         image: &str,
         layers: &[Descriptor],
         dir: &Path,
-        root: &Path,
-    ) -> Result<ExtractStats, PullError> {
+        root: std::os::fd::OwnedFd,
+    ) -> Result<Extractor, PullError> {
         let cancel = CancelFlag::default();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<PathBuf>();
@@ -431,13 +492,12 @@ impl Downloader {
                 (l.digest.clone(), declared)
             })
             .collect();
-        let owned_root = root.to_path_buf();
         let limits = self.limits.clone();
         let progress = Arc::clone(&self.progress);
         let owned_image = image.to_owned();
         let task = tokio::task::spawn_blocking(move || {
             let _done = done_tx;
-            let mut extractor = Extractor::new(&owned_root, &limits, cancel);
+            let mut extractor = Extractor::new(root, &limits, cancel);
             let count = jobs.len();
             for (index, (digest, declared)) in jobs.into_iter().enumerate() {
                 let extract_err = |source| PullError::Extract {
@@ -464,7 +524,7 @@ impl Downloader {
                 // The blob is no longer needed: free its disk space early.
                 let _ = std::fs::remove_file(&path);
             }
-            Ok(extractor.stats().clone())
+            Ok(extractor)
         });
         let count = layers.len();
         let downloads = async {
@@ -491,7 +551,7 @@ impl Downloader {
         };
         let result = futures::future::try_join(downloads, extraction)
             .await
-            .map(|((), stats)| stats);
+            .map(|((), extractor)| extractor);
         drop(ready_tx);
         drop(guard);
         result
@@ -513,23 +573,4 @@ impl Drop for ExtractionGuard {
             let _ = done.recv();
         }
     }
-}
-
-/// A directory beside `dest` for the downloaded layer blobs, removed when dropped.
-fn layer_dir_beside(dest: &Path) -> Result<tempfile::TempDir, PullError> {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}.trustpull-layers-"))
-        .tempdir_in(&parent)
-        .map_err(|source| PullError::Io {
-            path: parent,
-            source,
-        })
 }

@@ -189,6 +189,7 @@ pub enum PullError {
 }
 
 /// Linux `ENAMETOOLONG`.
+
 const ENAMETOOLONG: i32 = 36;
 
 impl PullError {
@@ -215,14 +216,16 @@ impl PullError {
                 ExtractError::Io { source, .. } if source.raw_os_error() == Some(ENAMETOOLONG) => {
                     ErrorKind::Rejected
                 }
-                ExtractError::Io { .. } | ExtractError::Cancelled => ErrorKind::Unavailable,
+                // Writing the tree failed here (disk full, permissions, a name the filesystem
+                // refuses): a local problem, never a reason to try a mirror.
+                ExtractError::Io { .. } => ErrorKind::Config,
+                ExtractError::Cancelled => ErrorKind::Unavailable,
                 _ => ErrorKind::Rejected,
             },
-            Self::Install { source, .. } => match source {
-                DestinationError::Io { .. } => ErrorKind::Unavailable,
-                _ => ErrorKind::Config,
-            },
-            Self::Io { .. } | Self::Cancelled { .. } => ErrorKind::Unavailable,
+            // The destination (not writable, under a file, a failed swap) and temporary files
+            // beside it are local: exit 2, and an install never moves on to a mirror for them.
+            Self::Install { .. } | Self::Io { .. } => ErrorKind::Config,
+            Self::Cancelled { .. } => ErrorKind::Unavailable,
             Self::NoMatchingPlatform { .. }
             | Self::AmbiguousPlatform { .. }
             | Self::NoRegistryClient { .. } => ErrorKind::Config,

@@ -10,6 +10,8 @@
 //! (streamed to temporary files, size- and digest-checked, bounded parallelism, flat memory),
 //! extracts them safely into a staging directory beside the destination and renames it into
 //! place. Any error or cancellation leaves the destination as it was.
+//! A [`TreeListing`] (and its digest) describes an installed tree, for receipts and
+//! `verify-installed`.
 //!
 //! Sources: [`RegistrySource`] (`trustpull-referrers`), [`LayoutSource`] (a local OCI image
 //! layout, verified exactly like a registry), or any [`ImageSource`] a caller implements.
@@ -42,9 +44,11 @@ mod pin;
 mod progress;
 mod registry;
 mod source;
-mod staging;
+mod tree;
 
-pub use downloader::{Downloader, DownloaderBuilder, MissingVerifier, PullOutcome, VerifiedImage};
+pub use downloader::{
+    Downloader, DownloaderBuilder, MissingVerifier, PullOutcome, StagedImage, VerifiedImage,
+};
 pub use error::{error_chain, ErrorKind, PullError};
 pub use extract::{Compression, ExtractError, ExtractStats, UnsafeReason, MAX_METADATA_BYTES};
 pub use layout::LayoutSource;
@@ -58,7 +62,10 @@ pub use registry::RegistrySource;
 pub use source::{
     BlobStream, BoxError, ImageSource, ImageSourceError, SourceDocument, SourceLocation,
 };
-pub use staging::DestinationError;
+pub use tree::{
+    recover_sidecar, DestinationError, Sidecar, TreeChange, TreeDifference, TreeEntry,
+    TreeEntryKind, TreeError, TreeListing,
+};
 pub use trustpull_referrers::{Platform, PlatformParseError};
 
 /// What to do when the destination directory already exists and is not empty.
@@ -71,7 +78,8 @@ pub enum ExistingDestination {
     /// Refuse before anything is fetched (the default).
     #[default]
     Refuse,
-    /// Swap it out: rename the old tree aside, rename the new one in, then delete the old tree;
-    /// if the second rename fails the old tree is renamed back.
+    /// Swap it out: exchange the old tree and the new one in one `renameat2(RENAME_EXCHANGE)`
+    /// (two renames where the filesystem lacks it), then delete the old tree; if anything after
+    /// the swap fails the old tree is swapped back.
     Replace,
 }

@@ -652,7 +652,10 @@ pub async fn verify_installed(
                 path: path.clone(),
                 source,
             })?;
-        let status = check_one(config, &receipt, dest_root, options, strict, &client, &mut root).await;
+        let status = check_one(
+            config, &receipt, dest_root, options, strict, &client, &mut root,
+        )
+        .await;
         checks.push(InstalledCheck {
             name: receipt.name.to_string(),
             gallery: receipt.gallery,

@@ -1,20 +1,31 @@
 //! Safe, layered tar extraction into a root directory that this process owns.
 //!
-//! The rules (DESIGN §7, step 4):
+//! The rules (DESIGN §7, step 4, and "The installed tree"):
 //! - paths: a leading `/` and `./` are dropped; any `..` component is refused;
+//! - everything is created by handle, relative to an open handle of the root: each parent is
+//!   reached by one `openat(O_DIRECTORY | O_NOFOLLOW)` per component, and entries are made with
+//!   `mkdirat`, `openat(O_CREAT | O_EXCL | O_NOFOLLOW)`, `symlinkat`, `linkat` and removed with
+//!   `unlinkat` — never through a path string another process could have swapped;
 //! - symlinks are created as data (any target) but never followed when writing: every parent of
-//!   an entry must be a real directory, and an entry's own name is unlinked before it is created
-//!   (files are created with `O_EXCL`, which does not follow a symlink);
+//!   an entry must be a real directory, and an entry's own name is unlinked before it is created;
 //! - hardlinks must name an existing non-directory inside the root, reached without symlinks;
-//! - character and block devices and FIFOs are skipped; setuid, setgid and sticky bits are
-//!   stripped; directories stay owner-writable (`u+rwx`) so later layers can write into them;
-//!   ownership and timestamps are not restored;
+//! - character and block devices and FIFOs are skipped; ownership and timestamps are not
+//!   restored;
+//! - modes: files get theirs without setuid, setgid and sticky; directories are created `0700`
+//!   (so later layers can write into a `0555` directory, and nothing is reachable by others
+//!   while extracting) and get their recorded mode — setuid and setgid stripped, the sticky bit
+//!   kept (`/tmp` is `1777`) — in [`Extractor::finish`], deepest first; directories the archive
+//!   never lists get `0755`;
 //! - OCI whiteouts: `.wh.NAME` removes `NAME` from lower layers and `.wh..wh..opq` empties its
 //!   directory of everything lower layers put there; neither is materialised;
 //! - entry-count and extracted-size limits across all layers ([`crate::PullLimits`]), and at most
 //!   [`MAX_METADATA_BYTES`] of tar metadata per entry (the tar reader buffers long names and pax
 //!   records in memory);
 //! - a cancellation flag checked between entries and every 64 KiB written.
+//!
+//! While writing, the extractor keeps the [`TreeListing`] of the tree (file bytes hashed as they
+//! are written; overwrites, whiteouts and hardlinks update it), so installing does not read the
+//! tree a second time to compute its digest.
 //!
 //! Decompression runs on a second thread a bounded distance ahead ([`readahead`]), so inflating
 //! and writing files overlap (or on the extracting thread when no thread can be spawned);
@@ -27,15 +38,18 @@ mod readahead;
 pub use compression::Compression;
 pub(crate) use compression::{declared, DeclaredCompression};
 
-use std::collections::HashSet;
-use std::ffi::OsStr;
-use std::fs::{self, OpenOptions};
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::ops::Bound;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use sha2::{Digest as _, Sha256};
+
+use crate::tree::{self, at, TreeEntry, TreeEntryKind, TreeListing};
 use path::{PathProblem, SafeRelativePath};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -214,16 +228,23 @@ pub struct ExtractStats {
     pub whiteouts: u64,
 }
 
-/// Extracts layers, in order, into one root directory.
+/// Extracts layers, in order, into one root directory, through an open handle of it.
 #[derive(Debug)]
 pub(crate) struct Extractor {
-    root: PathBuf,
+    root: Arc<OwnedFd>,
     max_entries: u64,
     max_bytes: u64,
     cancel: CancelFlag,
     stats: ExtractStats,
     /// Paths created by the layer being extracted: whiteouts only hide lower layers' content.
     this_layer: HashSet<PathBuf>,
+    /// What the tree holds, by relative path (the root is the empty path), kept up to date as
+    /// entries are written and removed: the listing of the installed tree, with directories at
+    /// the mode they get in [`Extractor::finish`].
+    nodes: BTreeMap<PathBuf, TreeEntry>,
+    /// The directory the last entry was written into, by relative path; forgotten whenever a
+    /// directory is removed (its handle could name a deleted directory).
+    last_parent: Option<(PathBuf, Arc<OwnedFd>)>,
 }
 
 enum Kind {
@@ -234,22 +255,62 @@ enum Kind {
     Skip,
 }
 
+/// The final mode of a directory the archive never lists but whose entries need it.
+const IMPLICIT_DIR_MODE: u32 = 0o755;
+
 impl Extractor {
-    /// An extractor writing into `root`, which must be an existing directory this process owns.
-    pub(crate) fn new(root: &Path, limits: &crate::PullLimits, cancel: CancelFlag) -> Self {
+    /// An extractor writing into the directory open as `root` (the staging root: a directory
+    /// this process created and owns).
+    pub(crate) fn new(root: OwnedFd, limits: &crate::PullLimits, cancel: CancelFlag) -> Self {
+        let mut nodes = BTreeMap::new();
+        nodes.insert(
+            PathBuf::new(),
+            TreeEntry::dir(tree::ROOT_PATH.to_owned(), tree::ROOT_MODE),
+        );
         Self {
-            root: root.to_path_buf(),
+            root: Arc::new(root),
             max_entries: limits.max_entries,
             max_bytes: limits.max_extracted_bytes,
             cancel,
             stats: ExtractStats::default(),
             this_layer: HashSet::new(),
+            nodes,
+            last_parent: None,
         }
     }
 
     /// What has been done so far.
     pub(crate) fn stats(&self) -> &ExtractStats {
         &self.stats
+    }
+
+    /// Ends extraction: gives every directory but the root its recorded mode (setuid and
+    /// setgid stripped, sticky kept), deepest first so no directory is closed to us before
+    /// the ones below it are done, and returns the listing of the tree. On failure, the
+    /// relative path of the directory and the OS error.
+    pub(crate) fn finish(self) -> Result<TreeListing, (PathBuf, io::Error)> {
+        let mut dirs: Vec<(&PathBuf, u32)> = self
+            .nodes
+            .iter()
+            .filter(|(rel, e)| e.kind == TreeEntryKind::Dir && !rel.as_os_str().is_empty())
+            .map(|(rel, e)| (rel, e.mode))
+            .collect();
+        dirs.sort_by_key(|(rel, _)| std::cmp::Reverse(rel.components().count()));
+        for (rel, mode) in dirs {
+            let mut dir: Option<OwnedFd> = None;
+            for component in rel.components() {
+                let from = dir.as_ref().map_or(self.root.as_fd(), AsFd::as_fd);
+                let next =
+                    at::open_dir(from, component.as_os_str()).map_err(|e| (rel.clone(), e))?;
+                dir = Some(next);
+            }
+            if let Some(dir) = dir {
+                at::set_mode(&dir, mode).map_err(|e| (rel.clone(), e))?;
+            }
+        }
+        Ok(TreeListing::from_entries(
+            self.nodes.into_values().collect(),
+        ))
     }
 
     /// Extracts one layer blob (compressed as `declared` says, or sniffed) on top of the layers
@@ -347,7 +408,7 @@ impl Extractor {
             reason,
         };
         let header = entry.header();
-        let mode = header.mode().unwrap_or(0o644) & 0o777;
+        let mode = header.mode().unwrap_or(0o644) & 0o7777;
         let kind = match header.entry_type() {
             // The tar reader expands GNU sparse files (holes read as zeros).
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
@@ -380,9 +441,10 @@ impl Extractor {
         }
 
         let parent = self.parents(&rel, true).map_err(|e| e.with_path(&shown))?;
-        let target = parent.join(&name);
+        let target = rel.as_path();
         match kind {
-            Kind::Dir => self.make_dir(&target, mode)?,
+            // Setuid and setgid never survive; the sticky bit does on directories (`/tmp`).
+            Kind::Dir => self.make_dir(&parent, &name, target, mode & 0o1777)?,
             Kind::File { size } => {
                 let total = self.stats.bytes.saturating_add(size);
                 if total > self.max_bytes {
@@ -390,10 +452,18 @@ impl Extractor {
                         limit: self.max_bytes,
                     });
                 }
-                self.clear(&target)?;
+                self.clear(&parent, &name, target)?;
                 // File data is bounded by the size limit checked above, not by the budget.
                 budget.refill(size);
-                self.write_file(&target, &mut entry, size, mode, compression)?;
+                self.write_file(
+                    &parent,
+                    &name,
+                    target,
+                    &mut entry,
+                    size,
+                    mode & 0o777,
+                    compression,
+                )?;
             }
             Kind::Symlink => {
                 let link = entry
@@ -404,8 +474,13 @@ impl Extractor {
                 if link.as_os_str().is_empty() {
                     return Err(unsafe_entry(UnsafeReason::EmptySymlinkTarget));
                 }
-                self.clear(&target)?;
-                std::os::unix::fs::symlink(&link, &target).map_err(io_at(&target))?;
+                self.clear(&parent, &name, target)?;
+                rustix::fs::symlinkat(&link, &*parent, &name)
+                    .map_err(|e| io_at(target)(e.into()))?;
+                self.nodes.insert(
+                    target.to_path_buf(),
+                    TreeEntry::symlink(tree::encode(target.as_os_str()), link.as_os_str()),
+                );
             }
             Kind::Hardlink => {
                 let link = entry
@@ -413,101 +488,152 @@ impl Extractor {
                     .map_err(corrupt)?
                     .unwrap_or_default()
                     .into_owned();
-                let source = self
+                let (source_dir, source_name, source_rel) = self
                     .hardlink_source(&link)
                     .ok_or_else(|| unsafe_entry(UnsafeReason::HardlinkTarget))?;
-                if source == target {
+                if source_rel == target {
                     // A link to itself changes nothing.
                 } else {
-                    self.clear(&target)?;
-                    fs::hard_link(&source, &target).map_err(io_at(&target))?;
+                    self.clear(&parent, &name, target)?;
+                    rustix::fs::linkat(
+                        &*source_dir,
+                        &source_name,
+                        &*parent,
+                        &name,
+                        rustix::fs::AtFlags::empty(),
+                    )
+                    .map_err(|e| io_at(target)(e.into()))?;
+                    // One inode: the same kind, mode and content as the source.
+                    let entry = match self.nodes.get(&source_rel) {
+                        Some(source) => TreeEntry {
+                            path: tree::encode(target.as_os_str()),
+                            ..source.clone()
+                        },
+                        None => tree::entry_at(&*parent, &name, target).map_err(io_at(target))?,
+                    };
+                    self.nodes.insert(target.to_path_buf(), entry);
                 }
             }
             Kind::Skip => {}
         }
-        self.this_layer.insert(rel.as_path().to_path_buf());
+        self.this_layer.insert(target.to_path_buf());
         Ok(())
     }
 
-    /// Walks (and, when `create`, makes) the parents of `rel`, refusing symlinks and
-    /// non-directories. Returns the absolute parent directory.
-    fn parents(&mut self, rel: &SafeRelativePath, create: bool) -> Result<PathBuf, EntryError> {
-        let mut dir = self.root.clone();
+    /// Walks (and, when `create`, makes) the parents of `rel` from the root, one `openat` with
+    /// `O_NOFOLLOW | O_DIRECTORY` per component, refusing symlinks and non-directories. Returns
+    /// a handle of the parent directory.
+    fn parents(
+        &mut self,
+        rel: &SafeRelativePath,
+        create: bool,
+    ) -> Result<Arc<OwnedFd>, EntryError> {
         let Some(parent) = rel.parent() else {
-            return Ok(dir);
+            return Ok(Arc::clone(&self.root));
         };
-        let mut so_far = PathBuf::new();
-        for component in parent.as_path().components() {
-            dir.push(component);
-            so_far.push(component);
-            match fs::symlink_metadata(&dir) {
-                Ok(meta) if meta.file_type().is_dir() => {}
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(EntryError::Unsafe(UnsafeReason::ThroughSymlink))
-                }
-                Ok(_) => return Err(EntryError::Unsafe(UnsafeReason::ParentNotDirectory)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-                    fs::DirBuilder::new()
-                        .mode(0o755)
-                        .create(&dir)
-                        .map_err(|e| EntryError::Io(dir.clone(), e))?;
-                    self.this_layer.insert(so_far.clone());
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(EntryError::Missing),
-                Err(e) => return Err(EntryError::Io(dir.clone(), e)),
+        let parent = parent.as_path();
+        if let Some((cached, fd)) = &self.last_parent {
+            if cached == parent {
+                return Ok(Arc::clone(fd));
             }
         }
+        let mut dir = Arc::clone(&self.root);
+        let mut so_far = PathBuf::new();
+        for component in parent.components() {
+            let name = component.as_os_str();
+            so_far.push(name);
+            let io = |e| EntryError::Io(so_far.clone(), e);
+            let next = match at::open_dir(&*dir, name) {
+                Ok(fd) => fd,
+                Err(open_error) => match at::lstat(&*dir, name).map_err(io)? {
+                    None if create => {
+                        at::mkdir(&*dir, name, 0o700).map_err(io)?;
+                        self.nodes.insert(
+                            so_far.clone(),
+                            TreeEntry::dir(tree::encode(so_far.as_os_str()), IMPLICIT_DIR_MODE),
+                        );
+                        self.this_layer.insert(so_far.clone());
+                        at::open_dir(&*dir, name).map_err(io)?
+                    }
+                    None => return Err(EntryError::Missing),
+                    Some(stat) => match at::file_type(&stat) {
+                        at::Type::Symlink => {
+                            return Err(EntryError::Unsafe(UnsafeReason::ThroughSymlink))
+                        }
+                        at::Type::Dir => return Err(io(open_error)),
+                        _ => return Err(EntryError::Unsafe(UnsafeReason::ParentNotDirectory)),
+                    },
+                },
+            };
+            dir = Arc::new(next);
+        }
+        self.last_parent = Some((parent.to_path_buf(), Arc::clone(&dir)));
         Ok(dir)
     }
 
-    /// Removes whatever is at `target` (file, symlink, or directory tree) without following links.
-    fn clear(&self, target: &Path) -> Result<(), ExtractError> {
-        match fs::symlink_metadata(target) {
-            Ok(meta) if meta.file_type().is_dir() => {
-                fs::remove_dir_all(target).map_err(io_at(target))
-            }
-            Ok(_) => fs::remove_file(target).map_err(io_at(target)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_at(target)(e)),
+    /// Removes whatever is at `name` in `dir` (file, symlink, or directory tree) without
+    /// following links, and forgets it (and everything below it) in the listing.
+    fn clear(&mut self, dir: &OwnedFd, name: &OsStr, rel: &Path) -> Result<(), ExtractError> {
+        let Some(stat) = at::lstat(dir, name).map_err(io_at(rel))? else {
+            return Ok(());
+        };
+        if at::file_type(&stat) == at::Type::Dir {
+            self.last_parent = None;
+            at::remove_tree(dir, name).map_err(io_at(rel))?;
+        } else {
+            at::unlink(dir, name).map_err(io_at(rel))?;
         }
+        let below: Vec<PathBuf> = self
+            .nodes
+            .range::<Path, _>((Bound::Excluded(rel), Bound::Unbounded))
+            .take_while(|(path, _)| path.starts_with(rel))
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in below {
+            self.nodes.remove(&path);
+        }
+        self.nodes.remove(rel);
+        Ok(())
     }
 
-    fn make_dir(&self, target: &Path, mode: u32) -> Result<(), ExtractError> {
-        match fs::symlink_metadata(target) {
-            Ok(meta) if meta.file_type().is_dir() => {}
-            Ok(_) => {
-                self.clear(target)?;
-                fs::DirBuilder::new()
-                    .mode(0o755)
-                    .create(target)
-                    .map_err(io_at(target))?;
+    /// Makes `name` in `dir` a directory (`0700` until [`Extractor::finish`]) and records
+    /// `mode` as its final mode.
+    fn make_dir(
+        &mut self,
+        dir: &OwnedFd,
+        name: &OsStr,
+        rel: &Path,
+        mode: u32,
+    ) -> Result<(), ExtractError> {
+        match at::lstat(dir, name).map_err(io_at(rel))? {
+            Some(stat) if at::file_type(&stat) == at::Type::Dir => {}
+            Some(_) => {
+                self.clear(dir, name, rel)?;
+                at::mkdir(dir, name, 0o700).map_err(io_at(rel))?;
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::DirBuilder::new()
-                    .mode(0o755)
-                    .create(target)
-                    .map_err(io_at(target))?;
-            }
-            Err(e) => return Err(io_at(target)(e)),
+            None => at::mkdir(dir, name, 0o700).map_err(io_at(rel))?,
         }
-        fs::set_permissions(target, fs::Permissions::from_mode(mode | 0o700)).map_err(io_at(target))
+        self.nodes.insert(
+            rel.to_path_buf(),
+            TreeEntry::dir(tree::encode(rel.as_os_str()), mode),
+        );
+        Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)] // one call site; the arguments are the entry
     fn write_file<R: Read>(
         &mut self,
-        target: &Path,
+        dir: &OwnedFd,
+        name: &OsStr,
+        rel: &Path,
         entry: &mut R,
         size: u64,
         mode: u32,
         compression: Compression,
     ) -> Result<(), ExtractError> {
-        // create_new = O_CREAT|O_EXCL: never follows a symlink, never reuses an inode.
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(target)
-            .map_err(io_at(target))?;
+        // O_CREAT|O_EXCL|O_NOFOLLOW: never follows a symlink, never reuses an inode.
+        let mut file = at::create_file(dir, name, 0o600).map_err(io_at(rel))?;
+        let mut hasher = Sha256::new();
         let mut buf = vec![0u8; COPY_CHUNK];
         let mut written = 0u64;
         loop {
@@ -523,7 +649,8 @@ impl Extractor {
             if n == 0 {
                 break;
             }
-            file.write_all(&buf[..n]).map_err(io_at(target))?;
+            file.write_all(&buf[..n]).map_err(io_at(rel))?;
+            hasher.update(&buf[..n]);
             written += n as u64;
             self.stats.bytes += n as u64;
         }
@@ -537,19 +664,29 @@ impl Extractor {
                 source,
             });
         }
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(io_at(target))
+        at::set_mode(&file, mode).map_err(io_at(rel))?;
+        self.nodes.insert(
+            rel.to_path_buf(),
+            TreeEntry::file(
+                tree::encode(rel.as_os_str()),
+                mode,
+                hasher.finalize().into(),
+            ),
+        );
+        Ok(())
     }
 
-    fn hardlink_source(&mut self, link: &Path) -> Option<PathBuf> {
+    /// The directory, name and relative path of an existing non-directory inside the root
+    /// reached without symlinks.
+    fn hardlink_source(&mut self, link: &Path) -> Option<(Arc<OwnedFd>, OsString, PathBuf)> {
         let rel = SafeRelativePath::parse(link).ok()??;
         let parent = self.parents(&rel, false).ok()?;
-        let source = parent.join(rel.file_name());
-        let meta = fs::symlink_metadata(&source).ok()?;
-        if meta.file_type().is_dir() {
+        let name = rel.file_name();
+        let stat = at::lstat(&*parent, &name).ok()??;
+        if at::file_type(&stat) == at::Type::Dir {
             return None;
         }
-        Some(source)
+        Some((parent, name, rel.as_path().to_path_buf()))
     }
 
     fn whiteout(&mut self, rel: &SafeRelativePath, hidden: &str) -> Result<(), EntryError> {
@@ -575,27 +712,24 @@ impl Extractor {
         if self.this_layer.contains(&rel_hidden) {
             return Ok(());
         }
-        self.clear(&parent.join(hidden))
+        self.clear(&parent, OsStr::new(hidden), &rel_hidden)
             .map_err(EntryError::from_extract)
     }
 
     /// Removes everything under `dir` that the current layer did not create.
-    fn empty_lower(&self, dir: &Path, dir_rel: &Path) -> Result<(), EntryError> {
-        let listing = match fs::read_dir(dir) {
-            Ok(listing) => listing,
-            Err(e) => return Err(EntryError::Io(dir.to_path_buf(), e)),
-        };
-        for child in listing {
-            let child = child.map_err(|e| EntryError::Io(dir.to_path_buf(), e))?;
-            let child_rel = dir_rel.join(child.file_name());
-            let child_path = child.path();
+    fn empty_lower(&mut self, dir: &OwnedFd, dir_rel: &Path) -> Result<(), EntryError> {
+        let io = |e| EntryError::Io(dir_rel.to_path_buf(), e);
+        for child in at::children(dir).map_err(io)? {
+            let child_rel = dir_rel.join(&child);
             if !self.this_layer.contains(&child_rel) {
-                self.clear(&child_path).map_err(EntryError::from_extract)?;
-            } else if fs::symlink_metadata(&child_path)
-                .map(|m| m.file_type().is_dir())
-                .unwrap_or(false)
+                self.clear(dir, &child, &child_rel)
+                    .map_err(EntryError::from_extract)?;
+            } else if at::lstat(dir, &child)
+                .map_err(io)?
+                .is_some_and(|s| at::file_type(&s) == at::Type::Dir)
             {
-                self.empty_lower(&child_path, &child_rel)?;
+                let sub = at::open_dir(dir, &child).map_err(io)?;
+                self.empty_lower(&sub, &child_rel)?;
             }
         }
         Ok(())

@@ -5,9 +5,10 @@
 //! and the `outside/victim` file is untouched.
 
 use super::*;
-use crate::staging::tests::entries as listing;
+use crate::tree::tests::entries as listing;
 use crate::PullLimits;
-use std::os::unix::fs::MetadataExt;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 const VICTIM: &[u8] = b"precious";
 
@@ -109,16 +110,34 @@ impl Scene {
         self.extract_with(layers, &PullLimits::default())
     }
 
+    /// Extracts `layers` in order and, when that worked, applies the final directory modes.
     fn extract_with(
         &self,
         layers: &[Vec<u8>],
         limits: &PullLimits,
     ) -> Result<ExtractStats, ExtractError> {
-        let mut ex = Extractor::new(&self.root(), limits, CancelFlag::default());
+        self.extract_listing(layers, limits).map(|(stats, _)| stats)
+    }
+
+    /// Like [`Scene::extract_with`], also returning the listing kept while extracting.
+    fn extract_listing(
+        &self,
+        layers: &[Vec<u8>],
+        limits: &PullLimits,
+    ) -> Result<(ExtractStats, TreeListing), ExtractError> {
+        let mut ex = self.extractor(limits, CancelFlag::default());
         for layer in layers {
             ex.extract_layer(layer.as_slice(), DeclaredCompression::Sniff)?;
         }
-        Ok(ex.stats().clone())
+        let stats = ex.stats().clone();
+        let listing = ex.finish().expect("directory modes apply");
+        Ok((stats, listing))
+    }
+
+    /// An extractor writing into the root, through a handle of it.
+    fn extractor(&self, limits: &PullLimits, cancel: CancelFlag) -> Extractor {
+        let root = at::open_dir_path(&self.root(), true).unwrap();
+        Extractor::new(root, limits, cancel)
     }
 
     /// Nothing but `root` and `outside` beside the root; `outside` holds only the untouched victim.
@@ -310,7 +329,7 @@ fn attack_device_nodes_and_fifos_are_skipped() {
 }
 
 #[test]
-fn attack_setuid_setgid_sticky_stripped() {
+fn attack_setuid_setgid_stripped_sticky_kept_on_directories() {
     let s = Scene::new();
     s.extract(&[tar_of(&[
         E {
@@ -329,7 +348,7 @@ fn attack_setuid_setgid_sticky_stripped() {
     );
     assert_eq!(
         fs::metadata(s.root().join("tmp")).unwrap().mode() & 0o7777,
-        0o777
+        0o1777
     );
 }
 
@@ -443,7 +462,7 @@ fn cancelled_extraction_stops() {
     let s = Scene::new();
     let cancel = CancelFlag::default();
     cancel.cancel();
-    let mut ex = Extractor::new(&s.root(), &PullLimits::default(), cancel);
+    let mut ex = s.extractor(&PullLimits::default(), cancel);
     let r = ex.extract_layer(
         tar_of(&[file("a", b"x")]).as_slice(),
         DeclaredCompression::Sniff,
@@ -519,7 +538,7 @@ fn compressions_by_media_type_and_by_sniffing() {
     ];
     for (media_type, blob) in cases {
         let s = Scene::new();
-        let mut ex = Extractor::new(&s.root(), &PullLimits::default(), CancelFlag::default());
+        let mut ex = s.extractor(&PullLimits::default(), CancelFlag::default());
         ex.extract_layer(blob, declared(media_type).unwrap())
             .unwrap();
         assert_eq!(
@@ -534,7 +553,7 @@ fn compressions_by_media_type_and_by_sniffing() {
 fn gzip_declared_but_plain_is_corrupt() {
     let s = Scene::new();
     let plain = tar_of(&[file("f", b"hello")]);
-    let mut ex = Extractor::new(&s.root(), &PullLimits::default(), CancelFlag::default());
+    let mut ex = s.extractor(&PullLimits::default(), CancelFlag::default());
     let r = ex.extract_layer(
         plain.as_slice(),
         DeclaredCompression::Known(Compression::Gzip),
@@ -711,8 +730,15 @@ proptest::proptest! {
             }
             blobs.push(builder.into_inner().unwrap());
         }
-        let _ = s.extract(&blobs);
+        let extracted = s.extract_listing(&blobs, &PullLimits::default());
         s.assert_outside_untouched();
+        if let Ok((_, listing)) = extracted {
+            // The listing kept while writing is what a walk of the disk finds.
+            fs::set_permissions(s.root(), fs::Permissions::from_mode(tree::ROOT_MODE)).unwrap();
+            let on_disk = TreeListing::read(&s.root()).unwrap();
+            proptest::prop_assert_eq!(listing.changes(&on_disk), vec![]);
+            proptest::prop_assert_eq!(listing, on_disk);
+        }
         for entry in walk(&s.root()) {
             let meta = fs::symlink_metadata(&entry).unwrap();
             if !meta.file_type().is_symlink() {
@@ -732,4 +758,133 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         out.push(p);
     }
     out
+}
+
+fn mode_of(path: &Path) -> u32 {
+    fs::symlink_metadata(path).unwrap().mode() & 0o7777
+}
+
+#[test]
+fn directories_stay_private_while_extracting_and_get_their_modes_at_the_end() {
+    let s = Scene::new();
+    let layer = tar_of(&[
+        E {
+            mode: 0o1777,
+            ..dir("tmp/")
+        },
+        E {
+            mode: 0o555,
+            ..dir("ro/")
+        },
+        file("ro/inside", b"written into a 0555 directory"),
+        E {
+            mode: 0o750,
+            ..dir("ro/sub/")
+        },
+        file("implicit/parent/f", b"x"),
+        E {
+            mode: 0o4755,
+            ..dir("suid/")
+        },
+    ]);
+    let mut ex = s.extractor(&PullLimits::default(), CancelFlag::default());
+    ex.extract_layer(layer.as_slice(), DeclaredCompression::Sniff)
+        .unwrap();
+    // A second layer can still write into the read-only directory.
+    let upper = tar_of(&[file("ro/sub/later", b"y")]);
+    ex.extract_layer(upper.as_slice(), DeclaredCompression::Sniff)
+        .unwrap();
+    for d in ["tmp", "ro", "ro/sub", "implicit", "implicit/parent", "suid"] {
+        assert_eq!(mode_of(&s.root().join(d)), 0o700, "{d} while extracting");
+    }
+    let listing = ex.finish().unwrap();
+    let expected = [
+        ("tmp", 0o1777),
+        ("ro", 0o555),
+        ("ro/sub", 0o750),
+        ("implicit", 0o755),
+        ("implicit/parent", 0o755),
+        ("suid", 0o755),
+    ];
+    for (d, mode) in expected {
+        assert_eq!(mode_of(&s.root().join(d)), mode, "{d} after finish");
+        let entry = listing.entries().iter().find(|e| e.path == d).unwrap();
+        assert_eq!(entry.mode, mode, "{d} in the listing");
+    }
+    assert_eq!(
+        fs::read(s.root().join("ro/inside")).unwrap(),
+        b"written into a 0555 directory"
+    );
+    assert_eq!(fs::read(s.root().join("ro/sub/later")).unwrap(), b"y");
+}
+
+#[test]
+fn the_listing_kept_while_extracting_equals_a_walk_of_the_tree() {
+    let s = Scene::new();
+    let lower = tar_of(&[
+        E {
+            mode: 0o1777,
+            ..dir("tmp/")
+        },
+        file("tmp/gone", b"hidden by a whiteout"),
+        dir("opq/"),
+        file("opq/lower", b"hidden by an opaque marker"),
+        dir("opq/sub/"),
+        file("over", b"overwritten"),
+        file("bin/tool", b"tool"),
+        symlink("link", "bin/tool"),
+        symlink("dangling", "/nowhere"),
+        file("dir-to-file/x", b"becomes a file"),
+    ]);
+    let upper = tar_of(&[
+        file("tmp/.wh.gone", b""),
+        file("opq/.wh..wh..opq", b""),
+        file("opq/new", b"new"),
+        E {
+            mode: 0o700,
+            ..file("over", b"overwriting content")
+        },
+        hardlink("bin/hard", "bin/tool"),
+        hardlink("hard-to-link", "link"),
+        file("dir-to-file", b"now a file"),
+        symlink("link", "bin/hard"),
+        E {
+            mode: 0o6711,
+            ..file("bin/suid", b"s")
+        },
+    ]);
+    let (_, listing) = s
+        .extract_listing(&[lower, upper], &PullLimits::default())
+        .unwrap();
+    fs::set_permissions(s.root(), fs::Permissions::from_mode(tree::ROOT_MODE)).unwrap();
+    let on_disk = TreeListing::read(&s.root()).unwrap();
+    assert_eq!(listing.changes(&on_disk), vec![]);
+    assert_eq!(listing, on_disk);
+    assert_eq!(listing.digest(), on_disk.digest());
+    let paths: Vec<&str> = listing.entries().iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            ".",
+            "bin",
+            "bin/hard",
+            "bin/suid",
+            "bin/tool",
+            "dangling",
+            "dir-to-file",
+            "hard-to-link",
+            "link",
+            "opq",
+            "opq/new",
+            "over",
+            "tmp"
+        ]
+    );
+    let by_path = |p: &str| listing.entries().iter().find(|e| e.path == p).unwrap();
+    assert_eq!(by_path("bin/hard").sha256, by_path("bin/tool").sha256);
+    assert_eq!(by_path("hard-to-link").target.as_deref(), Some("bin/tool"));
+    assert_eq!(by_path("link").target.as_deref(), Some("bin/hard"));
+    assert_eq!(by_path("bin/suid").mode, 0o711);
+    assert_eq!(by_path("over").mode, 0o700);
+    assert_eq!(by_path("tmp").mode, 0o1777);
 }
