@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use trustpull_policy::Digest;
 use trustpull_testkit::sigstore::{default_policy, SignRequest, VirtualSigstore};
 use trustpull_verifier::{
-    CachingVerifier, CosignVerifier, ImageSubject, ImageVerifier, MonotonicClock,
+    CachingVerifier, CandidateList, CosignVerifier, ImageSubject, ImageVerifier, MonotonicClock,
     SignatureCandidate, SignatureSource, SignatureSourceError, StaticSource, Verification,
     VerificationCache, VerifyError,
 };
@@ -102,6 +102,7 @@ struct Concurrent {
 struct Setup {
     subject: ImageSubject,
     cosign: CosignVerifier,
+    source: Arc<dyn SignatureSource>,
 }
 
 fn setup(source: impl Fn(StaticSource) -> Arc<dyn SignatureSource>) -> Setup {
@@ -114,12 +115,12 @@ fn setup(source: impl Fn(StaticSource) -> Arc<dyn SignatureSource>) -> Setup {
         digest.clone(),
         "application/vnd.oci.image.manifest.v1+json",
     );
-    let cosign = CosignVerifier::new(
-        source(StaticSource::new().with_bundle(digest, bundle)),
-        Arc::new(default_policy()),
-        Arc::new(sigstore.trust_root()),
-    );
-    Setup { subject, cosign }
+    let cosign = CosignVerifier::new(Arc::new(default_policy()), Arc::new(sigstore.trust_root()));
+    Setup {
+        subject,
+        cosign,
+        source: source(StaticSource::new().with_bundle(digest, bundle)),
+    }
 }
 
 fn caching(inner: Arc<dyn ImageVerifier>, cosign: &CosignVerifier) -> CachingVerifier {
@@ -140,30 +141,35 @@ fn median(mut times: Vec<Duration>) -> Duration {
 }
 
 async fn latency() -> Result<Latency, String> {
-    let Setup { subject, cosign } = setup(|s| Arc::new(s));
+    let Setup {
+        subject,
+        cosign,
+        source,
+    } = setup(|s| Arc::new(s));
     let inner: Arc<dyn ImageVerifier> = Arc::new(cosign.clone());
 
     let mut inner_times = Vec::with_capacity(COLD_RUNS);
     let mut miss_times = Vec::with_capacity(COLD_RUNS);
     for _ in 0..COLD_RUNS {
         let start = Instant::now();
-        let outcome = inner.verify(&subject).await;
+        let outcome = inner.verify(&subject, source.as_ref()).await;
         inner_times.push(start.elapsed());
         expect_pass(&outcome)?;
         let fresh = caching(inner.clone(), &cosign);
         let start = Instant::now();
-        let outcome = fresh.verify(&subject).await;
+        let outcome = fresh.verify(&subject, source.as_ref()).await;
         miss_times.push(start.elapsed());
         expect_pass(&outcome)?;
     }
 
     let cached = caching(inner, &cosign);
-    expect_pass(&cached.verify(&subject).await)?;
+    expect_pass(&cached.verify(&subject, source.as_ref()).await)?;
     let mut rounds = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         let start = Instant::now();
         for _ in 0..HITS_PER_ROUND {
-            black_box(cached.verify(black_box(&subject)).await).map_err(|e| e.to_string())?;
+            black_box(cached.verify(black_box(&subject), source.as_ref()).await)
+                .map_err(|e| e.to_string())?;
         }
         rounds.push(start.elapsed() / HITS_PER_ROUND);
     }
@@ -177,7 +183,11 @@ async fn latency() -> Result<Latency, String> {
 }
 
 async fn concurrent(outage: bool) -> Result<Concurrent, String> {
-    let Setup { subject, cosign } = setup(|s| {
+    let Setup {
+        subject,
+        cosign,
+        source,
+    } = setup(|s| {
         Arc::new(SlowSource {
             inner: s,
             fail: outage,
@@ -188,11 +198,11 @@ async fn concurrent(outage: bool) -> Result<Concurrent, String> {
         calls: AtomicUsize::new(0),
     });
     let cached: Arc<dyn ImageVerifier> = Arc::new(caching(counted.clone(), &cosign));
-    let (answers, wall) = all_at_once(&cached, &subject).await?;
+    let (answers, wall) = all_at_once(&cached, &subject, &source).await?;
     check_answers(&answers, outage)?;
     let inner_calls = counted.calls.swap(0, Ordering::SeqCst);
     let direct: Arc<dyn ImageVerifier> = counted.clone();
-    let (answers, uncached_wall) = all_at_once(&direct, &subject).await?;
+    let (answers, uncached_wall) = all_at_once(&direct, &subject, &source).await?;
     check_answers(&answers, outage)?;
     Ok(Concurrent {
         inner_calls,
@@ -208,12 +218,13 @@ type Answers = Vec<Result<Verification, VerifyError>>;
 async fn all_at_once(
     verifier: &Arc<dyn ImageVerifier>,
     subject: &ImageSubject,
+    source: &Arc<dyn SignatureSource>,
 ) -> Result<(Answers, Duration), String> {
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..CONCURRENT {
-        let (v, s) = (verifier.clone(), subject.clone());
-        tasks.spawn(async move { v.verify(&s).await });
+        let (v, s, src) = (verifier.clone(), subject.clone(), source.clone());
+        tasks.spawn(async move { v.verify(&s, src.as_ref()).await });
     }
     let mut answers = Vec::with_capacity(CONCURRENT);
     while let Some(joined) = tasks.join_next().await {
@@ -242,9 +253,13 @@ struct Counted {
 
 #[async_trait]
 impl ImageVerifier for Counted {
-    async fn verify(&self, subject: &ImageSubject) -> Result<Verification, VerifyError> {
+    async fn verify(
+        &self,
+        subject: &ImageSubject,
+        signatures: &dyn SignatureSource,
+    ) -> Result<Verification, VerifyError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.verify(subject).await
+        self.inner.verify(subject, signatures).await
     }
 }
 
@@ -261,7 +276,7 @@ impl SignatureSource for SlowSource {
         &self,
         subject: &ImageSubject,
         digest: &Digest,
-    ) -> Result<Vec<SignatureCandidate>, SignatureSourceError> {
+    ) -> Result<CandidateList, SignatureSourceError> {
         tokio::time::sleep(REGISTRY_DELAY).await;
         if self.fail {
             return Err(SignatureSourceError::Unavailable {

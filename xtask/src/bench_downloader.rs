@@ -264,13 +264,9 @@ async fn pull_in_process(
     root: &Path,
     plain_http: bool,
 ) -> Result<(), String> {
-    use trustpull_downloader::{Downloader, LayoutSource, Platform};
+    use trustpull_downloader::{Downloader, ImageLocation, Platform};
     use trustpull_verifier::{CosignVerifier, ImageVerifier, NoopVerifier, TrustRoot};
     let verifier: Arc<dyn ImageVerifier> = if verified {
-        let layout = source
-            .strip_prefix("oci-layout:")
-            .ok_or("verified bench pulls read a layout")?;
-        let signatures = LayoutSource::open_reference(layout).map_err(|e| e.to_string())?;
         let root = TrustRoot::from_file(root).map_err(|e| e.to_string())?;
         let policy = TrustPolicy::new(PolicySpec {
             issuer: Some(ISSUER.into()),
@@ -278,11 +274,7 @@ async fn pull_in_process(
             ..PolicySpec::default()
         })
         .map_err(|e| e.to_string())?;
-        Arc::new(CosignVerifier::new(
-            Arc::new(signatures),
-            Arc::new(policy),
-            Arc::new(root),
-        ))
+        Arc::new(CosignVerifier::new(Arc::new(policy), Arc::new(root)))
     } else {
         Arc::new(NoopVerifier::new("benchmark"))
     };
@@ -310,7 +302,10 @@ async fn pull_in_process(
     }
     let downloader = builder.build().map_err(|e| e.to_string())?;
     let outcome = downloader
-        .pull(source, dest)
+        .pull(
+            &ImageLocation::parse(source).map_err(|e| e.to_string())?,
+            dest,
+        )
         .await
         .map_err(|e| format!("{e}: {:?}", std::error::Error::source(&e)))?;
     if let Ok(marks) = timeline.marks.lock() {

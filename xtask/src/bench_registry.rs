@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use trustpull_downloader::RegistrySource;
 use trustpull_policy::Digest;
-use trustpull_referrers::{RegistryClient, Repository};
+use trustpull_referrers::{ImageReference, RegistryClient, Repository};
 use trustpull_testkit::sigstore::{default_policy, SignRequest, VirtualSigstore};
-use trustpull_verifier::{
-    CosignVerifier, ImageSubject, ImageVerifier, RegistrySource, Verification,
-};
+use trustpull_verifier::{CosignVerifier, ImageSubject, ImageVerifier, Verification};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -125,13 +124,13 @@ async fn measure(referrers_api: bool) -> Result<Row, String> {
             .plain_http_host(host.clone())
             .build()
             .map_err(|e| e.to_string())?;
-        let verifier = CosignVerifier::new(
-            Arc::new(RegistrySource::new(client)),
-            Arc::new(default_policy()),
-            root.clone(),
+        let verifier = CosignVerifier::new(Arc::new(default_policy()), root.clone());
+        let source = RegistrySource::new(
+            client,
+            ImageReference::by_digest(repo.clone(), subject.digest().clone()),
         );
         let start = Instant::now();
-        let outcome = verifier.verify(&subject).await;
+        let outcome = verifier.verify(&subject, &source).await;
         times.push(start.elapsed());
         if !matches!(outcome, Ok(Verification::Verified(_))) {
             return Err(format!("bench verification did not pass: {outcome:?}"));

@@ -161,7 +161,11 @@ pub fn run_cases(env: &Env, registry: &Registry) -> Result<Vec<String>, String> 
             .map_err(|e| e.to_string())?;
         let dest = env.work.join("noop");
         let outcome = downloader
-            .pull(&image("unsigned"), &dest)
+            .pull(
+                &trustpull_downloader::ImageLocation::parse(&image("unsigned"))
+                    .map_err(|e| e.to_string())?,
+                &dest,
+            )
             .await
             .map_err(|e| e.to_string())?;
         Ok::<bool, String>(

@@ -371,7 +371,7 @@ mod tests {
     use std::path::PathBuf;
     use std::sync::Arc;
 
-    use trustpull_downloader::{Downloader, LayoutSource, Platform, PullError};
+    use trustpull_downloader::{Downloader, ImageLocation, Platform, PullError};
     use trustpull_verifier::{CosignVerifier, TrustRoot, Verification, VerifyError};
 
     use super::*;
@@ -515,7 +515,6 @@ mod tests {
     ) {
         let layout = examples().join("demo-image");
         let reference = format!("oci-layout:{}:v1", layout.display());
-        let signatures = LayoutSource::open_reference(&reference["oci-layout:".len()..]).unwrap();
         let root = TrustRoot::from_file(&examples().join("trusted_root.json")).unwrap();
         let policy = TrustPolicy::new(PolicySpec {
             issuer: Some(ISSUER.into()),
@@ -523,7 +522,7 @@ mod tests {
             ..PolicySpec::default()
         })
         .unwrap();
-        let verifier = CosignVerifier::new(Arc::new(signatures), Arc::new(policy), Arc::new(root));
+        let verifier = CosignVerifier::new(Arc::new(policy), Arc::new(root));
         let downloader = Downloader::builder()
             .verifier(Arc::new(verifier))
             .platform(Platform::new("linux", "amd64"))
@@ -535,7 +534,8 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        (runtime.block_on(downloader.pull(&reference, &dest)), parent)
+        let location = ImageLocation::parse(&reference).unwrap();
+        (runtime.block_on(downloader.pull(&location, &dest)), parent)
     }
 
     #[test]

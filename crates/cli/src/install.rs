@@ -8,10 +8,10 @@
 
 use std::path::PathBuf;
 
-use trustpull_downloader::ErrorKind;
 use trustpull_gallery::{CheckStatus, InstallError, InstallOptions, OperatorConfig};
 
-use crate::trust_args::{describe, docker_credentials, platform_or_host, Output};
+use crate::output::{self, Output};
+use crate::trust_args::{discovery_now, docker_credentials, platform_or_host};
 use crate::{CliError, Status};
 
 /// Arguments of `trustpull install`.
@@ -37,7 +37,7 @@ pub struct Args {
     capability: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
-    output: Output,
+    pub(crate) output: Output,
 }
 
 /// Arguments of `trustpull verify-installed`.
@@ -54,15 +54,7 @@ pub struct VerifyArgs {
     require_integrity: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
-    output: Output,
-}
-
-fn status_of(kind: ErrorKind) -> Status {
-    match kind {
-        ErrorKind::Rejected => Status::Rejected,
-        ErrorKind::Unavailable => Status::Unavailable,
-        _ => Status::Usage,
-    }
+    pub(crate) output: Output,
 }
 
 fn load(path: &std::path::Path) -> Result<OperatorConfig, CliError> {
@@ -70,72 +62,58 @@ fn load(path: &std::path::Path) -> Result<OperatorConfig, CliError> {
 }
 
 /// Runs `trustpull install`.
-pub async fn run(args: Args) -> Result<(), CliError> {
+pub async fn run(args: Args, quiet: bool) -> Result<(), CliError> {
     let config = load(&args.galleries)?;
     let platform = platform_or_host(args.platform.as_deref())?;
     let options = InstallOptions {
         require_integrity: args.require_integrity,
         platform,
+        discovery: discovery_now(),
         capability: args.capability.clone(),
         credentials: docker_credentials()?,
-        progress: crate::progress::observer(),
+        progress: crate::progress::observer(quiet),
     };
-    match trustpull_gallery::install(&config, &args.name, &args.dest, &options).await {
-        Ok(outcome) => {
-            for w in &outcome.warnings {
-                eprintln!("warning: {w}");
-            }
-            let r = &outcome.receipt;
-            match args.output {
-                Output::Json => {
-                    let mut value = serde_json::to_value(r).map_err(|e| {
-                        CliError::new(Status::Usage, format!("cannot serialize the receipt: {e}"))
-                    })?;
-                    if let Some(map) = value.as_object_mut() {
-                        map.insert("dest".into(), serde_json::json!(outcome.dest));
-                        map.insert(
-                            "receipt_path".into(),
-                            serde_json::json!(outcome.receipt_path),
-                        );
-                    }
-                    println!("{value}");
-                }
-                Output::Text => println!(
-                    "installed {} ({}) from gallery {:?} via {} into {}: {}; receipt {}",
-                    r.name,
-                    r.digest,
-                    r.gallery,
-                    r.source,
-                    outcome.dest.display(),
-                    match &r.verification {
-                        Some(v) => format!("signed by {}", v.identity()),
-                        None => "NOT verified".to_owned(),
-                    },
-                    outcome.receipt_path.display(),
-                ),
-            }
-            Ok(())
-        }
-        Err(e) => {
-            let status = status_of(e.kind());
-            if args.output == Output::Json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "name": args.name,
-                        "installed": false,
-                        "verified": false,
-                        "unavailable": status == Status::Unavailable,
-                        "error": describe(&e),
-                    })
-                );
-            }
-            Err(CliError::new(status, e))
+    let outcome = trustpull_gallery::install(&config, &args.name, &args.dest, &options)
+        .await
+        .map_err(|e| CliError::of(e.kind(), e))?;
+    if !quiet {
+        for w in &outcome.warnings {
+            eprintln!("warning: {w}");
         }
     }
+    let r = &outcome.receipt;
+    match args.output {
+        Output::Json => {
+            let mut value = output::to_json(r)?;
+            if let Some(map) = value.as_object_mut() {
+                // The receipt's listing is for verify-installed; the document stays readable.
+                map.remove("tree");
+                map.insert("dest".into(), serde_json::json!(outcome.dest));
+                map.insert(
+                    "receipt_path".into(),
+                    serde_json::json!(outcome.receipt_path),
+                );
+                map.insert("warnings".into(), serde_json::json!(outcome.warnings));
+            }
+            output::json("installed", value);
+        }
+        Output::Text => output::line(format_args!(
+            "installed {} ({}) from gallery {:?} via {} into {}: {}; receipt {}",
+            r.name,
+            r.digest,
+            r.gallery,
+            r.source,
+            outcome.dest.display(),
+            match &r.verification {
+                Some(v) => format!("signed by {}", v.identity()),
+                None => "NOT verified".to_owned(),
+            },
+            outcome.receipt_path.display(),
+        )),
+    }
+    Ok(())
 }
 
-/// Runs `trustpull verify-installed`.
 pub async fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
     let config = load(&args.galleries)?;
     let options = InstallOptions {
@@ -145,34 +123,40 @@ pub async fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
     };
     let checks = trustpull_gallery::verify_installed(&config, &args.dest, &options)
         .await
-        .map_err(|e: InstallError| CliError::new(status_of(e.kind()), e))?;
+        .map_err(|e: InstallError| CliError::of(e.kind(), e))?;
+    let all_pass = checks.iter().all(|c| {
+        matches!(
+            c.status,
+            CheckStatus::Verified { .. } | CheckStatus::Unsigned { .. }
+        )
+    });
     match args.output {
-        Output::Json => {
-            let json = serde_json::to_string_pretty(&checks).map_err(|e| {
-                CliError::new(Status::Usage, format!("cannot serialize the results: {e}"))
-            })?;
-            println!("{json}");
-        }
+        Output::Json if all_pass => output::json(
+            "verified",
+            serde_json::json!({ "backends": output::to_json(&checks)? }),
+        ),
+        // On failure the document is printed by main with the error; the checks go with it.
+        Output::Json => {}
         Output::Text => {
             for c in &checks {
                 match &c.status {
-                    CheckStatus::Verified { identity } => println!(
+                    CheckStatus::Verified { identity } => output::line(format_args!(
                         "OK      {} ({}, gallery {:?}): signed by {identity}",
                         c.name, c.digest, c.gallery
-                    ),
-                    CheckStatus::Unsigned { warning } => println!(
+                    )),
+                    CheckStatus::Unsigned { warning } => output::line(format_args!(
                         "OK      {} ({}, gallery {:?}): not verified: {warning}",
                         c.name, c.digest, c.gallery
-                    ),
-                    CheckStatus::Failed { reason, .. } => println!(
+                    )),
+                    CheckStatus::Failed { reason, .. } => output::line(format_args!(
                         "FAILED  {} ({}, gallery {:?}): {reason}",
                         c.name, c.digest, c.gallery
-                    ),
-                    _ => println!("FAILED  {}: unknown result", c.name),
+                    )),
+                    _ => output::line(format_args!("FAILED  {}: unknown result", c.name)),
                 }
             }
             if checks.is_empty() {
-                println!("no receipts in {}", args.dest.display());
+                output::line(format_args!("no receipts in {}", args.dest.display()));
             }
         }
     }

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
-use trustpull_gallery::{BackendIndex, IndexLocation, OperatorConfig};
+use trustpull_gallery::{load_index, OperatorConfig};
 
+use crate::output::{self, Output};
 use crate::{CliError, Status};
 
 /// Arguments of `trustpull list`.
@@ -15,16 +16,7 @@ pub struct Args {
     galleries: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
-    output: Output,
-}
-
-/// How to print results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    /// One line per entry.
-    Text,
-    /// A JSON array.
-    Json,
+    pub(crate) output: Output,
 }
 
 #[derive(Serialize)]
@@ -45,20 +37,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         OperatorConfig::load(&args.galleries).map_err(|e| CliError::new(Status::Usage, e))?;
     let mut indexes = Vec::new();
     for gallery in &config.galleries {
-        let text = match &gallery.url {
-            IndexLocation::File(path) => std::fs::read_to_string(path).map_err(|e| {
-                CliError::new(Status::Unavailable, format!("gallery {:?}: cannot read index {}: {e}", gallery.name, path.display()))
-            })?,
-            IndexLocation::Url(url) => {
-                return Err(CliError::new(
-                    Status::Unavailable,
-                    format!("gallery {:?}: reading an index over HTTP ({url}) is not implemented yet; point url at a local copy", gallery.name),
-                ))
-            }
-        };
-        let index = BackendIndex::parse(&text).map_err(|e| {
-            CliError::new(Status::Usage, format!("gallery {:?}: {e}", gallery.name))
-        })?;
+        let index = load_index(gallery).map_err(|e| CliError::of(e.kind(), e))?;
         indexes.push((gallery, index));
     }
     let listed: Vec<Listed<'_>> = indexes
@@ -75,11 +54,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
         })
         .collect();
     match args.output {
-        Output::Json => {
-            let json = serde_json::to_string_pretty(&listed)
-                .expect("listed entries are plain strings and bools");
-            println!("{json}");
-        }
+        Output::Json => output::json(
+            "listed",
+            serde_json::json!({ "backends": output::to_json(&listed)? }),
+        ),
         Output::Text => {
             for l in &listed {
                 let what = if l.meta {
@@ -88,7 +66,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     l.uri.unwrap_or("(no uri)")
                 };
                 let signed = if l.signed { "signed" } else { "unsigned" };
-                println!("{}/{}\t{signed}\t{what}", l.gallery, l.name);
+                output::line(format_args!("{}/{}\t{signed}\t{what}", l.gallery, l.name));
             }
         }
     }

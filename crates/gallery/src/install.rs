@@ -22,9 +22,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use trustpull_downloader::{
-    error_chain, Downloader, DownloaderBuilder, ErrorKind, ExistingDestination, ImageLocation,
-    LocationError, NoProgress, Platform, PlatformChoice, ProgressObserver, PullError,
-    VerifiedImage,
+    error_chain, recover_sidecar, DestinationError, Downloader, DownloaderBuilder, ErrorKind,
+    ExistingDestination, ImageLocation, LocationError, NoProgress, Platform, PlatformChoice,
+    ProgressObserver, PullError, Sidecar, StagedImage, TreeListing, VerifiedImage,
 };
 use trustpull_policy::Digest;
 use trustpull_referrers::{Credentials, DiscoveryOptions, RegistryClient, RegistryError};
@@ -95,6 +95,13 @@ pub struct InstallReceipt {
     pub policy_fingerprint: Option<Digest>,
     /// The warning shown at install time, if any.
     pub warning: Option<String>,
+    /// The digest of the installed tree (sorted paths, modes, file hashes, link targets);
+    /// `verify-installed` recomputes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_digest: Option<Digest>,
+    /// The installed tree itself, so a changed tree can be reported file by file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<TreeListing>,
 }
 
 /// A successful install.
@@ -249,6 +256,15 @@ pub enum InstallError {
         /// The directory.
         path: PathBuf,
     },
+    /// A receipt left pending by a crashed install could not be settled.
+    #[error("cannot settle the pending receipt {}", path.display())]
+    Recover {
+        /// The pending file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: DestinationError,
+    },
     /// The receipt could not be written or read.
     #[error("receipt {}", path.display())]
     ReceiptIo {
@@ -273,13 +289,10 @@ impl InstallError {
         match self {
             Self::StrictRefusal { .. } | Self::Refused { .. } => ErrorKind::Rejected,
             Self::Pull { source, .. } => source.kind(),
-            Self::IndexUnreadable { .. }
-            | Self::IndexOverHttp { .. }
-            | Self::AllUnavailable { .. }
-            | Self::ReceiptIo { .. } => ErrorKind::Unavailable,
-            Self::TrustRoot {
-                source: TrustRootError::Unreadable { .. },
-            } => ErrorKind::Unavailable,
+            Self::AllUnavailable { .. } => ErrorKind::Unavailable,
+            // Everything else is local (an unreadable index or trust-root file, a receipt that
+            // cannot be written, an index read over HTTP, which is not implemented yet, a bad
+            // name or location): exit 2, and never a reason to try a mirror.
             _ => ErrorKind::Config,
         }
     }
@@ -403,7 +416,8 @@ pub async fn install(
         )
         .await;
         match attempt {
-            Ok((outcome, warning)) => {
+            Ok((staged, warning)) => {
+                let outcome = staged.outcome();
                 let receipt = InstallReceipt {
                     name: entry.name.clone(),
                     requested: name.to_owned(),
@@ -422,9 +436,28 @@ pub async fn install(
                         .as_ref()
                         .map(|p| p.fingerprint().clone()),
                     warning: warning.clone(),
+                    tree_digest: Some(outcome.tree_digest.clone()),
+                    tree: Some(staged.tree().clone()),
                 };
                 let path = receipt_path(dest_root, &entry.name);
-                write_receipt(&path, &receipt)?;
+                let bytes = serde_json::to_vec_pretty(&receipt).map_err(|source| {
+                    InstallError::ReceiptJson {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                // The receipt is committed with the tree: a crash leaves the old pair or the new.
+                let outcome = staged
+                    .commit(Some(Sidecar {
+                        suffix: RECEIPT_SUFFIX.to_owned(),
+                        bytes,
+                    }))
+                    .map_err(|source| InstallError::Pull {
+                        name: entry.name.to_string(),
+                        gallery: gallery.name.clone(),
+                        reference: receipt.source.clone(),
+                        source: Box::new(source),
+                    })?;
                 warnings.extend(warning);
                 return Ok(InstallOutcome {
                     receipt,
@@ -469,7 +502,7 @@ async fn attempt(
     options: &InstallOptions,
     client: &RegistryClient,
     root: &mut Option<Arc<TrustRoot>>,
-) -> Result<(trustpull_downloader::PullOutcome, Option<String>), InstallError> {
+) -> Result<(StagedImage, Option<String>), InstallError> {
     let (reference, choice) = match source {
         SourcePlan::Oci {
             reference,
@@ -533,11 +566,53 @@ async fn attempt(
                 image: reference.clone(),
             })
         })?;
-    let outcome = downloader
-        .pull(&location, &install_dir(dest_root, &entry.name)?)
+    let staged = downloader
+        .stage(&location, &install_dir(dest_root, &entry.name)?)
         .await
         .map_err(pull_error)?;
-    Ok((outcome, warning))
+    Ok((staged, warning))
+}
+
+/// What is wrong with the tree at `dir` compared with what `receipt` recorded, if anything.
+fn tree_problem(dir: &Path, receipt: &InstallReceipt) -> Option<String> {
+    let Some(expected) = &receipt.tree_digest else {
+        return Some(format!(
+            "the receipt records no tree digest (installed by an older trustpull), so {} cannot be proven; reinstall with `trustpull install {}`",
+            dir.display(),
+            receipt.requested
+        ));
+    };
+    let now = match TreeListing::read(dir) {
+        Ok(now) => now,
+        Err(e) => {
+            return Some(format!(
+                "cannot read the installed tree: {}",
+                error_chain(&e)
+            ))
+        }
+    };
+    if &now.digest() == expected {
+        return None;
+    }
+    let changes: Vec<String> = match &receipt.tree {
+        Some(then) if &then.digest() == expected => then
+            .changes(&now)
+            .iter()
+            .take(5)
+            .map(ToString::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some(format!(
+        "the tree at {} changed on disk since it was verified{}; reinstall with `trustpull install {}`",
+        dir.display(),
+        if changes.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", changes.join(", "))
+        },
+        receipt.requested
+    ))
 }
 
 /// A downloader builder with the run's client, platform, progress and discovery options.
@@ -554,7 +629,9 @@ fn downloader(
         .verifier(verifier)
 }
 
-/// Writes `receipt` to `path` through a temporary file and a rename.
+/// Writes `receipt` to `path` through a temporary file and a rename (tests: receipts as an
+/// earlier install left them).
+#[cfg(test)]
 fn write_receipt(path: &Path, receipt: &InstallReceipt) -> Result<(), InstallError> {
     let json = serde_json::to_vec_pretty(receipt).map_err(|source| InstallError::ReceiptJson {
         path: path.to_owned(),
@@ -627,6 +704,24 @@ pub async fn verify_installed(
         path: dest_root.to_owned(),
         source,
     };
+    // First finish (or discard) a receipt an install crashed before moving into place, so
+    // each receipt read below describes the tree beside it.
+    for entry in std::fs::read_dir(dest_root).map_err(io)? {
+        let file_name = entry.map_err(io)?.file_name();
+        let pending = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix('.'))
+            .and_then(|n| n.split_once(".trustpull-pending-"))
+            .map(|(name, _)| name.to_owned());
+        if let Some(name) = pending {
+            recover_sidecar(&dest_root.join(name), RECEIPT_SUFFIX).map_err(|source| {
+                InstallError::Recover {
+                    path: dest_root.join(&file_name),
+                    source,
+                }
+            })?;
+        }
+    }
     let mut files: Vec<PathBuf> = std::fs::read_dir(dest_root)
         .map_err(io)?
         .map(|e| e.map(|e| e.path()))
@@ -697,6 +792,9 @@ async fn check_one(
             ),
             false,
         );
+    }
+    if let Some(problem) = tree_problem(&dir, receipt) {
+        return failed(problem, false);
     }
     let Some(gallery) = config.gallery(&receipt.gallery) else {
         return failed(
@@ -827,12 +925,12 @@ mod tests {
     }
 
     #[test]
-    fn url_indexes_and_unreadable_files_are_unavailable() {
+    fn url_indexes_and_unreadable_files_are_local_errors() {
         let dir = tempfile::tempdir().expect("tempdir");
         let c = config(dir.path(), None, "- name: x\n  uri: oci-layout:/b:v1\n");
         let err = find_backend(&c, "x", "default").expect_err("url index");
         assert!(matches!(&err, InstallError::IndexOverHttp { gallery, .. } if gallery == "a"));
-        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(err.kind(), ErrorKind::Config);
         std::fs::remove_file(dir.path().join("b.yaml")).expect("remove");
         let err = load_index(&c.galleries[1]).expect_err("missing file");
         assert!(matches!(err, InstallError::IndexUnreadable { .. }));
@@ -884,6 +982,8 @@ mod tests {
             digest: Digest::of(b""),
             index_digest: None,
             platform: None,
+            tree_digest: None,
+            tree: None,
             verified: false,
             verification: None,
             policy_fingerprint: None,
@@ -903,11 +1003,16 @@ mod tests {
             ("plain", "b", true),
         ] {
             let entry = EntryName::parse(name).expect("valid");
-            write_receipt(&receipt_path(&dest, &entry), &receipt_for(name, gallery))
-                .expect("write");
+            let mut receipt = receipt_for(name, gallery);
             if tree {
-                std::fs::create_dir(install_dir(&dest, &entry).expect("inside")).expect("mkdir");
+                let dir = install_dir(&dest, &entry).expect("inside");
+                std::fs::create_dir(&dir).expect("mkdir");
+                std::fs::write(dir.join("run"), b"v1").expect("write");
+                let listing = TreeListing::read(&dir).expect("listing");
+                receipt.tree_digest = Some(listing.digest());
+                receipt.tree = Some(listing);
             }
+            write_receipt(&receipt_path(&dest, &entry), &receipt).expect("write");
         }
         let checks = verify_installed(&c, &dest, &InstallOptions::default())
             .await
@@ -920,6 +1025,22 @@ mod tests {
             matches!(by_name("nodir"), CheckStatus::Failed { reason, .. } if reason.contains("missing"))
         );
         assert!(matches!(by_name("plain"), CheckStatus::Unsigned { .. }));
+
+        // A tree edited after install fails, naming the file.
+        std::fs::write(dest.join("plain/run"), b"v2").expect("edit");
+        let checks = verify_installed(&c, &dest, &InstallOptions::default())
+            .await
+            .expect("checks");
+        let plain = &checks
+            .iter()
+            .find(|c| c.name == "plain")
+            .expect("checked")
+            .status;
+        assert!(
+            matches!(plain, CheckStatus::Failed { reason, unavailable: false } if reason.contains("changed on disk") && reason.contains("run changed (content)")),
+            "{plain:?}"
+        );
+        std::fs::write(dest.join("plain/run"), b"v1").expect("restore");
 
         let strict = InstallOptions {
             require_integrity: true,

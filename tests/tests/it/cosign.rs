@@ -15,11 +15,22 @@ use trustpull_verifier::{
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-fn verifier(sigstore: &VirtualSigstore, source: StaticSource, spec: PolicySpec) -> CosignVerifier {
-    CosignVerifier::new(
-        Arc::new(source),
-        Arc::new(TrustPolicy::new(spec).expect("valid")),
-        Arc::new(sigstore.trust_root()),
+/// A verifier and the image's signature source, as the downloader pairs them.
+struct Bound(CosignVerifier, StaticSource);
+
+impl Bound {
+    async fn verify(&self, subject: &ImageSubject) -> Result<Verification, VerifyError> {
+        self.0.verify(subject, &self.1).await
+    }
+}
+
+fn verifier(sigstore: &VirtualSigstore, source: StaticSource, spec: PolicySpec) -> Bound {
+    Bound(
+        CosignVerifier::new(
+            Arc::new(TrustPolicy::new(spec).expect("valid")),
+            Arc::new(sigstore.trust_root()),
+        ),
+        source,
     )
 }
 
@@ -120,15 +131,21 @@ async fn every_failing_candidate_is_listed_with_its_own_reason() {
 #[tokio::test]
 async fn index_signatures_count_for_children_unless_the_policy_says_platform() {
     let sigstore = VirtualSigstore::new();
-    let (index, child) = (Digest::of(b"index"), Digest::of(b"linux/amd64 manifest"));
+    let child = Digest::of(b"linux/amd64 manifest");
+    let index_bytes = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{MANIFEST}","digest":"{child}","size":20,"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#
+    )
+    .into_bytes();
+    let index = Digest::of(&index_bytes);
     let source = || {
         StaticSource::new().with_bundle(
             index.clone(),
             sigstore.sign(&SignRequest::dsse(index.clone())),
         )
     };
-    let subject =
-        ImageSubject::new("r", "acme/backend", child.clone(), MANIFEST).with_index(index.clone());
+    let subject = ImageSubject::new("r", "acme/backend", child.clone(), MANIFEST)
+        .with_index(index.clone(), index_bytes.clone())
+        .with_platform("linux/amd64");
     let spec = |signed| PolicySpec {
         signed: Some(signed),
         ..default_spec()

@@ -365,3 +365,91 @@ async fn registry_settings_apply_and_a_server_error_falls_through() {
         "no plain-HTTP request reached the registry"
     );
 }
+
+/// Every file and directory under `dir`, relative, sorted.
+fn tree_of(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            out.push(path.strip_prefix(root).unwrap().display().to_string());
+            if path.is_dir() && !path.is_symlink() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn a_hostile_index_never_chooses_a_path_outside_dest() {
+    let demo = demo_ref();
+    for (case, index) in [
+        ("dotdot via capabilities", format!("- {{name: llama, capabilities: {{default: '../victim'}}}}\n- {{name: '../victim', uri: '{demo}'}}\n")),
+        ("absolute name", format!("- {{name: llama, capabilities: {{default: /abs}}}}\n- {{name: /abs, uri: '{demo}'}}\n")),
+        ("empty name", format!("- {{name: llama, capabilities: {{default: ''}}}}\n- {{name: '', uri: '{demo}'}}\n")),
+        ("slash name", format!("- {{name: 'a/b', uri: '{demo}'}}\n- {{name: llama, capabilities: {{default: 'a/b'}}}}\n")),
+        ("dot name", format!("- {{name: '.', uri: '{demo}'}}\n- {{name: llama, capabilities: {{default: '.'}}}}\n")),
+        ("receipt name", format!("- {{name: x.receipt.json, uri: '{demo}'}}\n- {{name: llama, capabilities: {{default: x.receipt.json}}}}\n")),
+        ("dotdot via alias", format!("- {{name: llama, alias: '../victim', uri: '{demo}'}}\n")),
+    ] {
+        let top = tempfile::tempdir().unwrap();
+        let config = setup(top.path(), &policy(IDENTITY, ""), &index);
+        let parent = top.path().join("srv");
+        std::fs::create_dir_all(parent.join("victim")).unwrap();
+        std::fs::write(parent.join("victim/keep"), b"precious").unwrap();
+        let dest = parent.join("b");
+        let before = tree_of(top.path());
+        let out = install(&config, &dest, "llama", &[]);
+        assert_exit(&out, 2);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("is not a valid backend name"), "{case}: {stderr}");
+        assert_eq!(tree_of(top.path()), before, "{case}: nothing may change");
+        assert_eq!(std::fs::read(parent.join("victim/keep")).unwrap(), b"precious");
+    }
+}
+
+#[test]
+fn a_receipt_and_its_tree_are_proven_by_verify_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), &policy(IDENTITY, ""), &demo_index());
+    let dest = dir.path().join("backends");
+    assert_exit(&install(&config, &dest, "demo", &[]), 0);
+    assert_exit(&verify_installed(&config, &dest), 0);
+    let file = tree_of(&dest.join("demo"))
+        .into_iter()
+        .find(|p| dest.join("demo").join(p).is_file())
+        .unwrap();
+    std::fs::write(dest.join("demo").join(&file), b"edited").unwrap();
+    let out = verify_installed(&config, &dest);
+    assert_exit(&out, 1);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("changed on disk") && stdout.contains(&format!("{file} changed (content)")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn json_documents_carry_schema_and_status_on_success_and_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), &policy(IDENTITY, ""), &demo_index());
+    let dest = dir.path().join("backends");
+    let out = install(&config, &dest, "demo", &["--output", "json"]);
+    assert_exit(&out, 0);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (doc["schema"].as_u64(), doc["status"].as_str()),
+        (Some(1), Some("installed"))
+    );
+    let out = install(&config, &dest, "nope", &["--output", "json"]);
+    assert_exit(&out, 2);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (doc["schema"].as_u64(), doc["status"].as_str()),
+        (Some(1), Some("error"))
+    );
+    assert!(doc["error"].as_str().unwrap().contains("nope"), "{doc}");
+}

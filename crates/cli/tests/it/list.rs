@@ -23,7 +23,12 @@ fn lists_entries_as_json() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (doc["schema"].as_u64(), doc["status"].as_str()),
+        (Some(1), Some("listed"))
+    );
+    let listed = &doc["backends"];
     let names: Vec<&str> = listed
         .as_array()
         .unwrap()
@@ -56,7 +61,7 @@ fn a_half_policy_is_a_config_error_naming_gallery_and_field() {
 }
 
 #[test]
-fn a_missing_index_is_unavailable() {
+fn a_missing_local_index_is_a_local_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(
         dir.path(),
@@ -66,7 +71,7 @@ fn a_missing_index_is_unavailable() {
     let out = trustpull(&["list", "--galleries", &config]);
     assert_eq!(
         out.status.code(),
-        Some(3),
+        Some(2),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

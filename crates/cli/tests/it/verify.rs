@@ -139,10 +139,15 @@ async fn a_signed_image_verifies_with_a_json_receipt() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let receipt: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(receipt["verified"], json!(true));
-    assert_eq!(receipt["digest"], json!(f.image_digest.as_str()));
-    assert_eq!(receipt["identity"], json!(IDENTITY));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (doc["schema"].clone(), doc["status"].clone()),
+        (json!(1), json!("verified"))
+    );
+    assert_eq!(doc["verified"], json!(true));
+    assert_eq!(doc["format"], json!("bundle"));
+    assert_eq!(doc["digest"], json!(f.image_digest.as_str()));
+    assert_eq!(doc["receipt"]["identity"], json!(IDENTITY));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -156,8 +161,15 @@ async fn a_wrong_identity_is_rejected_with_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
-        (report["verified"].clone(), report["digest"].clone()),
-        (json!(false), json!(f.image_digest.as_str()))
+        (report["status"].clone(), report["exit_code"].clone()),
+        (json!("rejected"), json!(1))
+    );
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains(f.image_digest.as_str()),
+        "{report}"
     );
 }
 
