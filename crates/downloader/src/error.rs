@@ -189,7 +189,6 @@ pub enum PullError {
 }
 
 /// Linux `ENAMETOOLONG`.
-
 const ENAMETOOLONG: i32 = 36;
 
 impl PullError {
