@@ -5,7 +5,7 @@
 
 use std::error::Error;
 
-use trustpull_downloader::ErrorKind;
+use trustpull_downloader::{error_chain, error_messages, ErrorKind};
 
 /// The process exit status, by kind of outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,9 @@ impl Status {
 pub struct CliError {
     status: Status,
     error: Box<dyn Error + Send + Sync>,
+    /// Fields the `--output json` failure document carries besides the error (e.g. the
+    /// per-backend results of `verify-installed`).
+    details: Option<serde_json::Value>,
 }
 
 impl CliError {
@@ -57,7 +60,20 @@ impl CliError {
         Self {
             status,
             error: error.into(),
+            details: None,
         }
+    }
+
+    /// Adds fields (a JSON object) to the `--output json` failure document.
+    #[must_use]
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// The fields added with [`CliError::with_details`].
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        self.details.as_ref()
     }
 
     /// Wraps a library error by its kind.
@@ -70,29 +86,14 @@ impl CliError {
         self.status
     }
 
-    /// The messages of the error and its causes, each cause dropped when the text before it
-    /// already says it (so no cause is printed twice).
-    fn messages(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        let mut cause: Option<&(dyn Error + 'static)> = Some(self.error.as_ref());
-        while let Some(c) = cause {
-            let text = c.to_string();
-            if !out.iter().any(|seen| seen.contains(&text)) {
-                out.push(text);
-            }
-            cause = c.source();
-        }
-        out
-    }
-
     /// The reason on one line: the error and its causes joined by `: `.
     pub fn one_line(&self) -> String {
-        self.messages().join(": ")
+        error_chain(self.error.as_ref())
     }
 
     /// Prints the error to stderr: one line by default; with `verbose`, one cause per line.
     pub fn report(&self, verbose: bool) {
-        let messages = self.messages();
+        let messages = error_messages(self.error.as_ref());
         if verbose {
             let mut lines = messages.iter();
             if let Some(first) = lines.next() {

@@ -118,24 +118,29 @@ pub async fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
     let config = load(&args.galleries)?;
     let options = InstallOptions {
         require_integrity: args.require_integrity,
+        discovery: discovery_now(),
         credentials: docker_credentials()?,
         ..InstallOptions::default()
     };
     let checks = trustpull_gallery::verify_installed(&config, &args.dest, &options)
         .await
         .map_err(|e: InstallError| CliError::of(e.kind(), e))?;
-    let all_pass = checks.iter().all(|c| {
-        matches!(
-            c.status,
-            CheckStatus::Verified { .. } | CheckStatus::Unsigned { .. }
-        )
-    });
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| {
+            !matches!(
+                c.status,
+                CheckStatus::Verified { .. } | CheckStatus::Unsigned { .. }
+            )
+        })
+        .map(|c| c.name.as_str())
+        .collect();
     match args.output {
-        Output::Json if all_pass => output::json(
+        Output::Json if failed.is_empty() => output::json(
             "verified",
             serde_json::json!({ "backends": output::to_json(&checks)? }),
         ),
-        // On failure the document is printed by main with the error; the checks go with it.
+        // On failure main prints the one document: the error, with the checks as details.
         Output::Json => {}
         Output::Text => {
             for c in &checks {
@@ -160,16 +165,6 @@ pub async fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
             }
         }
     }
-    let failed: Vec<&str> = checks
-        .iter()
-        .filter(|c| {
-            !matches!(
-                c.status,
-                CheckStatus::Verified { .. } | CheckStatus::Unsigned { .. }
-            )
-        })
-        .map(|c| c.name.as_str())
-        .collect();
     if failed.is_empty() {
         return Ok(());
     }
@@ -193,5 +188,6 @@ pub async fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
             failed.len(),
             failed.join(", ")
         ),
-    ))
+    )
+    .with_details(serde_json::json!({ "backends": output::to_json(&checks)? })))
 }

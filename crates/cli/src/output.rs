@@ -48,10 +48,13 @@ pub fn json(status: &str, body: Value) {
 
 /// The JSON document for a failure.
 pub fn json_failure(error: &CliError) {
-    json(
-        error.status().json_status(),
-        serde_json::json!({ "error": error.one_line(), "exit_code": error.status() as u8 }),
-    );
+    let mut body = match error.details() {
+        Some(Value::Object(details)) => details.clone(),
+        _ => serde_json::Map::new(),
+    };
+    body.insert("error".to_owned(), Value::from(error.one_line()));
+    body.insert("exit_code".to_owned(), Value::from(error.status() as u8));
+    json(error.status().json_status(), Value::Object(body));
 }
 
 /// A value as JSON, for a document body.

@@ -239,11 +239,21 @@ impl PullError {
     }
 }
 
-/// An error and its causes on one line (`a: b: c`), for the few places that must carry an error
-/// as text (a signature source's reason, a per-backend check result).
+/// The messages of an error and its causes, in order, each cause dropped when a message before
+/// it already says it (many errors print their cause): what a user should read, once.
+pub fn error_messages(e: &dyn std::error::Error) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for cause in std::iter::successors(Some(e), |&e| e.source()) {
+        let text = cause.to_string();
+        if !out.iter().any(|seen| seen.contains(&text)) {
+            out.push(text);
+        }
+    }
+    out
+}
+
+/// An error and its causes on one line (`a: b: c`, see [`error_messages`]), for the few places
+/// that must carry an error as text (a signature source's reason, a per-backend check result).
 pub fn error_chain(e: &dyn std::error::Error) -> String {
-    std::iter::successors(Some(e), |&e| e.source())
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
+    error_messages(e).join(": ")
 }

@@ -49,7 +49,7 @@ mod tree;
 pub use downloader::{
     Downloader, DownloaderBuilder, MissingVerifier, PullOutcome, StagedImage, VerifiedImage,
 };
-pub use error::{error_chain, ErrorKind, PullError};
+pub use error::{error_chain, error_messages, ErrorKind, PullError};
 pub use extract::{Compression, ExtractError, ExtractStats, UnsafeReason, MAX_METADATA_BYTES};
 pub use layout::LayoutSource;
 pub use limits::PullLimits;

@@ -105,6 +105,10 @@ fn signed_entry_installs_with_a_receipt() {
     assert_exit(&out, 0);
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["verified"], true);
+    assert_eq!(
+        (printed["schema"].as_u64(), printed["status"].as_str()),
+        (Some(1), Some("installed"))
+    );
     assert!(dest.join("demo").is_dir());
     assert!(std::fs::read_dir(dest.join("demo"))
         .unwrap()
@@ -430,26 +434,51 @@ fn a_receipt_and_its_tree_are_proven_by_verify_installed() {
         stdout.contains("changed on disk") && stdout.contains(&format!("{file} changed (content)")),
         "{stdout}"
     );
+    // The JSON failure document carries the per-backend results with the error.
+    let out = trustpull(&[
+        "verify-installed",
+        "--galleries",
+        config.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_exit(&out, 1);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            doc["status"].as_str(),
+            doc["backends"][0]["status"].as_str()
+        ),
+        (Some("rejected"), Some("failed")),
+        "{doc}"
+    );
+    assert!(doc["backends"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("changed on disk"));
 }
 
 #[test]
-fn json_documents_carry_schema_and_status_on_success_and_failure() {
+fn a_failure_prints_one_json_document_with_schema_and_status() {
     let dir = tempfile::tempdir().unwrap();
     let config = setup(dir.path(), &policy(IDENTITY, ""), &demo_index());
-    let dest = dir.path().join("backends");
-    let out = install(&config, &dest, "demo", &["--output", "json"]);
-    assert_exit(&out, 0);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (doc["schema"].as_u64(), doc["status"].as_str()),
-        (Some(1), Some("installed"))
+    let out = install(
+        &config,
+        &dir.path().join("backends"),
+        "nope",
+        &["--output", "json"],
     );
-    let out = install(&config, &dest, "nope", &["--output", "json"]);
     assert_exit(&out, 2);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
-        (doc["schema"].as_u64(), doc["status"].as_str()),
-        (Some(1), Some("error"))
+        (
+            doc["schema"].as_u64(),
+            doc["status"].as_str(),
+            doc["exit_code"].as_u64()
+        ),
+        (Some(1), Some("error"), Some(2))
     );
     assert!(doc["error"].as_str().unwrap().contains("nope"), "{doc}");
 }
