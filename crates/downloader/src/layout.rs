@@ -23,8 +23,10 @@ use trustpull_referrers::{
 };
 
 use crate::location::{ImageLocation, LayoutLocation, LayoutSelector, LAYOUT_REGISTRY};
-use crate::manifest::ANNOTATION_REF_NAME;
 use crate::source::{BlobStream, ImageSource, ImageSourceError, SourceDocument, SourceLocation};
+
+/// The annotation naming a tag in an OCI image layout's `index.json`.
+const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// A local OCI image layout, bound to one image in it.
 #[derive(Debug, Clone)]

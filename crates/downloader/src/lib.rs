@@ -39,7 +39,6 @@ mod extract;
 mod layout;
 mod limits;
 mod location;
-mod manifest;
 mod pin;
 mod progress;
 mod registry;

@@ -8,12 +8,11 @@
 
 use trustpull_policy::Digest;
 use trustpull_referrers::{
-    is_index_media_type, is_manifest_media_type, Descriptor, ImageIndex, ImageManifest, Platform,
-    PlatformChoiceError,
+    effective_media_type, is_index_media_type, is_manifest_media_type, Descriptor, ImageIndex,
+    ImageManifest, Platform, PlatformChoiceError,
 };
 use trustpull_verifier::ImageSubject;
 
-use crate::manifest::effective_media_type;
 use crate::progress::{ProgressEvent, ProgressObserver};
 use crate::{extract, ImageSource, PullError, PullLimits};
 

@@ -28,7 +28,7 @@ mod auth;
 
 use self::auth::AuthorizationValue;
 use crate::credentials::{Credential, Credentials};
-use crate::manifest::MANIFEST_ACCEPT;
+use crate::manifest::{effective_media_type, MANIFEST_ACCEPT};
 use crate::{ImageReference, Limits, RegistryError, Repository};
 
 /// Builds a [`RegistryClient`].
@@ -342,20 +342,11 @@ impl RegistryClient {
                 });
             }
         }
-        #[derive(Deserialize)]
-        struct MediaTypeOnly {
-            #[serde(default, rename = "mediaType")]
-            media_type: Option<String>,
-        }
-        let declared: MediaTypeOnly = parse_document(&url, &bytes, "manifest")?;
-        let media_type = declared
-            .media_type
-            .filter(|m| !m.is_empty())
-            .or(content_type)
-            .ok_or_else(|| RegistryError::MalformedDocument {
+        let media_type = effective_media_type(&bytes, content_type.as_deref().unwrap_or(""))
+            .map_err(|source| RegistryError::InvalidDocument {
                 url: url.to_string(),
                 what: "manifest",
-                problem: "neither a mediaType field nor a Content-Type header".to_owned(),
+                source,
             })?;
         Ok(FetchedManifest {
             digest: actual,

@@ -146,16 +146,6 @@ pub enum RegistryError {
         #[source]
         source: serde_json::Error,
     },
-    /// A document parsed but breaks a rule (a bad digest string, a missing field).
-    #[error("{url} returned an unusable {what}: {problem}")]
-    MalformedDocument {
-        /// The request URL.
-        url: String,
-        /// What was expected.
-        what: &'static str,
-        /// The broken rule, e.g. `layer 0 has digest "md5:…"`.
-        problem: String,
-    },
     /// A referrer manifest's `subject` is not the digest it was listed for.
     #[error("referrer manifest {manifest} names subject {}, not {expected}; ignoring it (registries can lie)", .found.as_deref().unwrap_or("(none)"))]
     SubjectMismatch {
@@ -223,7 +213,6 @@ impl RegistryError {
             | Self::DigestMismatch { .. }
             | Self::SizeMismatch { .. }
             | Self::InvalidDocument { .. }
-            | Self::MalformedDocument { .. }
             | Self::SubjectMismatch { .. }
             | Self::NotABundle { .. } => RegistryErrorKind::Rejected,
             Self::InvalidReference { .. } | Self::Config { .. } => RegistryErrorKind::Config,

@@ -62,9 +62,10 @@ pub use discovery::{
 pub use error::{RegistryError, RegistryErrorKind};
 pub use limits::Limits;
 pub use manifest::{
-    is_bundle_media_type, is_index_media_type, is_manifest_media_type, Descriptor, ImageIndex,
-    ImageManifest, PlatformChoiceError, ANNOTATION_CREATED, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST,
-    MANIFEST_ACCEPT, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, SIGSTORE_BUNDLE_V03,
+    effective_media_type, is_bundle_media_type, is_index_media_type, is_manifest_media_type,
+    Descriptor, ImageIndex, ImageManifest, PlatformChoiceError, ANNOTATION_CREATED,
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MANIFEST_ACCEPT, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST,
+    SIGSTORE_BUNDLE_V03,
 };
 pub use platform::{Platform, PlatformParseError};
 pub use reference::{ImageReference, Repository};

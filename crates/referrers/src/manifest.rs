@@ -198,9 +198,58 @@ pub fn is_manifest_media_type(media_type: &str) -> bool {
     matches!(media_type, OCI_MANIFEST | DOCKER_MANIFEST)
 }
 
+/// Just the `mediaType` and whether `manifests` is present: enough to tell an index from a
+/// manifest when the transport's media type is vague.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MediaTypeProbe {
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Option<serde_json::Value>,
+}
+
+/// The one rule for a document's media type: its own `mediaType` field wins over what the
+/// transport reported (a `Content-Type`, a layout descriptor); a reported manifest or index type
+/// is used next; otherwise a document with `manifests` is an OCI index, anything else an OCI
+/// manifest. Errors only when the bytes are not a JSON object.
+pub fn effective_media_type(bytes: &[u8], reported: &str) -> Result<String, serde_json::Error> {
+    let probe: MediaTypeProbe = serde_json::from_slice(bytes)?;
+    Ok(match probe.media_type.filter(|m| !m.is_empty()) {
+        Some(m) => m,
+        None if is_index_media_type(reported) || is_manifest_media_type(reported) => {
+            reported.to_owned()
+        }
+        None if probe.manifests.is_some() => OCI_INDEX.to_owned(),
+        None => OCI_MANIFEST.to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_document_says_its_media_type_first() {
+        for (doc, reported, want) in [
+            (
+                r#"{"mediaType":"application/x-own"}"#,
+                OCI_INDEX,
+                "application/x-own",
+            ),
+            (r#"{"mediaType":""}"#, DOCKER_MANIFEST, DOCKER_MANIFEST),
+            (r#"{}"#, OCI_INDEX, OCI_INDEX),
+            (r#"{"manifests":[]}"#, "application/octet-stream", OCI_INDEX),
+            (r#"{"layers":[]}"#, "", OCI_MANIFEST),
+        ] {
+            assert_eq!(
+                effective_media_type(doc.as_bytes(), reported).expect("json"),
+                want,
+                "{doc} / {reported}"
+            );
+        }
+        assert!(effective_media_type(b"not json", OCI_MANIFEST).is_err());
+    }
 
     #[test]
     fn bundle_media_types() {
