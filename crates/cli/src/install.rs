@@ -86,8 +86,10 @@ pub async fn run(args: Args, quiet: bool) -> Result<(), CliError> {
         Output::Json => {
             let mut value = output::to_json(r)?;
             if let Some(map) = value.as_object_mut() {
-                // The receipt's listing is for verify-installed; the document stays readable.
+                // The receipt's listing is for verify-installed; the document gives its digest.
                 map.remove("tree");
+                let tree_digest = r.tree.as_ref().map(|t| t.digest());
+                map.insert("tree_digest".into(), serde_json::json!(tree_digest));
                 map.insert("dest".into(), serde_json::json!(outcome.dest));
                 map.insert(
                     "receipt_path".into(),

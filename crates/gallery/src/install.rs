@@ -95,11 +95,9 @@ pub struct InstallReceipt {
     pub policy_fingerprint: Option<Digest>,
     /// The warning shown at install time, if any.
     pub warning: Option<String>,
-    /// The digest of the installed tree (sorted paths, modes, file hashes, link targets);
-    /// `verify-installed` recomputes it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tree_digest: Option<Digest>,
-    /// The installed tree itself, so a changed tree can be reported file by file.
+    /// The installed tree (sorted paths, modes, file hashes, link targets; its digest is
+    /// [`TreeListing::digest`]): `verify-installed` recomputes it from disk and names what
+    /// changed. `None` only in receipts written before trees were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree: Option<TreeListing>,
 }
@@ -436,7 +434,6 @@ pub async fn install(
                         .as_ref()
                         .map(|p| p.fingerprint().clone()),
                     warning: warning.clone(),
-                    tree_digest: Some(outcome.tree_digest.clone()),
                     tree: Some(staged.tree().clone()),
                 };
                 let path = receipt_path(dest_root, &entry.name);
@@ -484,10 +481,9 @@ pub async fn install(
     Err(InstallError::AllUnavailable {
         name: entry.name.to_string(),
         tried,
-        source: Box::new(last.unwrap_or_else(|| InstallError::UnknownBackend {
-            name: name.to_owned(),
-            searched: vec![gallery.name.clone()],
-        })),
+        source: Box::new(
+            last.expect("the primary location is always tried, so a failure was recorded"),
+        ),
     })
 }
 
@@ -575,9 +571,9 @@ async fn attempt(
 
 /// What is wrong with the tree at `dir` compared with what `receipt` recorded, if anything.
 fn tree_problem(dir: &Path, receipt: &InstallReceipt) -> Option<String> {
-    let Some(expected) = &receipt.tree_digest else {
+    let Some(then) = &receipt.tree else {
         return Some(format!(
-            "the receipt records no tree digest (installed by an older trustpull), so {} cannot be proven; reinstall with `trustpull install {}`",
+            "the receipt records no tree (it was written by an older trustpull), so {} cannot be proven; reinstall with `trustpull install {}`",
             dir.display(),
             receipt.requested
         ));
@@ -591,26 +587,19 @@ fn tree_problem(dir: &Path, receipt: &InstallReceipt) -> Option<String> {
             ))
         }
     };
-    if &now.digest() == expected {
+    if now.digest() == then.digest() {
         return None;
     }
-    let changes: Vec<String> = match &receipt.tree {
-        Some(then) if &then.digest() == expected => then
-            .changes(&now)
-            .iter()
-            .take(5)
-            .map(ToString::to_string)
-            .collect(),
-        _ => Vec::new(),
-    };
+    let changes: Vec<String> = then
+        .changes(&now)
+        .iter()
+        .take(5)
+        .map(ToString::to_string)
+        .collect();
     Some(format!(
-        "the tree at {} changed on disk since it was verified{}; reinstall with `trustpull install {}`",
+        "the tree at {} changed on disk since it was verified: {}; reinstall with `trustpull install {}`",
         dir.display(),
-        if changes.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", changes.join(", "))
-        },
+        changes.join(", "),
         receipt.requested
     ))
 }
@@ -982,7 +971,6 @@ mod tests {
             digest: Digest::of(b""),
             index_digest: None,
             platform: None,
-            tree_digest: None,
             tree: None,
             verified: false,
             verification: None,
@@ -1008,9 +996,7 @@ mod tests {
                 let dir = install_dir(&dest, &entry).expect("inside");
                 std::fs::create_dir(&dir).expect("mkdir");
                 std::fs::write(dir.join("run"), b"v1").expect("write");
-                let listing = TreeListing::read(&dir).expect("listing");
-                receipt.tree_digest = Some(listing.digest());
-                receipt.tree = Some(listing);
+                receipt.tree = Some(TreeListing::read(&dir).expect("listing"));
             }
             write_receipt(&receipt_path(&dest, &entry), &receipt).expect("write");
         }
