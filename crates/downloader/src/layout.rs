@@ -22,7 +22,7 @@ use trustpull_referrers::{
     ImageManifest, Limits, ANNOTATION_CREATED,
 };
 
-use crate::location::{ImageLocation, LayoutLocation, LayoutSelector, LAYOUT_REGISTRY};
+use crate::location::{ImageLocation, LayoutLocation, LayoutSelector};
 use crate::source::{BlobStream, ImageSource, ImageSourceError, SourceDocument, SourceLocation};
 
 /// The annotation naming a tag in an OCI image layout's `index.json`.
@@ -31,9 +31,7 @@ const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// A local OCI image layout, bound to one image in it.
 #[derive(Debug, Clone)]
 pub struct LayoutSource {
-    root: PathBuf,
-    selector: LayoutSelector,
-    reference: String,
+    layout: LayoutLocation,
     limits: Limits,
 }
 
@@ -42,24 +40,30 @@ impl LayoutSource {
     /// `max_manifest_bytes` / `max_bundle_bytes`, `index.json` at most `max_referrers` entries).
     pub fn new(location: &LayoutLocation, limits: &Limits) -> Self {
         Self {
-            root: location.root.clone(),
-            selector: location.selector.clone(),
-            reference: ImageLocation::Layout(location.clone()).to_string(),
+            layout: location.clone(),
             limits: limits.clone(),
         }
     }
 
     /// The layout directory.
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.layout.root
+    }
+
+    fn image_location(&self) -> ImageLocation {
+        ImageLocation::Layout(self.layout.clone())
     }
 
     fn location_name(&self) -> String {
-        self.root.display().to_string()
+        self.layout.root.display().to_string()
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs").join("sha256").join(digest.hex())
+        self.layout
+            .root
+            .join("blobs")
+            .join("sha256")
+            .join(digest.hex())
     }
 
     fn unavailable(&self, what: impl Into<String>, source: std::io::Error) -> ImageSourceError {
@@ -125,12 +129,12 @@ impl LayoutSource {
     async fn index(&self) -> Result<ImageIndex, ImageSourceError> {
         // A layout directory that is not there is the local form of an unreachable registry
         // (an unmounted volume): unavailable, so a mirror may serve instead.
-        if let Err(e) = tokio::fs::metadata(&self.root).await {
+        if let Err(e) = tokio::fs::metadata(&self.layout.root).await {
             return Err(self.unavailable("the layout directory", e));
         }
         let bytes = self
             .read_capped(
-                &self.root.join("index.json"),
+                &self.layout.root.join("index.json"),
                 "index.json",
                 self.limits.max_manifest_bytes,
             )
@@ -154,7 +158,7 @@ impl LayoutSource {
             // Referrers (signatures, attestations) carry an artifactType; they are not images.
             .filter(|d| d.artifact_type.is_none())
             .collect();
-        let found = match &self.selector {
+        let found = match &self.layout.selector {
             LayoutSelector::Tag(tag) => images
                 .iter()
                 .find(|d| d.annotations.get(ANNOTATION_REF_NAME) == Some(tag))
@@ -176,7 +180,7 @@ impl LayoutSource {
                             })
                             .collect();
                         return Err(ImageSourceError::BadReference {
-                            reference: self.reference.clone(),
+                            reference: self.image_location().to_string(),
                             reason: format!(
                                 "the layout holds {} images; add :TAG (tags: {}) or @DIGEST",
                                 images.len(),
@@ -187,7 +191,7 @@ impl LayoutSource {
                 }
             }
         };
-        match (found, &self.selector) {
+        match (found, &self.layout.selector) {
             (Some(d), _) => Ok(d.clone()),
             // A digest that is not listed in index.json may still be a blob of the layout.
             (None, LayoutSelector::Digest(digest)) => {
@@ -237,15 +241,7 @@ impl LayoutSource {
 #[async_trait]
 impl ImageSource for LayoutSource {
     fn location(&self) -> SourceLocation {
-        SourceLocation {
-            registry: LAYOUT_REGISTRY.to_owned(),
-            repository: self.location_name(),
-            reference: self.reference.clone(),
-            digest: match &self.selector {
-                LayoutSelector::Digest(d) => Some(d.clone()),
-                _ => None,
-            },
-        }
+        (&self.image_location()).into()
     }
 
     async fn resolve(&self) -> Result<SourceDocument, ImageSourceError> {

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use trustpull_policy::Digest;
 use trustpull_referrers::ImageReference;
 
+use crate::SourceLocation;
+
 /// The reference prefix for local OCI image layouts.
 pub const LAYOUT_SCHEME: &str = "oci-layout:";
 
@@ -112,6 +114,17 @@ impl ImageLocation {
         match self {
             Self::Registry(r) => r.repository().name().to_owned(),
             Self::Layout(l) => l.root.display().to_string(),
+        }
+    }
+}
+
+impl From<&ImageLocation> for SourceLocation {
+    fn from(location: &ImageLocation) -> Self {
+        SourceLocation {
+            registry: location.registry().to_owned(),
+            repository: location.repository(),
+            reference: location.to_string(),
+            digest: location.digest().cloned(),
         }
     }
 }

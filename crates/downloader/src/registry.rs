@@ -23,6 +23,7 @@ use trustpull_verifier::{
     CandidateList, ImageSubject, SignatureCandidate, SignatureSource, SignatureSourceError,
 };
 
+use crate::location::ImageLocation;
 use crate::source::{BlobStream, ImageSource, ImageSourceError, SourceDocument, SourceLocation};
 
 /// One image in a registry, read through a [`RegistryClient`].
@@ -85,13 +86,7 @@ impl RegistrySource {
 #[async_trait]
 impl ImageSource for RegistrySource {
     fn location(&self) -> SourceLocation {
-        let repo = self.image.repository();
-        SourceLocation {
-            registry: repo.registry().to_owned(),
-            repository: repo.name().to_owned(),
-            reference: self.image.to_string(),
-            digest: self.image.digest().cloned(),
-        }
+        (&ImageLocation::Registry(self.image.clone())).into()
     }
 
     async fn resolve(&self) -> Result<SourceDocument, ImageSourceError> {
