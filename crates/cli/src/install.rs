@@ -2,9 +2,10 @@
 //! `trustpull verify-installed --galleries FILE --dest DIR` (DESIGN.md §8, §9).
 //!
 //! The flow lives in `trustpull_gallery::{install, verify_installed}`; this module reads the
-//! Docker credentials, prints warnings and results, and maps errors to exit codes:
-//! 0 installed / all OK, 1 rejected or strict refusal or a backend that no longer passes,
-//! 2 usage or config (including tarball entries, not implemented yet), 3 unavailable.
+//! Docker credentials, prints warnings and results, and maps errors to exit codes through
+//! `crate::exit`: 0 installed / all OK, 1 rejected or strict refusal or a backend that no
+//! longer passes, 2 usage, config or local (a bad index name, a destination that cannot be
+//! written, tarball entries: not implemented yet), 3 unavailable, 130 interrupted.
 
 use std::path::PathBuf;
 

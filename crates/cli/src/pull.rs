@@ -18,7 +18,8 @@
 //! Nothing is written to DIR unless everything passed: the tree is staged beside DIR and
 //! renamed into place. DIR must not exist or be empty, unless `--replace`.
 //!
-//! Exit status: 0 installed, 1 rejected, 2 usage or config error, 3 unavailable.
+//! Exit status (`crate::exit`): 0 installed, 1 rejected, 2 usage, config or local error,
+//! 3 unavailable (or `--timeout` passed), 130 interrupted; nothing is installed unless 0.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -18,7 +18,8 @@
 //! The policy, trust root and registry flags are shared with `trustpull pull`
 //! ([`crate::trust_args`]); registry credentials come from the Docker config.
 //!
-//! Exit status: 0 verified, 1 rejected, 2 usage or config error, 3 unavailable.
+//! Exit status (`crate::exit`): 0 verified, 1 rejected, 2 usage, config or local error,
+//! 3 unavailable (including an inconclusive signature list, or `--timeout`), 130 interrupted.
 
 use std::sync::Arc;
 
