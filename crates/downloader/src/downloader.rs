@@ -223,9 +223,10 @@ impl Downloader {
                         .with_discovery(self.discovery.clone()),
                 )
             }
-            ImageLocation::Layout(layout) => {
-                Box::new(LayoutSource::new(layout, &self.document_limits()))
-            }
+            ImageLocation::Layout(layout) => Box::new(
+                LayoutSource::new(layout, &self.document_limits())
+                    .with_discovery(self.discovery.clone()),
+            ),
         })
     }
 

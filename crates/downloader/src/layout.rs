@@ -18,8 +18,8 @@ use trustpull_policy::Digest;
 use trustpull_verifier::{CandidateList, ImageSubject, SignatureCandidate, SignatureSource};
 
 use trustpull_referrers::{
-    is_bundle_media_type, is_index_media_type, is_manifest_media_type, Descriptor, ImageIndex,
-    ImageManifest, Limits, ANNOTATION_CREATED,
+    is_bundle_media_type, is_index_media_type, is_manifest_media_type, Descriptor,
+    DiscoveryOptions, ImageIndex, ImageManifest, Limits, ANNOTATION_CREATED,
 };
 
 use crate::location::{ImageLocation, LayoutLocation, LayoutSelector};
@@ -33,6 +33,7 @@ const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub struct LayoutSource {
     layout: LayoutLocation,
     limits: Limits,
+    discovery: DiscoveryOptions,
 }
 
 impl LayoutSource {
@@ -42,7 +43,16 @@ impl LayoutSource {
         Self {
             layout: location.clone(),
             limits: limits.clone(),
+            discovery: DiscoveryOptions::default(),
         }
+    }
+
+    /// Orders signature candidates by the same fair rule as registry discovery (the time that
+    /// tells a plausible `created` date from one in the future).
+    #[must_use]
+    pub fn with_discovery(mut self, options: DiscoveryOptions) -> Self {
+        self.discovery = options;
+        self
     }
 
     /// The layout directory.
@@ -343,8 +353,9 @@ impl SignatureSource for LayoutSource {
             }
             found.push(candidate);
         }
-        // Newest first (RFC 3339 strings of one format sort by time).
-        found.sort_by(|a, b| b.created().cmp(&a.created()));
+        // The fair order registries use: plausible dates newest first, then undated, then
+        // future or unparsable ones (every layout candidate was classified by its manifest).
+        found.sort_by_key(|c| self.discovery.rank(c.created(), true));
         let limit = self.limits.max_referrers;
         Ok(CandidateList {
             candidates: found,

@@ -133,7 +133,18 @@ impl DiscoveryOptions {
     pub fn at(now: DateTime<Utc>) -> Self {
         Self { now: Some(now) }
     }
+
+    /// The place in the fair order (module docs, "Order") of a candidate whose `created`
+    /// annotation says `created`, `typed` when its descriptor named a bundle artifactType: sort
+    /// by it (stable) so every source orders candidates by the same rule.
+    pub fn rank(&self, created: Option<&str>, typed: bool) -> CandidateRank {
+        CandidateRank(order::order_key(created, typed, self.now))
+    }
 }
+
+/// A candidate's place in the fair order ([`DiscoveryOptions::rank`]); smaller sorts first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CandidateRank(order::OrderKey);
 
 /// Which limit cut a [`Discovery`]'s list, and its value.
 #[derive(Debug, Clone, PartialEq, Eq)]

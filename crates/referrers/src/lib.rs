@@ -56,8 +56,8 @@ mod reference;
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
 pub use credentials::{Credential, Credentials, DockerConfig};
 pub use discovery::{
-    Discovery, DiscoveryOptions, DiscoverySource, DiscoveryTruncation, SignatureBundle,
-    SignatureCandidate, SkippedReferrer,
+    CandidateRank, Discovery, DiscoveryOptions, DiscoverySource, DiscoveryTruncation,
+    SignatureBundle, SignatureCandidate, SkippedReferrer,
 };
 pub use error::{RegistryError, RegistryErrorKind};
 pub use limits::Limits;

@@ -15,9 +15,10 @@ use async_trait::async_trait;
 use support::*;
 use trustpull_downloader::{
     DestinationError, Downloader, DownloaderBuilder, ErrorKind, ExistingDestination, ImageSource,
-    Platform, PullError, PullOutcome,
+    LayoutSource, Platform, PullError, PullOutcome,
 };
 use trustpull_policy::Digest;
+use trustpull_referrers::DiscoveryOptions;
 use trustpull_verifier::{
     ImageSubject, ImageVerifier, NoopVerifier, SignatureSource, StrictVerifier, Verification,
     VerifyError,
@@ -630,6 +631,56 @@ async fn layout_signature_discovery_by_subject() {
         .await
         .unwrap();
     assert!(none.candidates.is_empty());
+}
+
+#[tokio::test]
+async fn layout_candidates_follow_the_fair_order_of_registries() {
+    let (mut store, image) = two_layer_store();
+    let junk = referrer(
+        &mut store,
+        &image,
+        b"{\"bundle\":\"junk\"}",
+        "2999-01-01T00:00:00Z",
+    );
+    let real = referrer(
+        &mut store,
+        &image,
+        b"{\"bundle\":\"real\"}",
+        "2026-01-01T00:00:00Z",
+    );
+    let layout = tempfile::tempdir().unwrap();
+    let dated = |d: &(Digest, u64), created: &str| {
+        serde_json::json!({"mediaType": OCI_MANIFEST, "digest": d.0, "size": d.1,
+            "annotations": {"org.opencontainers.image.created": created}})
+    };
+    store.write_layout(
+        layout.path(),
+        &[("v1", &image.0, OCI_MANIFEST)],
+        &[
+            dated(&junk, "2999-01-01T00:00:00Z"),
+            dated(&real, "2026-01-01T00:00:00Z"),
+        ],
+    );
+    let subject = ImageSubject::new("oci-layout", "l", image.0.clone(), OCI_MANIFEST);
+    async fn order(source: LayoutSource, subject: &ImageSubject) -> Vec<Digest> {
+        let found = source.candidates(subject, subject.digest()).await.unwrap();
+        found
+            .candidates
+            .iter()
+            .map(|c| c.digest().clone())
+            .collect()
+    }
+    // Without a time every parsable date is plausible: the far future goes first.
+    assert_eq!(
+        order(layout_at(layout.path(), "v1"), &subject).await,
+        [junk.0.clone(), real.0.clone()]
+    );
+    // With one, a date in the future ranks last, as in registry discovery.
+    let now = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let source = layout_at(layout.path(), "v1").with_discovery(DiscoveryOptions::at(now));
+    assert_eq!(order(source, &subject).await, [real.0, junk.0]);
 }
 
 #[tokio::test]
