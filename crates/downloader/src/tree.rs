@@ -13,8 +13,10 @@
 //! - `.<name>.trustpull-old-*` — the previous tree, on a filesystem without `RENAME_EXCHANGE`;
 //! - `.<name>.trustpull-pending-<tree digest hex><suffix>` — a sidecar written before the swap.
 //!
-//! Everything starting with `.<name>.trustpull-` (exactly: `a` never touches
-//! `.a.b.trustpull-…`) belongs to the lock holder: [`DestinationLock::acquire`] sweeps staging,
+//! Everything starting with `.<name>.trustpull-` belongs to the lock holder, and to no other
+//! name: a destination name may not contain `.trustpull-` itself
+//! ([`DestinationError::ReservedDestinationName`]), so `a` never touches `.a.b.trustpull-…` nor
+//! the files of a name like `a.trustpull-staging-x`. The lock holder: [`DestinationLock::acquire`] sweeps staging,
 //! layer and old directories and resolves pending sidecars before anything else.
 //!
 //! The destination (documented on [`crate::ExistingDestination`]): a missing destination or an
@@ -77,6 +79,13 @@ pub enum DestinationError {
     /// The destination has no usable parent directory name.
     #[error("destination {dest:?} has no parent directory or file name")]
     BadDestination {
+        /// The destination.
+        dest: PathBuf,
+    },
+    /// The destination's name contains `.trustpull-`, the marker of the names trustpull keeps
+    /// beside it: another name's staging or pending files could then look like this name's.
+    #[error("destination {dest:?} has '.trustpull-' in its name, which trustpull reserves for its own files beside it; choose another name")]
+    ReservedDestinationName {
         /// The destination.
         dest: PathBuf,
     },
@@ -184,7 +193,7 @@ impl LockInner {
     }
     /// `.<name>.trustpull-`: everything of this name's that the lock holder owns.
     fn prefix(&self) -> OsString {
-        at::concat(&at::concat(OsStr::new("."), &self.name), ".trustpull-")
+        at::concat(&at::concat(OsStr::new("."), &self.name), MARKER)
     }
     fn at(&self, name: &OsStr) -> PathBuf {
         self.parent_path.join(name)
@@ -207,6 +216,14 @@ impl Drop for LockInner {
     }
 }
 
+/// What separates a destination name from the kind of file trustpull keeps beside it. No
+/// destination name contains it, so `.<name>.trustpull-…` names exactly one destination.
+const MARKER: &str = ".trustpull-";
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 fn lock_name(name: &OsStr) -> OsString {
     at::concat(&at::concat(OsStr::new("."), name), ".trustpull.lock")
 }
@@ -216,6 +233,11 @@ fn parent_and_name(dest: &Path) -> Result<(PathBuf, OsString), DestinationError>
         dest: dest.to_path_buf(),
     };
     let name = dest.file_name().ok_or_else(bad)?.to_os_string();
+    if contains(name.as_bytes(), MARKER.as_bytes()) {
+        return Err(DestinationError::ReservedDestinationName {
+            dest: dest.to_path_buf(),
+        });
+    }
     let parent = match dest.parent() {
         Some(p) if p.as_os_str().is_empty() => PathBuf::from("."),
         Some(p) => p.to_path_buf(),
@@ -506,6 +528,30 @@ pub fn recover_sidecar(dest: &Path, suffix: &str) -> Result<(), DestinationError
         inner: Arc::new(inner),
     };
     lock.sweep(Some(suffix), false)
+}
+
+/// [`recover_sidecar`] for every destination in `parent` with a pending sidecar ending in
+/// `suffix`: call it before reading the sidecars (receipts) of a whole directory. Blocks like
+/// [`recover_sidecar`].
+pub fn recover_sidecars_in(parent: &Path, suffix: &str) -> Result<(), DestinationError> {
+    let pending_marker = format!("{MARKER}pending-");
+    for entry in std::fs::read_dir(parent).map_err(io_error("list", parent))? {
+        let file = entry.map_err(io_error("list", parent))?.file_name();
+        let Some(rest) = file.as_bytes().strip_prefix(b".") else {
+            continue;
+        };
+        // No destination name contains the marker, so its first occurrence ends the name.
+        let Some(end) = rest
+            .windows(pending_marker.len())
+            .position(|w| w == pending_marker.as_bytes())
+        else {
+            continue;
+        };
+        if rest.ends_with(suffix.as_bytes()) {
+            recover_sidecar(&parent.join(OsStr::from_bytes(&rest[..end])), suffix)?;
+        }
+    }
+    Ok(())
 }
 
 fn valid_suffix(suffix: &[u8]) -> bool {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use trustpull_downloader::{
-    error_chain, recover_sidecar, DestinationError, Downloader, DownloaderBuilder, ErrorKind,
+    error_chain, recover_sidecars_in, DestinationError, Downloader, DownloaderBuilder, ErrorKind,
     ExistingDestination, ImageLocation, LocationError, NoProgress, Platform, PlatformChoice,
     ProgressObserver, PullError, Sidecar, StagedImage, TreeListing, VerifiedImage,
 };
@@ -255,9 +255,9 @@ pub enum InstallError {
         path: PathBuf,
     },
     /// A receipt left pending by a crashed install could not be settled.
-    #[error("cannot settle the pending receipt {}", path.display())]
+    #[error("cannot settle the receipts left pending in {}", path.display())]
     Recover {
-        /// The pending file.
+        /// The install directory.
         path: PathBuf,
         /// What failed.
         #[source]
@@ -570,7 +570,8 @@ async fn attempt(
 }
 
 /// What is wrong with the tree at `dir` compared with what `receipt` recorded, if anything.
-fn tree_problem(dir: &Path, receipt: &InstallReceipt) -> Option<String> {
+/// Hashing a tree is blocking work: it runs on a blocking thread.
+async fn tree_problem(dir: &Path, receipt: &InstallReceipt) -> Option<String> {
     let Some(then) = &receipt.tree else {
         return Some(format!(
             "the receipt records no tree (it was written by an older trustpull), so {} cannot be proven; reinstall with `trustpull install {}`",
@@ -578,9 +579,12 @@ fn tree_problem(dir: &Path, receipt: &InstallReceipt) -> Option<String> {
             receipt.requested
         ));
     };
-    let now = match TreeListing::read(dir) {
-        Ok(now) => now,
-        Err(e) => {
+    let owned = dir.to_owned();
+    let read = tokio::task::spawn_blocking(move || TreeListing::read(&owned)).await;
+    let now = match read {
+        Ok(Ok(now)) => now,
+        Err(e) => return Some(format!("cannot read the installed tree: {e}")),
+        Ok(Err(e)) => {
             return Some(format!(
                 "cannot read the installed tree: {}",
                 error_chain(&e)
@@ -694,23 +698,19 @@ pub async fn verify_installed(
         source,
     };
     // First finish (or discard) a receipt an install crashed before moving into place, so
-    // each receipt read below describes the tree beside it.
-    for entry in std::fs::read_dir(dest_root).map_err(io)? {
-        let file_name = entry.map_err(io)?.file_name();
-        let pending = file_name
-            .to_str()
-            .and_then(|n| n.strip_prefix('.'))
-            .and_then(|n| n.split_once(".trustpull-pending-"))
-            .map(|(name, _)| name.to_owned());
-        if let Some(name) = pending {
-            recover_sidecar(&dest_root.join(name), RECEIPT_SUFFIX).map_err(|source| {
-                InstallError::Recover {
-                    path: dest_root.join(&file_name),
-                    source,
-                }
-            })?;
-        }
-    }
+    // each receipt read below describes the tree beside it. It waits for installs of those
+    // names to finish, so it runs on a blocking thread.
+    let root = dest_root.to_owned();
+    tokio::task::spawn_blocking(move || recover_sidecars_in(&root, RECEIPT_SUFFIX))
+        .await
+        .map_err(|e| InstallError::ReceiptIo {
+            path: dest_root.to_owned(),
+            source: std::io::Error::other(e),
+        })?
+        .map_err(|source| InstallError::Recover {
+            path: dest_root.to_owned(),
+            source,
+        })?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(dest_root)
         .map_err(io)?
         .map(|e| e.map(|e| e.path()))
@@ -782,7 +782,7 @@ async fn check_one(
             false,
         );
     }
-    if let Some(problem) = tree_problem(&dir, receipt) {
+    if let Some(problem) = tree_problem(&dir, receipt).await {
         return failed(problem, false);
     }
     let Some(gallery) = config.gallery(&receipt.gallery) else {

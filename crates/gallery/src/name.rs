@@ -4,9 +4,9 @@
 //! an entry's name becomes a directory under the install destination. So a name is parsed once,
 //! when the index is loaded, into a type whose existence proves it matches
 //! `[A-Za-z0-9][A-Za-z0-9._-]*` (at most [`MAX_NAME_LEN`] bytes) and does not end in the
-//! receipt suffix: no `..`, no `/`, no absolute path, no empty name, no hidden name that could
-//! collide with trustpull's own `.NAME.trustpull-*` files, no name that is another name's
-//! receipt. Code downstream never re-checks.
+//! receipt suffix: no `..`, no `/`, no absolute path, no empty name, no hidden name and no
+//! `.trustpull-` in it (either could collide with trustpull's own `.NAME.trustpull-*` files
+//! beside a tree), no name that is another name's receipt. Code downstream never re-checks.
 
 use std::fmt;
 
@@ -58,6 +58,8 @@ impl EntryName {
             Some("it may only contain letters, digits, '.', '_' and '-'")
         } else if value.ends_with(RECEIPT_SUFFIX) {
             Some("it ends in .receipt.json, the name of another backend's receipt")
+        } else if value.contains(".trustpull-") {
+            Some("it contains .trustpull-, which marks trustpull's own files beside a backend")
         } else {
             None
         };

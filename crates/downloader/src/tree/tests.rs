@@ -307,6 +307,55 @@ fn crash_after_the_swap_is_recovered_by_recover_sidecar() {
 }
 
 #[test]
+fn recover_sidecars_in_settles_every_pending_sidecar_of_a_directory() {
+    let parent = tempfile::tempdir().unwrap();
+    let mut news = Vec::new();
+    for name in ["a", "a.b"] {
+        let dest = parent.path().join(name);
+        install(&dest, ExistingDestination::Refuse, OLD).unwrap();
+        let lock = DestinationLock::acquire_blocking(&dest, ExistingDestination::Replace).unwrap();
+        let (staging, new) = stage(&lock, NEW);
+        let _armed = arm(&[Fault::CrashAfterSwap]);
+        staging.commit(lock, Some(sidecar_for(&new))).unwrap_err();
+        news.push((dest, new));
+    }
+    recover_sidecars_in(parent.path(), SUFFIX).unwrap();
+    for (dest, new) in &news {
+        assert_eq!(sidecar_digest(dest), new.digest().as_str(), "{dest:?}");
+        assert_eq!(sidecar_digest(dest), tree_digest(dest));
+    }
+}
+
+#[test]
+fn a_destination_name_with_the_marker_is_refused() {
+    let parent = tempfile::tempdir().unwrap();
+    for name in [
+        "a.trustpull-staging-x",
+        "x.trustpull-pending-y",
+        ".trustpull-",
+    ] {
+        let err = DestinationLock::acquire_blocking(
+            &parent.path().join(name),
+            ExistingDestination::Refuse,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, DestinationError::ReservedDestinationName { .. }),
+            "{name}: {err:?}"
+        );
+    }
+    assert!(entries(parent.path()).is_empty());
+    // A name that merely contains "trustpull" is fine.
+    drop(
+        DestinationLock::acquire_blocking(
+            &parent.path().join("trustpull.tools"),
+            ExistingDestination::Refuse,
+        )
+        .unwrap(),
+    );
+}
+
+#[test]
 fn crash_before_the_swap_keeps_the_old_sidecar_and_drops_the_pending_one() {
     let parent = tempfile::tempdir().unwrap();
     let dest = parent.path().join("dest");
