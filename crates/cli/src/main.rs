@@ -105,9 +105,27 @@ async fn run(command: Command, quiet: bool) -> Result<(), CliError> {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(Status::Usage as u8);
+        }
+    };
+    let code = runtime.block_on(run_cli(cli));
+    // The command has ended and cleaned up; a read still stuck on a blocking thread (a stalled
+    // pipe or network mount the interrupted command was reading) must not keep the process
+    // alive, so the runtime is not waited for.
+    runtime.shutdown_background();
+    code
+}
+
+async fn run_cli(cli: Cli) -> ExitCode {
     let json = cli.command.json();
     let timeout = cli.timeout;
     // Dropping the command's future cancels it: the libraries guarantee that a cancelled

@@ -7,18 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::trustpull;
-
-const IDENTITY: &str =
-    "https://github.com/acme/backends/.github/workflows/release.yml@refs/heads/main";
-const ISSUER: &str = "https://token.actions.githubusercontent.com";
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .canonicalize()
-        .unwrap()
-}
+use crate::{assert_exit, copy_dir, examples, trustpull, IDENTITY, ISSUER};
 
 fn demo_ref() -> String {
     format!("oci-layout:{}:v1", examples().join("demo-image").display())
@@ -70,16 +59,6 @@ fn verify_installed(config: &Path, dest: &Path) -> std::process::Output {
         "--dest",
         dest.to_str().unwrap(),
     ])
-}
-
-fn assert_exit(out: &std::process::Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn receipt(dest: &Path, name: &str) -> serde_json::Value {
@@ -264,19 +243,6 @@ fn unsigned_copy(dir: &Path) -> PathBuf {
         .retain(|m| m.get("artifactType").is_none());
     std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
     dst
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), to).unwrap();
-        }
-    }
 }
 
 #[test]

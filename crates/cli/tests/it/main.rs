@@ -1,17 +1,67 @@
 //! Integration tests for the `trustpull` binary: exit codes and output, one module per command.
 
+// Helpers outside #[test] fns: a panic is how they report a broken fixture.
+#![allow(clippy::unwrap_used)]
+
 mod install;
 mod interop;
+mod interrupt;
 mod list;
 mod pull;
 mod verify;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// The identity that signed the offline demo in examples/.
+pub const IDENTITY: &str =
+    "https://github.com/acme/backends/.github/workflows/release.yml@refs/heads/main";
+/// The issuer of the demo's signing certificate.
+pub const ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+/// The repository's examples/ directory (the offline demo), absolute.
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Copies the directory tree `src` to `dst`.
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+/// Asserts the exit code, showing stdout and stderr when it differs.
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The built `trustpull` binary with `args`, not started.
+pub fn trustpull_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trustpull"));
+    command.args(args);
+    command
+}
 
 /// Runs the built `trustpull` binary with `args`.
 pub fn trustpull(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trustpull"))
-        .args(args)
+    trustpull_command(args)
         .output()
         .expect("the trustpull binary was built by cargo for this test")
 }

@@ -4,17 +4,9 @@
 // Helpers outside #[test] fns: a panic is how they report a broken fixture.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::trustpull;
-
-const IDENTITY: &str =
-    "https://github.com/acme/backends/.github/workflows/release.yml@refs/heads/main";
-const ISSUER: &str = "https://token.actions.githubusercontent.com";
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
+use crate::{assert_exit, examples, trustpull, IDENTITY, ISSUER};
 
 fn pull(dest: &Path, identity: &str, extra: &[&str]) -> std::process::Output {
     pull_tag("v1", dest, identity, extra)
@@ -41,16 +33,6 @@ fn pull_tag(tag: &str, dest: &Path, identity: &str, extra: &[&str]) -> std::proc
     ];
     args.extend_from_slice(extra);
     trustpull(&args)
-}
-
-/// The command exited with `code` (its stderr is shown if not).
-fn assert_exit(out: &std::process::Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn names(dir: &Path) -> Vec<String> {
