@@ -1,8 +1,13 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest: fmt, clippy, the
-//! trait-only crate setups compiled alone, the tests, then e2e.
+//! trait-only crate setups compiled alone, the tests (the downloader's once more as an
+//! unprivileged user when run as root), then e2e.
 //!
 //! The last step, `cargo xtask e2e`, needs Debian's `docker-registry` and `apache2-utils`
 //! (installed with apt-get when run as root).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
 
 use crate::util::{self, cargo};
 
@@ -30,8 +35,55 @@ pub fn run_ci() -> Result<(), String> {
         "--no-default-features",
     ]))?;
     util::run(cargo().args(["test", "--workspace", "--locked"]))?;
+    unprivileged_tree_tests()?;
     crate::e2e::run(&[])?;
     Ok(())
+}
+
+/// CI runs as root, where permission bits do not stop anything: the downloader's unit tests
+/// (extraction, the installed tree: read-only and sticky directories, sweeping them) run once
+/// more as `nobody`, where they do. Skipped (and said so) when not root or without `runuser`.
+fn unprivileged_tree_tests() -> Result<(), String> {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let runuser = Path::new("/usr/sbin/runuser");
+    if !root || !runuser.exists() {
+        println!("ci: downloader tests as an unprivileged user skipped (needs root and runuser)");
+        return Ok(());
+    }
+    let out = cargo()
+        .args([
+            "test",
+            "--locked",
+            "-p",
+            "trustpull-downloader",
+            "--lib",
+            "--no-run",
+            "--message-format=json",
+        ])
+        .output()
+        .map_err(|e| format!("cargo test --no-run: {e}"))?;
+    let binary = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|m| m["executable"].as_str().map(str::to_owned))
+        .ok_or("cargo test --no-run named no test binary for trustpull-downloader")?;
+    // A copy in a world-readable directory: the checkout itself may be under a private home.
+    let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let copy = dir.path().join("downloader-tests");
+    let perms = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(dir.path(), perms.clone())
+        .and_then(|()| std::fs::copy(&binary, &copy).map(drop))
+        .and_then(|()| std::fs::set_permissions(&copy, perms))
+        .map_err(|e| format!("copy {binary} for the unprivileged run: {e}"))?;
+    util::run(
+        Command::new(runuser)
+            .args(["-u", "nobody", "--"])
+            .arg(&copy)
+            .current_dir(dir.path()),
+    )
 }
 
 /// Entry point; `ci` takes no arguments.
