@@ -20,8 +20,7 @@ use futures::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Response, StatusCode, Url};
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+
 use trustpull_policy::Digest;
 
 mod auth;
@@ -169,9 +168,8 @@ fn http_builder(limits: &Limits, user_agent: &str) -> reqwest::ClientBuilder {
 ///   and digest (a digest reference never looks up a tag);
 /// - [`RegistryClient::fetch_manifest`]: by digest, capped and digest-checked;
 /// - [`RegistryClient::fetch_blob`]: small blobs by digest into memory, capped and checked;
-/// - [`RegistryClient::fetch_blob_to`]: large blobs streamed into an `AsyncWrite`, size and
-///   digest checked; [`RegistryClient::blob_stream`] for the raw stream (checks are the
-///   caller's);
+/// - [`RegistryClient::blob_stream`]: large blobs as a raw stream; the caller bounds and hashes
+///   it (the downloader's layer fetch is the one bounded, hashed reader for layers);
 /// - [`RegistryClient::discover_signatures`] and [`RegistryClient::fetch_signature_bundle`]:
 ///   signature discovery (see [`crate::discovery`]).
 #[derive(Debug, Clone)]
@@ -210,8 +208,8 @@ pub struct FetchedManifest {
     pub bytes: Bytes,
 }
 
-/// A blob body as a stream of chunks. Size and digest are NOT checked: use
-/// [`RegistryClient::fetch_blob_to`] unless you check them yourself.
+/// A blob body as a stream of chunks. Size and digest are NOT checked: the caller checks them
+/// (the downloader does, for every layer).
 pub struct BlobStream {
     /// The `Content-Length` the registry announced, if any (untrusted).
     pub content_length: Option<u64>,
@@ -388,7 +386,7 @@ impl RegistryClient {
     }
 
     /// Opens blob `digest` as a stream. Nothing is checked: the caller must bound the size and
-    /// verify the digest (or use [`RegistryClient::fetch_blob_to`]). Only connect and
+    /// verify the digest. Only connect and
     /// between-bytes timeouts apply, so large blobs are not cut off.
     pub async fn blob_stream(
         &self,
@@ -406,71 +404,6 @@ impl RegistryClient {
             content_length,
             inner: Box::pin(inner),
         })
-    }
-
-    /// Streams blob `digest` of `expected_size` bytes into `writer`, refusing a different
-    /// announced size before reading and any byte past `expected_size`, and checking the
-    /// digest at the end. Returns the number of bytes written. On error the writer holds a
-    /// partial, unverified body: the caller discards it (e.g. drops the temp file).
-    pub async fn fetch_blob_to<W: AsyncWrite + Unpin + ?Sized>(
-        &self,
-        repo: &Repository,
-        digest: &Digest,
-        expected_size: u64,
-        writer: &mut W,
-    ) -> Result<u64, RegistryError> {
-        let mut stream = self.blob_stream(repo, digest).await?;
-        let url = self.repo_url(repo, &format!("blobs/{digest}"))?.to_string();
-        if let Some(len) = stream.content_length {
-            if len != expected_size {
-                return Err(RegistryError::SizeMismatch {
-                    url,
-                    expected: expected_size,
-                    actual: len,
-                });
-            }
-        }
-        let mut hasher = Sha256::new();
-        let mut written: u64 = 0;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            written += chunk.len() as u64;
-            if written > expected_size {
-                return Err(RegistryError::SizeMismatch {
-                    url,
-                    expected: expected_size,
-                    actual: written,
-                });
-            }
-            hasher.update(&chunk);
-            writer
-                .write_all(&chunk)
-                .await
-                .map_err(|e| RegistryError::Transport {
-                    url: url.clone(),
-                    source: Box::new(e),
-                })?;
-        }
-        if written != expected_size {
-            return Err(RegistryError::SizeMismatch {
-                url,
-                expected: expected_size,
-                actual: written,
-            });
-        }
-        let actual = Digest::from_sha256(hasher.finalize().into());
-        if &actual != digest {
-            return Err(RegistryError::DigestMismatch {
-                url,
-                expected: digest.clone(),
-                actual,
-            });
-        }
-        writer.flush().await.map_err(|e| RegistryError::Transport {
-            url: url.clone(),
-            source: Box::new(e),
-        })?;
-        Ok(written)
     }
 
     /// GETs `rest` below `repo`'s `/v2/<name>/` through [`Self::send`]; returns the URL asked
