@@ -97,7 +97,7 @@ pub async fn run(args: Args, quiet: bool) -> Result<(), CliError> {
                 "reference": outcome.reference,
                 "digest": outcome.digest,
                 "index_digest": outcome.index_digest,
-                "platform": outcome.platform,
+                "platform": outcome.platform.as_ref().map(ToString::to_string),
                 "dest": outcome.dest,
                 "verified": true,
                 "format": "bundle",

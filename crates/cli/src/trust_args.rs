@@ -163,7 +163,7 @@ pub fn docker_credentials() -> Result<Credentials, CliError> {
 /// The `--platform` value, or this machine's platform when none was given.
 pub fn platform_or_host(raw: Option<&str>) -> Result<trustpull_downloader::Platform, CliError> {
     raw.map_or_else(
-        || Ok(trustpull_downloader::Platform::host()),
+        || Ok(trustpull_downloader::host_platform()),
         |p| p.parse().map_err(|e| CliError::new(Status::Usage, e)),
     )
 }

@@ -89,7 +89,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
                 "image": subject.name(),
                 "digest": subject.digest(),
                 "index_digest": subject.index_digest(),
-                "platform": subject.platform(),
+                "platform": subject.platform().map(ToString::to_string),
                 "verified": true,
                 "format": "bundle",
                 "receipt": output::to_json(receipt)?,

@@ -70,7 +70,7 @@ impl DownloaderBuilder {
         self
     }
 
-    /// The platform to select from multi-arch indexes. Default: [`Platform::host`].
+    /// The platform to select from multi-arch indexes. Default: [`crate::host_platform`].
     #[must_use]
     pub fn platform(mut self, platform: Platform) -> Self {
         self.platform = Some(platform);
@@ -118,7 +118,7 @@ impl DownloaderBuilder {
         Ok(Downloader {
             verifier: self.verifier.ok_or(MissingVerifier)?,
             client: self.client,
-            platform: self.platform.unwrap_or_else(Platform::host),
+            platform: self.platform.unwrap_or_else(crate::host_platform),
             limits: self.limits.unwrap_or_default(),
             concurrency: self.concurrency.unwrap_or(3).max(1),
             existing: self.existing,
@@ -139,7 +139,7 @@ pub struct PullOutcome {
     /// The index it was selected from, if any.
     pub index_digest: Option<Digest>,
     /// The platform it was selected for, when it came from an index.
-    pub platform: Option<String>,
+    pub platform: Option<Platform>,
     /// The digest of the installed tree ([`TreeListing::digest`]).
     pub tree_digest: Digest,
     /// The verifier's answer (a receipt, or why nothing was checked).
@@ -373,7 +373,7 @@ impl Downloader {
                 reference: image,
                 digest: pinned.digest().clone(),
                 index_digest: pinned.index_digest().cloned(),
-                platform: pinned.subject().platform().map(str::to_owned),
+                platform: pinned.subject().platform().cloned(),
                 tree_digest: tree.digest(),
                 verification,
                 dest: dest.to_path_buf(),

@@ -55,7 +55,7 @@ pub use limits::PullLimits;
 pub use location::{
     ImageLocation, LayoutLocation, LayoutSelector, LocationError, LAYOUT_REGISTRY, LAYOUT_SCHEME,
 };
-pub use pin::{PinnedImage, PlatformChoice};
+pub use pin::{host_platform, PinnedImage, PlatformChoice};
 pub use progress::{NoProgress, ProgressEvent, ProgressObserver};
 pub use registry::RegistrySource;
 pub use source::{

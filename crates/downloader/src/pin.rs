@@ -16,6 +16,17 @@ use trustpull_verifier::ImageSubject;
 use crate::progress::{ProgressEvent, ProgressObserver};
 use crate::{extract, ImageSource, PullError, PullLimits};
 
+/// The platform this program was built for, in OCI names (`macos` → `darwin`, `x86_64` →
+/// `amd64`, `powerpc64` → `ppc64le` or `ppc64` by byte order, …; see
+/// [`Platform::of_rust_target`]): the default a [`crate::Downloader`] picks from an index.
+pub fn host_platform() -> Platform {
+    Platform::of_rust_target(
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        cfg!(target_endian = "little"),
+    )
+}
+
 /// Which manifest of an index to pin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -181,7 +192,7 @@ pub(crate) async fn pin(
     Ok(PinnedImage {
         subject: subject(actual, media_type)
             .with_index(top_digest, top.bytes.to_vec())
-            .with_platform(platform.to_string()),
+            .with_platform(platform.clone()),
         reference: image,
         layers,
     })
@@ -268,5 +279,26 @@ fn platform_error(
             wanted: platform.to_string(),
             offered: Vec::new(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_platform_uses_oci_names() {
+        let host = host_platform();
+        assert_eq!(
+            host,
+            Platform::of_rust_target(
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                cfg!(target_endian = "little")
+            )
+        );
+        assert_ne!(host.os, "macos");
+        assert_ne!(host.architecture, "x86_64");
+        assert_ne!(host.architecture, "aarch64");
     }
 }

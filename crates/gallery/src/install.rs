@@ -59,7 +59,7 @@ impl Default for InstallOptions {
     fn default() -> Self {
         Self {
             require_integrity: false,
-            platform: Platform::host(),
+            platform: trustpull_downloader::host_platform(),
             discovery: DiscoveryOptions::default(),
             capability: "default".to_owned(),
             credentials: Credentials::anonymous(),
@@ -83,10 +83,10 @@ pub struct InstallReceipt {
     pub digest: Digest,
     /// The index the manifest was selected from, if any.
     pub index_digest: Option<Digest>,
-    /// The platform the manifest was selected for (`os/arch[/variant]`), when it came from an
-    /// index; `verify-installed` re-checks that the index still lists it for this platform.
+    /// The platform the manifest was selected for, when it came from an index;
+    /// `verify-installed` re-checks that the index still lists it for this platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
+    pub platform: Option<Platform>,
     /// Whether a signature was verified.
     pub verified: bool,
     /// The verifier's receipt, when verified.
@@ -831,11 +831,10 @@ async fn check_one(
             .clone()
             .unwrap_or_else(|| receipt.digest.clone()),
     );
-    let platform = match receipt.platform.as_deref().map(str::parse::<Platform>) {
-        Some(Ok(p)) => p,
-        Some(Err(e)) => return failed(error_chain(&e), false),
-        None => options.platform.clone(),
-    };
+    let platform = receipt
+        .platform
+        .clone()
+        .unwrap_or_else(|| options.platform.clone());
     let verifier = Arc::new(CosignVerifier::new(Arc::new(policy.clone()), root));
     let downloader = match downloader(client, options, verifier)
         .platform(platform.clone())

@@ -4,6 +4,8 @@
 //! This crate does no IO and runs no async code: it parses and validates the `verification:`
 //! block of a gallery ([`TrustPolicy`]), checks content digests ([`Digest`]), and decides whether
 //! the facts a verifier extracted from a signing certificate satisfy a policy ([`evaluate`]).
+//! It also holds [`Platform`], the OCI platform rule shared by the downloader (which picks an
+//! index child by it) and the verifier (which checks that an index lists the child for it).
 //! It does NOT verify signatures; `trustpull-verifier` does that and hands the facts here.
 //!
 //! Regexes are full-match: `identity_regex: acme` does not accept `https://evil/acme`. cosign
@@ -28,9 +30,11 @@
 mod claims;
 mod digest;
 mod evaluate;
+mod platform;
 mod policy;
 
 pub use claims::{FulcioClaim, FULCIO_OID_ARC};
 pub use digest::{Digest, DigestError};
 pub use evaluate::{evaluate, PolicyViolation, SignerFacts};
+pub use platform::{Platform, PlatformParseError};
 pub use policy::{PolicyError, PolicySpec, SignedBy, TrustPolicy, COSIGN_SIGN_PREDICATE};

@@ -50,7 +50,6 @@ pub mod discovery;
 mod error;
 mod limits;
 mod manifest;
-mod platform;
 mod reference;
 
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
@@ -67,5 +66,5 @@ pub use manifest::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MANIFEST_ACCEPT, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST,
     SIGSTORE_BUNDLE_V03,
 };
-pub use platform::{Platform, PlatformParseError};
 pub use reference::{ImageReference, Repository};
+pub use trustpull_policy::{Platform, PlatformParseError};

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, StreamExt};
-use trustpull_policy::{Digest, SignedBy, TrustPolicy};
+use trustpull_policy::{Digest, Platform, SignedBy, TrustPolicy};
 
 use crate::{
     verify_bundle, CacheScope, CandidateReason, CandidateRejection, ImageSubject, ImageVerifier,
@@ -140,13 +140,7 @@ fn check_index_membership(subject: &ImageSubject) -> Result<(), VerifyError> {
     #[derive(serde::Deserialize)]
     struct Entry {
         digest: String,
-        platform: Option<EntryPlatform>,
-    }
-    #[derive(serde::Deserialize)]
-    struct EntryPlatform {
-        os: String,
-        architecture: String,
-        variant: Option<String>,
+        platform: Option<Platform>,
     }
     let parsed: Index = serde_json::from_slice(bytes)
         .map_err(|e| mismatch(format!("the index does not parse: {e}")))?;
@@ -161,16 +155,12 @@ fn check_index_membership(subject: &ImageSubject) -> Result<(), VerifyError> {
     let Some(wanted) = subject.platform() else {
         return Ok(());
     };
-    let mut parts = wanted.splitn(3, '/');
-    let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
-    let for_platform = listed.iter().any(|e| {
-        e.platform.as_ref().is_some_and(|p| {
-            Some(p.os.as_str()) == os
-                && Some(p.architecture.as_str()) == arch
-                && variant.is_none_or(|v| p.variant.as_deref() == Some(v))
-        })
-    });
-    if for_platform {
+    // The downloader's selection rule (`Platform::accepts`): os and architecture exactly, the
+    // variant when one was asked for.
+    if listed
+        .iter()
+        .any(|e| e.platform.as_ref().is_some_and(|p| wanted.accepts(p)))
+    {
         Ok(())
     } else {
         Err(mismatch(format!(

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use trustpull_policy::Digest;
+use trustpull_policy::{Digest, Platform};
 
 /// An image pinned by digest: what [`crate::ImageVerifier::verify`] decides about.
 ///
@@ -25,7 +25,7 @@ pub struct ImageSubject {
     digest: Digest,
     media_type: String,
     index: Option<IndexOrigin>,
-    platform: Option<String>,
+    platform: Option<Platform>,
 }
 
 /// The index a manifest was selected from: its digest and its bytes.
@@ -64,10 +64,10 @@ impl ImageSubject {
         self
     }
 
-    /// Records the platform (`os/arch[/variant]`) the manifest was selected for.
+    /// Records the platform the manifest was selected for.
     #[must_use]
-    pub fn with_platform(mut self, platform: impl Into<String>) -> Self {
-        self.platform = Some(platform.into());
+    pub fn with_platform(mut self, platform: Platform) -> Self {
+        self.platform = Some(platform);
         self
     }
 
@@ -102,8 +102,8 @@ impl ImageSubject {
     }
 
     /// The platform the manifest was selected for, if it came from an index.
-    pub fn platform(&self) -> Option<&str> {
-        self.platform.as_deref()
+    pub fn platform(&self) -> Option<&Platform> {
+        self.platform.as_ref()
     }
 
     /// `registry/repository`, for messages.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use trustpull_policy::{Digest, PolicySpec, SignedBy, TrustPolicy};
+use trustpull_policy::{Digest, Platform, PolicySpec, SignedBy, TrustPolicy};
 use trustpull_verifier::{
     verify_bundle, BundleRejection, CandidateList, CandidateReason, CosignVerifier, ImageSubject,
     ImageVerifier, SignatureCandidate, SignatureSource, SignatureSourceError, SignedTarget,
@@ -371,7 +371,7 @@ async fn index_bytes_that_do_not_list_the_child_vouch_for_nothing() {
         let subject = child
             .clone()
             .with_index(index, bytes)
-            .with_platform(platform);
+            .with_platform(platform.parse().expect("platform"));
         for signed in [SignedBy::Either, SignedBy::Index, SignedBy::Platform] {
             let got = with(signed).verify(&subject).await;
             assert!(
@@ -386,7 +386,7 @@ async fn index_bytes_that_do_not_list_the_child_vouch_for_nothing() {
     let subject = child
         .clone()
         .with_index(Digest::of(&bytes), bytes)
-        .with_platform("linux/amd64");
+        .with_platform(Platform::new("linux", "amd64"));
     let got = with(SignedBy::Either).verify(&subject).await;
     assert!(
         matches!(&got, Err(VerifyError::Rejected(r)) if r.candidates.is_empty()),

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 /// An OCI platform: `os/architecture[/variant]`.
 ///
 /// ```
-/// use trustpull_referrers::Platform;
+/// use trustpull_policy::Platform;
 /// let p: Platform = "linux/arm64/v8".parse()?;
 /// assert_eq!(p.to_string(), "linux/arm64/v8");
 /// assert!("linux".parse::<Platform>().is_err());
-/// # Ok::<(), trustpull_referrers::PlatformParseError>(())
+/// # Ok::<(), trustpull_policy::PlatformParseError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -45,18 +45,6 @@ impl Platform {
         }
     }
 
-    /// The platform this program was built for, in OCI names (Go's `GOOS`/`GOARCH`), not
-    /// Rust's: `macos` → `darwin`, `x86_64` → `amd64`, `aarch64` → `arm64`, `x86` → `386`,
-    /// `loongarch64` → `loong64`, `powerpc64` → `ppc64le`/`ppc64` and `mips64` →
-    /// `mips64le`/`mips64` by endianness; other names unchanged.
-    pub fn host() -> Self {
-        oci_platform(
-            std::env::consts::OS,
-            std::env::consts::ARCH,
-            cfg!(target_endian = "little"),
-        )
-    }
-
     /// Does an index entry's platform (`offered`) satisfy this request? os and architecture
     /// exactly; the variant only when one was asked for.
     pub fn accepts(&self, offered: &Platform) -> bool {
@@ -69,35 +57,39 @@ impl Platform {
     }
 }
 
-/// Maps Rust's target names (`std::env::consts::OS` / `ARCH`) to the OCI platform names image
-/// indexes use (the Go `GOOS`/`GOARCH` names).
-///
-/// - os: `macos` → `darwin`; every other name (`linux`, `windows`, `freebsd`, …) is the same.
-/// - architecture: `x86_64` → `amd64`, `aarch64` → `arm64`, `x86` → `386`,
-///   `loongarch64` → `loong64`; `powerpc64` → `ppc64le` on little-endian, else `ppc64`;
-///   `mips64` → `mips64le` on little-endian, else `mips64`; `mips` → `mipsle` / `mips` alike;
-///   every other name (`arm`, `s390x`, `riscv64`, …) is the same.
-///
-/// A pure function (the host is an argument) so that every row is tested on any host.
-pub(crate) fn oci_platform(os: &str, arch: &str, little_endian: bool) -> Platform {
-    let os = match os {
-        "macos" => "darwin",
-        other => other,
-    };
-    let architecture = match (arch, little_endian) {
-        ("x86_64", _) => "amd64",
-        ("aarch64", _) => "arm64",
-        ("x86", _) => "386",
-        ("loongarch64", _) => "loong64",
-        ("powerpc64", true) => "ppc64le",
-        ("powerpc64", false) => "ppc64",
-        ("mips64", true) => "mips64le",
-        ("mips64", false) => "mips64",
-        ("mips", true) => "mipsle",
-        ("mips", false) => "mips",
-        (other, _) => other,
-    };
-    Platform::new(os, architecture)
+impl Platform {
+    /// Maps Rust's target names (`consts::OS` / `consts::ARCH` of the standard library) to the OCI platform names image
+    /// indexes use (the Go `GOOS`/`GOARCH` names).
+    ///
+    /// - os: `macos` → `darwin`; every other name (`linux`, `windows`, `freebsd`, …) is the same.
+    /// - architecture: `x86_64` → `amd64`, `aarch64` → `arm64`, `x86` → `386`,
+    ///   `loongarch64` → `loong64`; `powerpc64` → `ppc64le` on little-endian, else `ppc64`;
+    ///   `mips64` → `mips64le` on little-endian, else `mips64`; `mips` → `mipsle` / `mips` alike;
+    ///   every other name (`arm`, `s390x`, `riscv64`, …) is the same.
+    ///
+    /// A pure function (the host is an argument) so that every row is tested on any host.
+    /// The host's platform is `trustpull_downloader::host_platform()`: this crate reads
+    /// nothing of the machine.
+    pub fn of_rust_target(os: &str, arch: &str, little_endian: bool) -> Self {
+        let os = match os {
+            "macos" => "darwin",
+            other => other,
+        };
+        let architecture = match (arch, little_endian) {
+            ("x86_64", _) => "amd64",
+            ("aarch64", _) => "arm64",
+            ("x86", _) => "386",
+            ("loongarch64", _) => "loong64",
+            ("powerpc64", true) => "ppc64le",
+            ("powerpc64", false) => "ppc64",
+            ("mips64", true) => "mips64le",
+            ("mips64", false) => "mips64",
+            ("mips", true) => "mipsle",
+            ("mips", false) => "mips",
+            (other, _) => other,
+        };
+        Platform::new(os, architecture)
+    }
 }
 
 impl FromStr for Platform {
@@ -160,23 +152,10 @@ mod tests {
             ("netbsd", "sparc64", false, "netbsd/sparc64"),
         ] {
             assert_eq!(
-                oci_platform(os, arch, little).to_string(),
+                Platform::of_rust_target(os, arch, little).to_string(),
                 expected,
                 "{os} {arch} little_endian={little}"
             );
         }
-    }
-
-    #[test]
-    fn host_uses_the_same_mapping() {
-        assert_eq!(
-            Platform::host(),
-            oci_platform(
-                std::env::consts::OS,
-                std::env::consts::ARCH,
-                cfg!(target_endian = "little")
-            )
-        );
-        assert_ne!(Platform::host().os, "macos");
     }
 }
