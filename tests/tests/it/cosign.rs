@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use trustpull_policy::{Digest, PolicySpec, SignedBy, TrustPolicy, COSIGN_SIGN_PREDICATE};
+use trustpull_policy::{
+    Digest, Platform, PolicySpec, SignedBy, TrustPolicy, COSIGN_SIGN_PREDICATE,
+};
 use trustpull_testkit::sigstore::{
     default_signed_at, default_spec, Fault, San, SignRequest, VirtualSigstore, IDENTITY, ISSUER,
     SOURCE_REPOSITORY,
@@ -145,7 +147,7 @@ async fn index_signatures_count_for_children_unless_the_policy_says_platform() {
     };
     let subject = ImageSubject::new("r", "acme/backend", child.clone(), MANIFEST)
         .with_index(index.clone(), index_bytes.clone())
-        .with_platform("linux/amd64");
+        .with_platform(Platform::new("linux", "amd64"));
     let spec = |signed| PolicySpec {
         signed: Some(signed),
         ..default_spec()
