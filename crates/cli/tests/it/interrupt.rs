@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::{assert_exit, copy_dir, examples, trustpull_command, IDENTITY, ISSUER};
 
@@ -654,104 +654,35 @@ async fn relay(
     tokio::join!(requests, responses);
 }
 
-const REPO: &str = "acme/app";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-
-/// A wiremock registry serving `acme/app`: the demo image's config and first layer, a manifest
-/// signed by the testkit's virtual Sigstore (through the referrers API), and the trusted root
-/// in `dir`. Returns the server, the manifest digest and the layer digest.
-async fn signed_registry(
-    dir: &Path,
-) -> (
-    wiremock::MockServer,
-    trustpull_policy::Digest,
-    trustpull_policy::Digest,
-) {
-    use trustpull_policy::Digest;
-    use trustpull_testkit::sigstore::{SignRequest, VirtualSigstore};
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-
-    let server = MockServer::start().await;
-    let serve = |at: String, response: ResponseTemplate| {
-        Mock::given(method("GET"))
-            .and(path(at))
-            .respond_with(response)
-            .mount(&server)
-    };
-    let demo = examples().join("demo-image");
-    let demo_manifest = v1_manifest(&demo);
-    let layer = std::fs::read(blob_path(&demo, &demo_manifest["layers"][0]["digest"])).unwrap();
-    let layer_digest = Digest::of(&layer);
-    let config = std::fs::read(blob_path(&demo, &demo_manifest["config"]["digest"])).unwrap();
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::of(&config), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
-    }))
-    .unwrap();
-    let digest = Digest::of(&manifest);
-
-    let sigstore = VirtualSigstore::new();
-    let bundle = sigstore.sign(&SignRequest::dsse(digest.clone()));
-    let referrer = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": BUNDLE,
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": Digest::of(b"{}"), "size": 2},
-        "layers": [{"mediaType": BUNDLE, "digest": Digest::of(&bundle), "size": bundle.len()}],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len()},
-    }))
-    .unwrap();
-    let referrers = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [{"mediaType": OCI_MANIFEST, "digest": Digest::of(&referrer), "size": referrer.len(), "artifactType": BUNDLE}],
-    }))
-    .unwrap();
-
-    let v2 = format!("/v2/{REPO}");
-    serve(
-        format!("{v2}/manifests/{digest}"),
-        ResponseTemplate::new(200).set_body_raw(manifest, OCI_MANIFEST),
-    )
-    .await;
-    serve(
-        format!("{v2}/referrers/{digest}"),
-        ResponseTemplate::new(200).set_body_raw(referrers, OCI_INDEX),
-    )
-    .await;
-    serve(
-        format!("{v2}/manifests/{}", Digest::of(&referrer)),
-        ResponseTemplate::new(200).set_body_raw(referrer, OCI_MANIFEST),
-    )
-    .await;
-    for blob in [bundle, config, layer] {
-        serve(
-            format!("{v2}/blobs/{}", Digest::of(&blob)),
-            ResponseTemplate::new(200).set_body_bytes(blob),
-        )
-        .await;
-    }
-    std::fs::write(dir.join("trusted_root.json"), sigstore.trusted_root_json()).unwrap();
-    (server, digest, layer_digest)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trickling_registry_hits_the_overall_deadline() {
     use trustpull_testkit::sigstore::{IDENTITY as SIGNER, ISSUER as SIGNER_ISSUER};
 
     let tmp = tempfile::tempdir().unwrap();
-    let (server, digest, layer_digest) = signed_registry(tmp.path()).await;
-    let proxy = trickling_proxy(*server.address(), layer_digest.hex().to_owned()).await;
+    // The demo image's config and first layer, signed, in a registry.
+    let demo = examples().join("demo-image");
+    let demo_manifest = v1_manifest(&demo);
+    let layer = std::fs::read(blob_path(&demo, &demo_manifest["layers"][0]["digest"])).unwrap();
+    let config = std::fs::read(blob_path(&demo, &demo_manifest["config"]["digest"])).unwrap();
+    let registry = crate::registry::start(crate::registry::Image {
+        config: &config,
+        layers: &[&layer],
+        signed: true,
+        referrers_status: None,
+    })
+    .await;
+    let layer_digest = trustpull_policy::Digest::of(&layer);
+    let proxy = trickling_proxy(*registry.server.address(), layer_digest.hex().to_owned()).await;
     let parent = tmp.path().join("out");
     std::fs::create_dir(&parent).unwrap();
-    let image = format!("{}/{REPO}@{digest}", proxy.addr);
+    let image = format!(
+        "{}/{}@{}",
+        proxy.addr,
+        crate::registry::REPO,
+        registry.digest
+    );
     let dest = parent.join(NAME);
-    let root = tmp.path().join("trusted_root.json");
+    let root = registry.dir.path().join("trusted_root.json");
     let mut pull = trustpull_command(&[
         "--timeout",
         "2s",
@@ -767,7 +698,7 @@ async fn a_trickling_registry_hits_the_overall_deadline() {
         "--certificate-oidc-issuer",
         SIGNER_ISSUER,
     ]);
-    pull.env("DOCKER_CONFIG", tmp.path());
+    pull.env("DOCKER_CONFIG", registry.dir.path());
     let out = tokio::task::spawn_blocking(move || pull.output().unwrap())
         .await
         .unwrap();

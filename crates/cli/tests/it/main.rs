@@ -8,6 +8,7 @@ mod interop;
 mod interrupt;
 mod list;
 mod pull;
+mod registry;
 mod verify;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,122 @@
+//! A registry on 127.0.0.1 (wiremock) serving one image `acme/app` (tag `v1` and by digest),
+//! optionally signed by the testkit's virtual Sigstore through the referrers API, with the
+//! matching `trusted_root.json` in a temp dir. Used by the `verify` and `interrupt` tests.
+
+use serde_json::json;
+use trustpull_policy::Digest;
+use trustpull_testkit::sigstore::{SignRequest, VirtualSigstore};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The repository the image is in.
+pub const REPO: &str = "acme/app";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// What the image is made of.
+pub struct Image<'a> {
+    /// The config blob.
+    pub config: &'a [u8],
+    /// The layer blobs (gzip tars), in order.
+    pub layers: &'a [&'a [u8]],
+    /// Attach a signature (a referrer through the referrers API).
+    pub signed: bool,
+    /// The referrers API answers this status instead (e.g. 503).
+    pub referrers_status: Option<u16>,
+}
+
+/// The running registry.
+pub struct Registry {
+    /// The wiremock server.
+    pub server: MockServer,
+    /// Holds `trusted_root.json` (and serves as an empty `DOCKER_CONFIG`).
+    pub dir: tempfile::TempDir,
+    /// The image manifest's digest.
+    pub digest: Digest,
+}
+
+async fn mount(server: &MockServer, at: &str, response: ResponseTemplate) {
+    Mock::given(method("GET"))
+        .and(path(at))
+        .respond_with(response)
+        .mount(server)
+        .await;
+}
+
+/// Starts a registry serving `image`.
+pub async fn start(image: Image<'_>) -> Registry {
+    let server = MockServer::start().await;
+    let sigstore = VirtualSigstore::new();
+    let layers: Vec<_> = image
+        .layers
+        .iter()
+        .map(|l| json!({"mediaType": LAYER_GZIP, "digest": Digest::of(l), "size": l.len()}))
+        .collect();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::of(image.config), "size": image.config.len()},
+        "layers": layers,
+    }))
+    .expect("JSON encodes");
+    let digest = Digest::of(&manifest);
+    let v2 = format!("/v2/{REPO}");
+    for reference in ["v1".to_owned(), digest.to_string()] {
+        let body = ResponseTemplate::new(200).set_body_raw(manifest.clone(), OCI_MANIFEST);
+        mount(&server, &format!("{v2}/manifests/{reference}"), body).await;
+    }
+    let mut blobs: Vec<Vec<u8>> = vec![image.config.to_vec()];
+    blobs.extend(image.layers.iter().map(|l| l.to_vec()));
+    let mut descriptors = Vec::new();
+    if image.signed {
+        let bundle = sigstore.sign(&SignRequest::dsse(digest.clone()));
+        let referrer = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": BUNDLE,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": Digest::of(b"{}"), "size": 2},
+            "layers": [{"mediaType": BUNDLE, "digest": Digest::of(&bundle), "size": bundle.len()}],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len()},
+        }))
+        .expect("JSON encodes");
+        let referrer_digest = Digest::of(&referrer);
+        descriptors.push(json!({"mediaType": OCI_MANIFEST, "digest": referrer_digest, "size": referrer.len(), "artifactType": BUNDLE}));
+        let body = ResponseTemplate::new(200).set_body_raw(referrer, OCI_MANIFEST);
+        mount(&server, &format!("{v2}/manifests/{referrer_digest}"), body).await;
+        blobs.push(bundle);
+    }
+    for blob in blobs {
+        let at = format!("{v2}/blobs/{}", Digest::of(&blob));
+        mount(
+            &server,
+            &at,
+            ResponseTemplate::new(200).set_body_bytes(blob),
+        )
+        .await;
+    }
+    let referrers = match image.referrers_status {
+        Some(status) => ResponseTemplate::new(status)
+            .set_body_json(json!({"errors": [{"code": "UNAVAILABLE", "message": "maintenance"}]})),
+        None => ResponseTemplate::new(200).set_body_raw(
+            serde_json::to_vec(
+                &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}),
+            )
+            .expect("JSON encodes"),
+            OCI_INDEX,
+        ),
+    };
+    mount(&server, &format!("{v2}/referrers/{digest}"), referrers).await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(
+        dir.path().join("trusted_root.json"),
+        sigstore.trusted_root_json(),
+    )
+    .expect("the temp dir is writable");
+    Registry {
+        server,
+        dir,
+        digest,
+    }
+}
