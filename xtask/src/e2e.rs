@@ -242,7 +242,8 @@ fn run_cases(env: &Env, target: &Target<'_>, f: &Fixtures) -> Result<Vec<String>
     let image = |tag: &str| format!("{host}/{REPO}:{tag}");
     let by_digest = |d: &Digest| format!("{host}/{REPO}@{d}");
     let signed = || Verified(f.signed.digest.clone(), "manifest");
-    let cases = vec![
+    let cases =
+        vec![
         case("signed, by tag", image("signed"), &[], signed()),
         case(
             "signed, by digest",
@@ -334,7 +335,7 @@ fn run_cases(env: &Env, target: &Target<'_>, f: &Fixtures) -> Result<Vec<String>
             &["--platform", "linux/s390x"],
             Fails(2, "has no image for platform linux/s390x"),
         ),
-        case("unknown tag", image("nope"), &[], Fails(2, "was not found")),
+        case("unknown tag", image("nope"), &[], Fails(2, "MANIFEST_UNKNOWN")),
     ];
 
     // Docker config dirs: with the credentials, and empty.

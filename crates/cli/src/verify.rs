@@ -23,7 +23,7 @@
 
 use std::sync::Arc;
 
-use trustpull_downloader::{ImageLocation, PlatformChoice};
+use trustpull_downloader::{ImageLocation, PlatformChoice, PullError};
 use trustpull_verifier::{CosignVerifier, SignedTarget, Verification};
 
 use crate::output::{self, Output};
@@ -66,10 +66,20 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         .downloader(&location, Arc::new(verifier))?
         .build()
         .map_err(|e| CliError::new(Status::Usage, e))?;
-    let verified = downloader
-        .verify(&location, &choice)
-        .await
-        .map_err(|e| CliError::of(e.kind(), e))?;
+    let verified = downloader.verify(&location, &choice).await.map_err(|e| {
+        // A failed verification still names what was checked in the JSON document.
+        let details = match &e {
+            PullError::Verify { source, .. } => {
+                Some(serde_json::json!({"digest": source.digest(), "verified": false}))
+            }
+            _ => None,
+        };
+        let error = CliError::of(e.kind(), e);
+        match details {
+            Some(details) => error.with_details(details),
+            None => error,
+        }
+    })?;
     let subject = verified.pinned.subject();
     let Verification::Verified(receipt) = &verified.verification else {
         // CosignVerifier never answers Unverified; refuse rather than trust it silently.

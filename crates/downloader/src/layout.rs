@@ -109,6 +109,7 @@ impl LayoutSource {
                 return Err(ImageSourceError::NotFound {
                     location: self.location_name(),
                     what: what.to_owned(),
+                    source: None,
                 })
             }
             Err(e) => return Err(self.unavailable(what, e)),
@@ -210,10 +211,12 @@ impl LayoutSource {
             (None, LayoutSelector::Tag(tag)) => Err(ImageSourceError::NotFound {
                 location: self.location_name(),
                 what: format!("tag {tag:?}"),
+                source: None,
             }),
             (None, LayoutSelector::Only) => Err(ImageSourceError::NotFound {
                 location: self.location_name(),
                 what: "an image".to_owned(),
+                source: None,
             }),
         }
     }
@@ -283,6 +286,7 @@ impl ImageSource for LayoutSource {
                 return Err(ImageSourceError::NotFound {
                     location: self.location_name(),
                     what: digest.to_string(),
+                    source: None,
                 })
             }
             Err(e) => return Err(self.unavailable(digest.as_str(), e)),

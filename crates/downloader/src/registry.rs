@@ -56,7 +56,11 @@ impl RegistrySource {
         let location = self.image.repository().to_string();
         let what = what.into();
         match e.kind() {
-            RegistryErrorKind::NotFound => ImageSourceError::NotFound { location, what },
+            RegistryErrorKind::NotFound => ImageSourceError::NotFound {
+                location,
+                what,
+                source: Some(Box::new(e)),
+            },
             RegistryErrorKind::Rejected => ImageSourceError::Invalid {
                 location,
                 what,

@@ -56,6 +56,9 @@ pub enum ImageSourceError {
         location: String,
         /// The tag or digest looked up.
         what: String,
+        /// What the registry said, when there was an answer (e.g. `MANIFEST_UNKNOWN`).
+        #[source]
+        source: Option<BoxError>,
     },
     /// The registry, network or disk failed; a retry may help.
     #[error("{location} is unavailable while reading {what}; retry later")]

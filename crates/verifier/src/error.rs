@@ -56,6 +56,16 @@ impl VerifyError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable { .. })
     }
+
+    /// The manifest digest the verifier was asked about.
+    pub fn digest(&self) -> &Digest {
+        match self {
+            Self::Rejected(r) => &r.digest,
+            Self::Unavailable { digest, .. }
+            | Self::IndexMismatch { digest, .. }
+            | Self::Refused { digest, .. } => digest,
+        }
+    }
 }
 
 /// Every candidate signature for an image and why each failed. Empty means none was found.

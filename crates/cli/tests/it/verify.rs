@@ -77,8 +77,18 @@ async fn a_wrong_identity_is_rejected_with_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
-        (report["status"].clone(), report["exit_code"].clone()),
-        (json!("rejected"), json!(1))
+        (
+            report["status"].clone(),
+            report["exit_code"].clone(),
+            report["verified"].clone(),
+            report["digest"].clone()
+        ),
+        (
+            json!("rejected"),
+            json!(1),
+            json!(false),
+            json!(f.digest.as_str())
+        )
     );
     assert!(
         report["error"]

@@ -192,6 +192,7 @@ impl MemorySource {
             .ok_or_else(|| ImageSourceError::NotFound {
                 location: "memory".into(),
                 what: d.to_string(),
+                source: None,
             })?;
         Ok(SourceDocument {
             media_type: String::new(),
