@@ -270,7 +270,10 @@ impl Downloader {
         })
     }
 
-    async fn verify_pinned(
+    /// Verifies an image pinned from `source` (see [`Downloader::pin`]), with signatures from
+    /// the same source. [`Downloader::verify`] is `open` + `pin` + this; a caller that must
+    /// check the pinned digest first (re-checking an install) calls them one by one.
+    pub async fn verify_pinned(
         &self,
         source: &dyn ImageSource,
         pinned: &PinnedImage,

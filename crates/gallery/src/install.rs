@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use trustpull_downloader::{
     error_chain, recover_sidecars_in, DestinationError, Downloader, DownloaderBuilder, ErrorKind,
     ExistingDestination, ImageLocation, LocationError, NoProgress, Platform, PlatformChoice,
-    ProgressObserver, PullError, Sidecar, StagedImage, TreeListing, VerifiedImage,
+    ProgressObserver, PullError, Sidecar, StagedImage, TreeListing,
 };
 use trustpull_policy::Digest;
 use trustpull_referrers::{Credentials, DiscoveryOptions, RegistryClient, RegistryError};
@@ -843,27 +843,34 @@ async fn check_one(
         Ok(d) => d,
         Err(e) => return failed(e.to_string(), false),
     };
-    match downloader
-        .verify(&pinned_at, &PlatformChoice::Platform(platform))
-        .await
-    {
-        Ok(v) if v.pinned.digest() != &receipt.digest => failed(
+    let unavailable = |e: &PullError| e.kind() == ErrorKind::Unavailable;
+    let source = match downloader.open(&pinned_at) {
+        Ok(source) => source,
+        Err(e) => return failed(error_chain(&e), unavailable(&e)),
+    };
+    let choice = PlatformChoice::Platform(platform);
+    let pinned = match downloader.pin(source.as_ref(), &choice).await {
+        Ok(pinned) => pinned,
+        Err(e) => return failed(error_chain(&e), unavailable(&e)),
+    };
+    // The index must still select the installed manifest, before any signature is looked at.
+    if pinned.digest() != &receipt.digest {
+        return failed(
             format!(
                 "index {} now selects {} for this platform, not the installed {}; reinstall",
                 pinned_at,
-                v.pinned.digest(),
+                pinned.digest(),
                 receipt.digest
             ),
             false,
-        ),
-        Ok(VerifiedImage {
-            verification: Verification::Verified(r),
-            ..
-        }) => CheckStatus::Verified {
+        );
+    }
+    match downloader.verify_pinned(source.as_ref(), &pinned).await {
+        Ok(Verification::Verified(r)) => CheckStatus::Verified {
             identity: r.identity().to_owned(),
         },
         Ok(_) => failed(format!("{} was not verified", receipt.digest), false),
-        Err(e) => failed(error_chain(&e), e.kind() == ErrorKind::Unavailable),
+        Err(e) => failed(error_chain(&e), unavailable(&e)),
     }
 }
 

@@ -448,3 +448,69 @@ fn a_failure_prints_one_json_document_with_schema_and_status() {
     );
     assert!(doc["error"].as_str().unwrap().contains("nope"), "{doc}");
 }
+
+/// Writes `bytes` as a blob of the layout at `layout`; returns its descriptor fields.
+fn put_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
+    let digest = trustpull_policy::Digest::of(bytes);
+    std::fs::write(layout.join("blobs/sha256").join(digest.hex()), bytes).unwrap();
+    (digest.to_string(), bytes.len())
+}
+
+/// An OCI index listing `digest` (`size` bytes) for `os/arch`.
+fn index_listing(digest: &str, size: usize, os: &str, arch: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest, "size": size, "platform": {"os": os, "architecture": arch}}],
+    }))
+    .unwrap()
+}
+
+#[test]
+fn an_index_receipt_is_rechecked_against_the_index_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    copy_dir(&examples().join("demo-image"), &layout);
+    let index = format!("- name: demo\n  uri: oci-layout:{}:v1\n", layout.display());
+    let config = setup(dir.path(), &policy(IDENTITY, ""), &index);
+    let dest = dir.path().join("backends");
+    assert_exit(&install(&config, &dest, "demo", &[]), 0);
+    let receipt_file = dest.join("demo.receipt.json");
+    let installed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&receipt_file).unwrap()).unwrap();
+    let installed_digest = installed["digest"].as_str().unwrap().to_owned();
+
+    // Another image manifest in the layout: the demo's, one layer fewer.
+    let digest = trustpull_policy::Digest::parse(&installed_digest).unwrap();
+    let manifest_bytes = std::fs::read(layout.join("blobs/sha256").join(digest.hex())).unwrap();
+    let mut other: serde_json::Value = serde_json::from_slice(&manifest_bytes).unwrap();
+    other["layers"].as_array_mut().unwrap().truncate(1);
+    let (other_digest, other_size) = put_blob(&layout, &serde_json::to_vec(&other).unwrap());
+
+    for (index_bytes, expected) in [
+        // The index the receipt names selects another manifest for the platform.
+        (
+            index_listing(&other_digest, other_size, "linux", "amd64"),
+            "now selects",
+        ),
+        // It lists the installed manifest, but not for the recorded platform.
+        (
+            index_listing(&installed_digest, manifest_bytes.len(), "linux", "arm64"),
+            "has no image for platform linux/amd64",
+        ),
+    ] {
+        let (index_digest, _) = put_blob(&layout, &index_bytes);
+        let mut receipt = installed.clone();
+        receipt["index_digest"] = serde_json::json!(index_digest);
+        receipt["platform"] = serde_json::json!({"os": "linux", "architecture": "amd64"});
+        std::fs::write(&receipt_file, serde_json::to_vec(&receipt).unwrap()).unwrap();
+        let out = verify_installed(&config, &dest);
+        assert_exit(&out, 1);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("FAILED") && stdout.contains(expected),
+            "{expected}: {stdout}"
+        );
+    }
+}
