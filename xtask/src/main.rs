@@ -16,6 +16,7 @@ mod conformance;
 mod e2e;
 mod e2e_pull;
 mod fixtures;
+mod fuzz;
 mod install;
 mod interop;
 mod push;
@@ -37,6 +38,8 @@ commands:
                 auth, https with a private CA), then interop --registry
   e2e-pull      only the pull cases of e2e (signed, unsigned, wrong identity, a layer overwritten in
                 the registry's storage)
+  fuzz          [--seconds N] [TARGET ...] run the libFuzzer targets in fuzz/ for N seconds each
+                (default 10; installs cargo-fuzz when missing)
   fixtures      [--check] regenerate the offline demo in examples/ (or check it is up to date)
   interop       [--out DIR] [--registry] sign with an independent producer (npm @sigstore/mock on
                 127.0.0.1, @sigstore/sign, @sigstore/cli; needs node + npm) and check trustpull
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Some("e2e-pull") => e2e_pull::run(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),
         Some("fixtures") => fixtures::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("interop") => interop::run(&args[1..]),
         _ => {
             eprint!("{USAGE}");

@@ -49,6 +49,10 @@ pub use downloader::{
     Downloader, DownloaderBuilder, MissingVerifier, PullOutcome, StagedImage, VerifiedImage,
 };
 pub use error::{error_chain, error_messages, ErrorKind, PullError};
+/// Entry point for the fuzz targets under `fuzz/` (built only with `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use extract::fuzz_extract;
 pub use extract::{Compression, ExtractError, ExtractStats, UnsafeReason, MAX_METADATA_BYTES};
 pub use layout::LayoutSource;
 pub use limits::PullLimits;

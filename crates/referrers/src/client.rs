@@ -24,6 +24,8 @@ use serde::Deserialize;
 use trustpull_policy::Digest;
 
 mod auth;
+#[cfg(fuzzing)]
+pub use auth::fuzz_challenge;
 
 use self::auth::AuthorizationValue;
 use crate::credentials::{Credential, Credentials};

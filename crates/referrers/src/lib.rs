@@ -52,6 +52,10 @@ mod limits;
 mod manifest;
 mod reference;
 
+/// Entry points for the fuzz targets under `fuzz/` (built only with `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use client::fuzz_challenge;
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
 pub use credentials::{Credential, Credentials, DockerConfig};
 pub use discovery::{

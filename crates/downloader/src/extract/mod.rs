@@ -776,3 +776,22 @@ fn io_at(path: &Path) -> impl Fn(io::Error) -> ExtractError + '_ {
 
 #[cfg(test)]
 mod tests;
+
+/// Fuzzing entry point (`cargo xtask fuzz`, built only with `--cfg fuzzing`): extracts `layers`
+/// in order, each sniffed for its compression, into the existing directory `root`, with the
+/// default limits, and returns the listing of the result.
+#[cfg(fuzzing)]
+pub fn fuzz_extract(layers: &[&[u8]], root: &std::path::Path) -> Result<TreeListing, ExtractError> {
+    let handle = at::open_dir_path(root, true).map_err(|source| ExtractError::Io {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let mut extractor =
+        Extractor::new(handle, &crate::PullLimits::default(), CancelFlag::default());
+    for layer in layers {
+        extractor.extract_layer(*layer, DeclaredCompression::Sniff)?;
+    }
+    extractor
+        .finish()
+        .map_err(|(path, source)| ExtractError::Io { path, source })
+}

@@ -419,3 +419,16 @@ mod tests {
         }
     }
 }
+
+/// Fuzzing entry point (`cargo xtask fuzz`, built only with `--cfg fuzzing`): parses a
+/// `WWW-Authenticate` value and checks its realm the way a challenge from `registry` is checked.
+/// Returns the realm when it would be used.
+#[cfg(fuzzing)]
+pub fn fuzz_challenge(registry: &Url, header: &str) -> Option<Url> {
+    let host = match registry.port() {
+        Some(port) => format!("{}:{port}", registry.host_str()?),
+        None => registry.host_str()?.to_owned(),
+    };
+    let repo = Repository::new(&host, "fuzz/repo").ok()?;
+    token_realm(&repo, registry, &Challenge::parse(header)).ok()
+}
