@@ -29,7 +29,8 @@ pub use exit::{CliError, Status};
 #[derive(Debug, Parser)]
 #[command(name = "trustpull", version, about)]
 struct Cli {
-    /// Show the cause chain of errors.
+    /// Show the cause chain of errors; twice (`-vv`): also log every registry request to
+    /// stderr (`RUST_LOG`, e.g. `trustpull_referrers=debug`, chooses the log filter instead).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     /// Print only errors (no progress, warnings or summaries on stderr).
@@ -105,8 +106,29 @@ async fn run(command: Command, quiet: bool) -> Result<(), CliError> {
     }
 }
 
+/// Sends the libraries' `tracing` events to stderr: those `RUST_LOG` selects, else with `-vv`
+/// the debug events of trustpull's crates (each registry request and its answer, retries),
+/// else none.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match EnvFilter::try_from_default_env() {
+        Ok(filter) => filter,
+        Err(_) if verbose >= 2 => EnvFilter::new(
+            "trustpull=debug,trustpull_referrers=debug,trustpull_downloader=debug,\
+             trustpull_verifier=debug,trustpull_gallery=debug",
+        ),
+        Err(_) => return,
+    };
+    // Only fails if a subscriber is already set, which nothing else in this process does.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

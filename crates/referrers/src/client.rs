@@ -499,6 +499,7 @@ impl RegistryClient {
                     answered_by,
                 } => {
                     let status = resp.status();
+                    tracing::debug!(%url, %answered_by, status = status.as_u16(), attempt, "registry answered");
                     if status == StatusCode::UNAUTHORIZED && !same_origin(&answered_by, &url) {
                         // A redirect target (a blob CDN, another origin) wants credentials:
                         // the registry's are not for it and no token is fetched on its word.

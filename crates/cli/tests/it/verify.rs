@@ -21,6 +21,11 @@ async fn registry(signed: bool, referrers_status: Option<u16>) -> Registry {
 }
 
 async fn verify(f: &Registry, identity: &str) -> Output {
+    verify_with(f, identity, &[]).await
+}
+
+async fn verify_with(f: &Registry, identity: &str, extra: &[&str]) -> Output {
+    let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
     let image = format!("{}/{REPO}:v1", f.server.address());
     let root = f.dir.path().join("trusted_root.json");
     let docker_config = f.dir.path().to_path_buf();
@@ -37,7 +42,9 @@ async fn verify(f: &Registry, identity: &str) -> Output {
             ])
             .args(["--plain-http", "--output", "json", "--trusted-root"])
             .arg(root)
+            .args(extra)
             .env("DOCKER_CONFIG", docker_config)
+            .env_remove("RUST_LOG")
             .output()
             .expect("the trustpull binary was built by cargo for this test")
     })
@@ -64,6 +71,29 @@ async fn a_signed_image_verifies_with_a_json_receipt() {
     assert_eq!(doc["format"], json!("bundle"));
     assert_eq!(doc["digest"], json!(f.digest.as_str()));
     assert_eq!(doc["receipt"]["identity"], json!(IDENTITY));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_logs_of_registry_requests_need_vv() {
+    let f = registry(true, None).await;
+    let manifest_request = format!("/v2/{REPO}/manifests/v1");
+    let quiet = verify(&f, IDENTITY).await;
+    let logged = verify_with(&f, IDENTITY, &["-vv"]).await;
+    assert_eq!(
+        (quiet.status.code(), logged.status.code()),
+        (Some(0), Some(0))
+    );
+    let (quiet, logged) = (
+        String::from_utf8_lossy(&quiet.stderr),
+        String::from_utf8_lossy(&logged.stderr),
+    );
+    assert!(!quiet.contains("registry answered"), "{quiet}");
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.contains("registry answered") && l.contains(&manifest_request)),
+        "{logged}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
