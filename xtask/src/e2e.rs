@@ -372,16 +372,18 @@ fn run_cases(env: &Env, target: &Target<'_>, f: &Fixtures) -> Result<Vec<String>
     .map_err(|e| e.to_string())?;
 
     let mut failures = Vec::new();
+    // The credential files a case runs with, as environment variables.
+    let docker_config = |dir: &Path| vec![("DOCKER_CONFIG", dir.to_path_buf())];
     let mut check =
-        |c: &Case, docker_config: &Path, path_prefix: Option<&Path>, connection: &[String]| {
-            if let Err(e) = run_case(env, c, docker_config, path_prefix, connection) {
+        |c: &Case, files: &[(&str, PathBuf)], path_prefix: Option<&Path>, connection: &[String]| {
+            if let Err(e) = run_case(env, c, files, path_prefix, connection) {
                 failures.push(format!("[{host}] {}: {e}", c.name));
             }
         };
     for c in &cases {
         check(
             c,
-            if with_auth { &with_creds } else { &empty },
+            &docker_config(if with_auth { &with_creds } else { &empty }),
             None,
             target.connection,
         );
@@ -394,14 +396,30 @@ fn run_cases(env: &Env, target: &Target<'_>, f: &Fixtures) -> Result<Vec<String>
             &[],
             Fails(3, "HTTP 401"),
         );
-        check(&c, &empty, None, target.connection);
+        check(&c, &docker_config(&empty), None, target.connection);
         let c = case(
             "credentials from a credHelpers helper",
             image("signed"),
             &[],
             Verified(f.signed.digest.clone(), "manifest"),
         );
-        check(&c, &with_helper, Some(&helper_dir), target.connection);
+        check(
+            &c,
+            &docker_config(&with_helper),
+            Some(&helper_dir),
+            target.connection,
+        );
+        let c = case(
+            "credentials from podman's auth.json (REGISTRY_AUTH_FILE)",
+            image("signed"),
+            &[],
+            Verified(f.signed.digest.clone(), "manifest"),
+        );
+        let podman = vec![
+            ("DOCKER_CONFIG", empty.clone()),
+            ("REGISTRY_AUTH_FILE", with_creds.join("config.json")),
+        ];
+        check(&c, &podman, None, target.connection);
     }
     if target.connection.iter().any(|a| a == "--registry-ca") {
         // The same https registry without its private CA: a TLS failure is unavailable (3).
@@ -411,7 +429,7 @@ fn run_cases(env: &Env, target: &Target<'_>, f: &Fixtures) -> Result<Vec<String>
             &[],
             Fails(3, "could not reach"),
         );
-        check(&c, &empty, None, &[]);
+        check(&c, &docker_config(&empty), None, &[]);
     }
     Ok(failures)
 }
@@ -419,7 +437,7 @@ fn run_cases(env: &Env, target: &Target<'_>, f: &Fixtures) -> Result<Vec<String>
 fn run_case(
     env: &Env,
     c: &Case,
-    docker_config: &Path,
+    credential_files: &[(&str, PathBuf)],
     path_prefix: Option<&Path>,
     connection: &[String],
 ) -> Result<(), String> {
@@ -438,7 +456,8 @@ fn run_case(
     .arg(&env.trusted_root)
     .args(connection)
     .args(&c.flags)
-    .env("DOCKER_CONFIG", docker_config);
+    .env_remove("REGISTRY_AUTH_FILE")
+    .envs(credential_files.iter().map(|(k, v)| (k, v)));
     if let Some(dir) = path_prefix {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut dirs = vec![dir.to_path_buf()];

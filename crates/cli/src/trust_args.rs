@@ -138,26 +138,39 @@ impl RegistryArgs {
     }
 }
 
-/// The Docker config the docker CLI would use: `$DOCKER_CONFIG/config.json`, else
-/// `$HOME/.docker/config.json`; anonymous when there is none.
+/// Registry credentials as podman and skopeo find them, then as the docker CLI does: the file
+/// `$REGISTRY_AUTH_FILE` names (podman's `auth.json`, same shape as Docker's) when set, then
+/// `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json`. A file that does not exist
+/// adds nothing (as in podman); anonymous when there is none.
 pub fn docker_credentials() -> Result<Credentials, CliError> {
-    let path = match std::env::var_os("DOCKER_CONFIG") {
-        Some(dir) => PathBuf::from(dir).join("config.json"),
-        None => match std::env::var_os("HOME") {
-            Some(home) => PathBuf::from(home).join(".docker").join("config.json"),
-            None => return Ok(Credentials::anonymous()),
-        },
+    let docker = match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => Some(PathBuf::from(dir).join("config.json")),
+        None => std::env::var_os("HOME")
+            .map(|home| PathBuf::from(home).join(".docker").join("config.json")),
     };
-    match std::fs::read(&path) {
-        Ok(bytes) => DockerConfig::from_json(&bytes)
-            .map(Credentials::from_docker_config)
-            .map_err(|e| CliError::new(Status::Usage, format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Credentials::anonymous()),
-        Err(e) => Err(CliError::new(
-            Status::Usage,
-            format!("cannot read {}: {e}", path.display()),
-        )),
+    let files = std::env::var_os("REGISTRY_AUTH_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(docker);
+    let mut credentials = Credentials::anonymous();
+    for path in files {
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let config = DockerConfig::from_json(&bytes).map_err(|e| {
+                    CliError::new(Status::Usage, format!("{}: {e}", path.display()))
+                })?;
+                credentials = credentials.and_config(config);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(CliError::new(
+                    Status::Usage,
+                    format!("cannot read {}: {e}", path.display()),
+                ))
+            }
+        }
     }
+    Ok(credentials)
 }
 
 /// The `--platform` value, or this machine's platform when none was given.

@@ -171,13 +171,14 @@ impl DockerConfig {
     }
 }
 
-/// Where a [`crate::RegistryClient`] gets credentials: explicit per-host ones first, then a
-/// Docker config; anonymous when neither has an entry. `Debug` never shows secrets (it uses
-/// [`Credential`]'s and [`DockerConfig`]'s redacting `Debug`).
+/// Where a [`crate::RegistryClient`] gets credentials: explicit per-host ones first, then the
+/// config files in the order given (e.g. podman's `auth.json`, then Docker's `config.json`);
+/// anonymous when none has an entry. `Debug` never shows secrets (it uses [`Credential`]'s and
+/// [`DockerConfig`]'s redacting `Debug`).
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     explicit: BTreeMap<String, Credential>,
-    docker: Option<DockerConfig>,
+    configs: Vec<DockerConfig>,
 }
 
 impl Credentials {
@@ -189,10 +190,17 @@ impl Credentials {
 
     /// Credentials from a parsed Docker config.
     pub fn from_docker_config(config: DockerConfig) -> Self {
-        Self {
-            explicit: BTreeMap::new(),
-            docker: Some(config),
-        }
+        Self::anonymous().and_config(config)
+    }
+
+    /// Adds a config file consulted after those added before it: a host's `credHelpers` entry
+    /// or `auths` entry in an earlier file wins; a `credsStore` is the last resort, the first
+    /// file's that names one. Podman's `auth.json` has the same shape as Docker's
+    /// `config.json`.
+    #[must_use]
+    pub fn and_config(mut self, config: DockerConfig) -> Self {
+        self.configs.push(config);
+        self
     }
 
     /// Adds explicit credentials for `host` (`host[:port]`); they win over the Docker config.
@@ -212,16 +220,15 @@ impl Credentials {
         if let Some(c) = self.explicit.get(&key) {
             return Ok(Some(c.clone()));
         }
-        let Some(docker) = &self.docker else {
-            return Ok(None);
-        };
-        if let Some(helper) = docker.cred_helpers.get(&key) {
-            return run_helper(helper, host, timeout).await;
+        for config in &self.configs {
+            if let Some(helper) = config.cred_helpers.get(&key) {
+                return run_helper(helper, host, timeout).await;
+            }
+            if let Some(c) = config.auths.get(&key) {
+                return Ok(Some(c.clone()));
+            }
         }
-        if let Some(c) = docker.auths.get(&key) {
-            return Ok(Some(c.clone()));
-        }
-        if let Some(store) = &docker.creds_store {
+        if let Some(store) = self.configs.iter().find_map(|c| c.creds_store.as_ref()) {
             return run_helper(store, host, timeout).await;
         }
         Ok(None)
@@ -398,6 +405,29 @@ mod tests {
             .lookup("x:1", Duration::from_secs(5))
             .await
             .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::CredentialHelper { ref helper, .. } if helper == "trustpull-test-missing")
+        );
+    }
+
+    #[tokio::test]
+    async fn earlier_config_files_win_and_a_creds_store_is_the_last_resort() {
+        let podman = DockerConfig::from_json(br#"{"auths":{"h:1":{"auth":"cDpw"}}}"#).unwrap();
+        let docker = DockerConfig::from_json(
+            br#"{"auths":{"h:1":{"auth":"ZDpk"},"d:1":{"auth":"ZDpk"}},"credsStore":"trustpull-test-missing"}"#,
+        )
+        .unwrap();
+        let creds = Credentials::from_docker_config(podman).and_config(docker);
+        let basic = |u: &str, p: &str| {
+            Some(Credential::Basic {
+                username: u.into(),
+                password: p.into(),
+            })
+        };
+        let wait = Duration::from_secs(5);
+        assert_eq!(creds.lookup("h:1", wait).await.unwrap(), basic("p", "p"));
+        assert_eq!(creds.lookup("d:1", wait).await.unwrap(), basic("d", "d"));
+        let err = creds.lookup("other:1", wait).await.unwrap_err();
         assert!(
             matches!(err, RegistryError::CredentialHelper { ref helper, .. } if helper == "trustpull-test-missing")
         );
