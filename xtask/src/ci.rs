@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest: fmt, clippy, the
 //! trait-only crate setups compiled alone, the tests (the downloader's once more as an
-//! unprivileged user when run as root), a fuzz smoke run, then e2e.
+//! unprivileged user when run as root), `cargo package` of the published crates, a fuzz smoke
+//! run, then e2e.
 //!
 //! The last step, `cargo xtask e2e`, needs Debian's `docker-registry` and `apache2-utils`
 //! (installed with apt-get when run as root).
@@ -36,6 +37,24 @@ pub fn run_ci() -> Result<(), String> {
     ]))?;
     util::run(cargo().args(["test", "--workspace", "--locked"]))?;
     unprivileged_tree_tests()?;
+    // The published crates package and build from their tarballs alone (no file outside a
+    // crate's directory, every path dependency versioned), in dependency order.
+    util::run(cargo().args([
+        "package",
+        "--allow-dirty",
+        "-p",
+        "trustpull-policy",
+        "-p",
+        "trustpull-referrers",
+        "-p",
+        "trustpull-verifier",
+        "-p",
+        "trustpull-downloader",
+        "-p",
+        "trustpull-gallery",
+        "-p",
+        "trustpull",
+    ]))?;
     // A smoke run of every fuzz target (the seeds plus a few seconds of search each).
     crate::fuzz::run(&["--seconds".to_owned(), "5".to_owned()])?;
     crate::e2e::run(&[])?;

@@ -258,6 +258,35 @@ fn workspace_dependencies_point_one_way() {
     );
 }
 
+/// The workspace's `rust-version` is what the locked dependencies need at least (this machine
+/// has only one toolchain, so it is computed, not tested; clippy's `incompatible_msrv` checks
+/// our own use of the standard library against it).
+#[test]
+fn rust_version_covers_every_locked_dependency() {
+    fn parse(v: &str) -> Vec<u64> {
+        v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+    }
+    let meta = metadata();
+    let ours = packages(&meta)
+        .iter()
+        .find(|p| str_of(p, "name") == "trustpull")
+        .and_then(|p| p["rust_version"].as_str())
+        .expect("the trustpull package declares rust-version");
+    let needs: Vec<String> = packages(&meta)
+        .iter()
+        .filter_map(|p| {
+            let v = p["rust_version"].as_str()?;
+            (parse(v) > parse(ours))
+                .then(|| format!("{} {} needs {v}", str_of(p, "name"), str_of(p, "version")))
+        })
+        .collect();
+    assert!(
+        needs.is_empty(),
+        "rust-version = {ours} in Cargo.toml is below what locked dependencies need; raise it:\n  {}",
+        needs.join("\n  ")
+    );
+}
+
 #[test]
 fn no_oci_client_types_in_public_api() {
     for path in all_rust_files() {
