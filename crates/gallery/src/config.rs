@@ -163,7 +163,7 @@ impl OperatorConfig {
 
     /// Validates config text; `file` names it in errors and anchors relative paths.
     pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
-        let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Yaml {
+        let raw: RawConfig = yaml_serde::from_str(text).map_err(|e| ConfigError::Yaml {
             file: file.to_owned(),
             line: e.location().map(|l| l.line()),
             message: e.to_string(),

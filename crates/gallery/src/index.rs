@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_yaml_ng::Value;
+use yaml_serde::Value;
 
 use crate::EntryName;
 
@@ -137,11 +137,11 @@ impl BackendIndex {
         if text.len() > MAX_INDEX_BYTES {
             return Err(IndexError::TooLarge { size: text.len() });
         }
-        let yaml_err = |e: serde_yaml_ng::Error| IndexError::Yaml {
+        let yaml_err = |e: yaml_serde::Error| IndexError::Yaml {
             line: e.location().map(|l| l.line()),
             message: e.to_string(),
         };
-        let mut doc: Value = serde_yaml_ng::from_str(text).map_err(yaml_err)?;
+        let mut doc: Value = yaml_serde::from_str(text).map_err(yaml_err)?;
         doc.apply_merge().map_err(yaml_err)?;
         let items = match doc {
             Value::Sequence(items) => items,
@@ -157,7 +157,7 @@ impl BackendIndex {
             .enumerate()
             .map(|(i, item)| {
                 let name = item.get("name").and_then(Value::as_str).map(str::to_owned);
-                serde_yaml_ng::from_value::<BackendEntry>(item).map_err(|e| IndexError::BadEntry {
+                yaml_serde::from_value::<BackendEntry>(item).map_err(|e| IndexError::BadEntry {
                     position: i + 1,
                     name,
                     message: e.to_string(),
