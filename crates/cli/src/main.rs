@@ -9,6 +9,7 @@
 // The binary is where printing, environment reads and the exit code belong (DESIGN.md §1).
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
+mod completions;
 mod exit;
 mod install;
 mod list;
@@ -21,7 +22,7 @@ mod verify_bundle;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub use exit::{CliError, Status};
 
@@ -58,6 +59,10 @@ enum Command {
     VerifyInstalled(install::VerifyArgs),
     /// Verify one Sigstore bundle for a file or digest (sigstore-conformance protocol).
     VerifyBundle(verify_bundle::Args),
+    /// Print a shell completion script (bash, elvish, fish, powershell, zsh).
+    Completions(completions::Args),
+    /// Print the trustpull(1) man page (roff).
+    Man,
 }
 
 impl Command {
@@ -70,7 +75,7 @@ impl Command {
             Self::Pull(a) => a.output == Json,
             Self::Verify(a) => a.output == Json,
             Self::VerifyInstalled(a) => a.output == Json,
-            Self::VerifyBundle(_) => false,
+            Self::VerifyBundle(_) | Self::Completions(_) | Self::Man => false,
         }
     }
 }
@@ -102,6 +107,8 @@ async fn run(command: Command, quiet: bool) -> Result<(), CliError> {
         Command::Pull(args) => pull::run(args, quiet).await,
         Command::Verify(args) => verify::run(args).await,
         Command::VerifyBundle(args) => verify_bundle::run(args),
+        Command::Completions(args) => completions::run(&args, Cli::command()),
+        Command::Man => completions::man(Cli::command()),
         Command::VerifyInstalled(args) => install::run_verify(args).await,
     }
 }
