@@ -65,5 +65,10 @@ pub use bundle::{
 };
 #[cfg(feature = "cosign")]
 pub use cosign::{CosignVerifier, DEFAULT_CONCURRENCY, DEFAULT_MAX_CANDIDATES};
+#[cfg(feature = "tuf")]
+pub use trust_root::tuf::{
+    CachedRootRecord, TufCache, TufError, TufFailure, TufMirror, TufUpdate, TufVersions,
+    MAX_TRUSTED_ROOT_BYTES, PUBLIC_GOOD_MIRROR, TRUSTED_ROOT_TARGET,
+};
 #[cfg(feature = "cosign")]
-pub use trust_root::{TrustRoot, TrustRootError};
+pub use trust_root::{KeyValidity, Service, TrustRoot, TrustRootError, TrustRootSource};
