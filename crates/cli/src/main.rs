@@ -16,12 +16,13 @@ mod output;
 mod progress;
 mod pull;
 mod trust_args;
+mod trust_root;
 mod verify;
 mod verify_bundle;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use exit::{CliError, Status};
 
@@ -57,6 +58,12 @@ enum Command {
     VerifyInstalled(install::VerifyArgs),
     /// Verify one Sigstore bundle for a file or digest (sigstore-conformance protocol).
     VerifyBundle(verify_bundle::Args),
+    /// Refresh the trusted root over TUF, or show the one commands use.
+    TrustRoot {
+        /// What to do.
+        #[command(subcommand)]
+        command: trust_root::Command,
+    },
 }
 
 impl Command {
@@ -70,6 +77,7 @@ impl Command {
             Self::Verify(a) => a.output == Json,
             Self::VerifyInstalled(a) => a.output == Json,
             Self::VerifyBundle(_) => false,
+            Self::TrustRoot { command } => command.output() == Json,
         }
     }
 }
@@ -102,11 +110,23 @@ async fn run(command: Command, quiet: bool) -> Result<(), CliError> {
         Command::Verify(args) => verify::run(args).await,
         Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::VerifyInstalled(args) => install::run_verify(args).await,
+        Command::TrustRoot { command } => trust_root::run(command).await,
     }
 }
 
+/// Parses the command line; `--version` also names the embedded trust root (loaded only when
+/// asked for, as it costs a parse of the root).
+fn parse() -> Cli {
+    let mut command = Cli::command();
+    if std::env::args_os().any(|a| a == "--version" || a == "-V") {
+        command = command.version(trust_root::version_text());
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
