@@ -13,6 +13,9 @@
 //! - With the default feature `cosign`: `verify_bundle` (bundle bytes + digest + policy + trust
 //!   root, no registry), `TrustRoot` (embedded public-good root or a file, with a fingerprint)
 //!   and `CosignVerifier` (a `SignatureSource` + `verify_bundle` over every candidate).
+//! - With feature `tuf`: `TufCache` and `TufMirror`, a TUF refresh of Sigstore's
+//!   `trusted_root.json` into a directory the caller owns, keeping the last good root on any
+//!   failure (the caller passes the directory and the time; the crate has no default for either).
 //!
 //! It does not fetch layers or extract images, and its own code reads no environment and no
 //! wall clock (the cache reads the monotonic clock only through the [`Clock`] its caller
