@@ -377,7 +377,8 @@ async fn a_damaged_cached_root_is_reported_not_used() {
     let TrustRootSource::Tuf { path, .. } = update.root.source().clone() else {
         panic!("a TUF source");
     };
-    std::fs::write(&path, b"{}").expect("overwrite");
+    // Another valid trusted root in its place: only the recorded fingerprint tells.
+    std::fs::write(&path, target(b"swapped")).expect("overwrite");
     let err = f
         .cache
         .load()

@@ -361,3 +361,44 @@ async fn gallery_install_uses_the_cached_root_when_the_config_names_none() {
     assert_exit(&m.update().await, 0);
     assert_exit(&run(install("after")).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_names_the_embedded_root_without_a_cache_and_a_file_when_given() {
+    let m = Mirror::start().await;
+    let d = doc(&m.run(&["trust-root", "show", "--output", "json"]).await);
+    assert_eq!(d["source"]["kind"], json!("embedded"));
+    assert_eq!(d["status"], json!("ok"));
+    let file = m.dir.path().join("file.json");
+    let bytes = trusted_root(b"file");
+    std::fs::write(&file, &bytes).unwrap();
+    let out = m
+        .run(&[
+            "trust-root",
+            "show",
+            "--output",
+            "json",
+            "--trusted-root",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert_exit(&out, 0);
+    let d = doc(&out);
+    assert_eq!(d["source"]["kind"], json!("file"));
+    assert_eq!(d["fingerprint"], json!(Digest::of(&bytes).as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_cache_is_a_local_error_not_a_fall_back() {
+    let m = Mirror::start().await;
+    m.serve(&TufState::new(1, trusted_root(b"one"))).await;
+    assert_exit(&m.update().await, 0);
+    for root in std::fs::read_dir(m.cache().join("roots"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::write(root.path(), b"{}").unwrap();
+    }
+    let out = m.run(&["trust-root", "show"]).await;
+    assert_exit(&out, 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("damaged"));
+}
