@@ -385,3 +385,21 @@ async fn a_damaged_cached_root_is_reported_not_used() {
         .expect_err("the root no longer matches its record");
     assert!(matches!(err, TufError::CacheCorrupt { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn a_refresh_repairs_a_damaged_record() {
+    let f = fixture().await;
+    let good = target(b"one");
+    f.repo
+        .serve(&TufState::new(1, good.clone()), &f.server)
+        .await;
+    f.cache.update(&f.mirror, now()).await.expect("a refresh");
+    std::fs::write(f.cache.dir().join("current.json"), b"garbage").expect("overwrite");
+    assert!(matches!(f.cache.load(), Err(TufError::CacheCorrupt { .. })));
+    f.cache
+        .update(&f.mirror, now())
+        .await
+        .expect("the refresh repairs it");
+    let root = f.cache.load().expect("readable").expect("a root");
+    assert_eq!(root.fingerprint(), &Digest::of(&good));
+}

@@ -370,7 +370,8 @@ impl TufCache {
         mirror: &TufMirror,
         now: DateTime<Utc>,
     ) -> Result<TufUpdate, TufError> {
-        let previous = self.record()?.map(|r| r.fingerprint);
+        // A damaged record must not block the refresh that repairs it.
+        let previous = self.record().ok().flatten().map(|r| r.fingerprint);
         let validation_time =
             jiff::Timestamp::from_second(now.timestamp()).unwrap_or(jiff::Timestamp::MAX);
         let staged = StagedStore::new(FileStore::new(self.metadata_dir(mirror)));
