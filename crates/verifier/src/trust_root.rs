@@ -2,7 +2,7 @@
 //! where it came from ([`TrustRootSource`]) and when its keys are valid ([`KeyValidity`]).
 //!
 //! Sources: the embedded public-good snapshot, a file, or (feature `tuf`) the last good root a
-//! TUF refresh left in a cache directory the caller owns ([`tuf`]).
+//! TUF refresh left in a cache directory the caller owns (module `tuf`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
