@@ -5,6 +5,8 @@
 //! - [`json`]: JSON bytes with sorted keys, for fixtures compared byte for byte.
 //! - [`sigstore`]: the fixture signer, a "virtual Sigstore" (Fulcio-like CA, CT log, Rekor, TSA) whose
 //!   bundles pass the production checks, with knobs to get any single thing wrong.
+//! - [`tuf`]: a signed TUF repository holding a `trusted_root.json`, on disk or served from
+//!   wiremock, with a knob for each way a mirror fails.
 //! - [`scenarios`]: policy scenarios (pass/fail pairs) stored in `tests/fixtures/scenarios/`.
 //!
 //! It is never published.
@@ -13,3 +15,4 @@ pub mod conformance;
 pub mod json;
 pub mod scenarios;
 pub mod sigstore;
+pub mod tuf;

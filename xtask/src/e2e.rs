@@ -10,7 +10,8 @@
 //! `trustpull verify` binary on positive and negative cases and check exit codes and JSON;
 //! then the `trustpull pull` cases of [`crate::e2e_pull`] on the plain registry (a signed
 //! image, an unsigned one through `NoopVerifier`, a layer overwritten in the registry's
-//! storage); and last `cargo xtask interop --registry`.
+//! storage); then `cargo xtask tuf-interop`'s cases ([`crate::interop_tuf`]: a python-tuf
+//! repository through `trust-root update`); and last `cargo xtask interop --registry`.
 //!
 //! Every registry process is owned by a guard that kills it on drop, so a failing step still
 //! stops what was started. Nothing listens beyond 127.0.0.1.
@@ -78,6 +79,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     drop(authed);
     drop(plain);
     util::verdict("e2e", &failures)?;
+    // A TUF repository written by python-tuf, served over HTTP on 127.0.0.1 (issue 9).
+    let tuf_work = work.join("tuf-interop");
+    fs::create_dir_all(&tuf_work).map_err(|e| format!("{}: {e}", tuf_work.display()))?;
+    util::verdict(
+        "tuf-interop",
+        &crate::interop_tuf::run_cases(&env.trustpull, &tuf_work)?,
+    )?;
     // Interop (DESIGN.md §10): bundles from an independent producer (npm @sigstore/mock,
     // @sigstore/sign, @sigstore/cli attest/attach) through verify-bundle and a registry.
     crate::interop::run(&["--registry".to_owned()])

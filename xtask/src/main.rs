@@ -19,6 +19,7 @@ mod fixtures;
 mod fuzz;
 mod install;
 mod interop;
+mod interop_tuf;
 mod push;
 mod registry;
 #[cfg(test)]
@@ -44,6 +45,8 @@ commands:
   interop       [--out DIR] [--registry] sign with an independent producer (npm @sigstore/mock on
                 127.0.0.1, @sigstore/sign, @sigstore/cli; needs node + npm) and check trustpull
                 verify-bundle; --registry: sigstore attach to docker-registry, then trustpull verify
+  tuf-interop   trustpull trust-root update against a TUF repository written by python-tuf (PyPI tuf,
+                pinned venv) and served by python -m http.server on 127.0.0.1 (also part of e2e)
 ";
 
 fn main() -> ExitCode {
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Some("fixtures") => fixtures::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("interop") => interop::run(&args[1..]),
+        Some("tuf-interop") => interop_tuf::run(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

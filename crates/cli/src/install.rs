@@ -64,7 +64,8 @@ fn load(path: &std::path::Path) -> Result<OperatorConfig, CliError> {
 
 /// Runs `trustpull install`.
 pub async fn run(args: Args, quiet: bool) -> Result<(), CliError> {
-    let config = load(&args.galleries)?;
+    let mut config = load(&args.galleries)?;
+    crate::trust_args::apply_cached_root(&mut config)?;
     let platform = platform_or_host(args.platform.as_deref())?;
     let options = InstallOptions {
         require_integrity: args.require_integrity,
@@ -118,7 +119,8 @@ pub async fn run(args: Args, quiet: bool) -> Result<(), CliError> {
 }
 
 pub async fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
-    let config = load(&args.galleries)?;
+    let mut config = load(&args.galleries)?;
+    crate::trust_args::apply_cached_root(&mut config)?;
     let options = InstallOptions {
         require_integrity: args.require_integrity,
         discovery: discovery_now(),

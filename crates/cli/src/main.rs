@@ -17,12 +17,13 @@ mod output;
 mod progress;
 mod pull;
 mod trust_args;
+mod trust_root;
 mod verify;
 mod verify_bundle;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use exit::{CliError, Status};
 
@@ -59,6 +60,12 @@ enum Command {
     VerifyInstalled(install::VerifyArgs),
     /// Verify one Sigstore bundle for a file or digest (sigstore-conformance protocol).
     VerifyBundle(verify_bundle::Args),
+    /// Refresh the trusted root over TUF, or show the one commands use.
+    TrustRoot {
+        /// What to do.
+        #[command(subcommand)]
+        command: trust_root::Command,
+    },
     /// Print a shell completion script (bash, elvish, fish, powershell, zsh).
     Completions(completions::Args),
     /// Print the trustpull(1) man page (roff).
@@ -76,6 +83,7 @@ impl Command {
             Self::Verify(a) => a.output == Json,
             Self::VerifyInstalled(a) => a.output == Json,
             Self::VerifyBundle(_) | Self::Completions(_) | Self::Man => false,
+            Self::TrustRoot { command } => command.output() == Json,
         }
     }
 }
@@ -110,6 +118,7 @@ async fn run(command: Command, quiet: bool) -> Result<(), CliError> {
         Command::Completions(args) => completions::run(&args, Cli::command()),
         Command::Man => completions::man(Cli::command()),
         Command::VerifyInstalled(args) => install::run_verify(args).await,
+        Command::TrustRoot { command } => trust_root::run(command).await,
     }
 }
 
@@ -133,8 +142,19 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
+/// Parses the command line; `--version` also names the embedded trust root (loaded only when
+/// asked for, as it costs a parse of the root).
+fn parse() -> Cli {
+    let mut command = Cli::command();
+    if std::env::args_os().any(|a| a == "--version" || a == "-V") {
+        command = command.version(trust_root::version_text());
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

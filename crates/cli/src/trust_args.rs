@@ -12,7 +12,7 @@ use std::sync::Arc;
 use trustpull_downloader::{Downloader, DownloaderBuilder, ImageLocation};
 use trustpull_policy::{PolicySpec, SignedBy, TrustPolicy};
 use trustpull_referrers::{Credentials, DiscoveryOptions, DockerConfig, RegistryClient};
-use trustpull_verifier::{ImageVerifier, TrustRoot, TrustRootError};
+use trustpull_verifier::{ImageVerifier, TrustRoot, TrustRootError, TrustRootSource, TufCache};
 
 use crate::{CliError, Status};
 
@@ -47,7 +47,8 @@ pub struct TrustArgs {
     /// Reject signatures whose earliest verified timestamp is before this time (RFC 3339).
     #[arg(long, value_name = "RFC3339")]
     pub not_before: Option<String>,
-    /// A trusted_root.json; default: the embedded public-good Sigstore root.
+    /// A trusted_root.json; default: the root `trustpull trust-root update` last fetched, else
+    /// the embedded public-good Sigstore root.
     #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
     /// Which digest's signature counts for a platform image selected from an index.
@@ -74,23 +75,65 @@ impl TrustArgs {
         .map_err(|e| CliError::new(Status::Usage, e))
     }
 
-    /// The trust root: the `--trusted-root` file, else the embedded public-good root.
+    /// The trust root, resolved by [`resolve_trust_root`] from `--trusted-root`.
     pub fn trust_root(&self) -> Result<TrustRoot, CliError> {
-        load_root(self.trusted_root.as_deref())
+        resolve_trust_root(self.trusted_root.as_deref(), None)
     }
 }
 
-/// The trust root at `path`, else the embedded public-good root. An unreadable file is
-/// unavailable (3); a malformed one is a config error (2).
-pub fn load_root(path: Option<&Path>) -> Result<TrustRoot, CliError> {
-    let root = match path {
-        Some(p) => TrustRoot::from_file(p),
-        None => TrustRoot::public_good(),
-    };
-    root.map_err(|e| match e {
-        TrustRootError::Unreadable { .. } => CliError::new(Status::Unavailable, e),
-        _ => CliError::new(Status::Usage, e),
+/// THE trust-root resolution order for every command (DESIGN.md §9): the `--trusted-root`
+/// file; else the config's `trusted_root:` (gallery commands); else the root `trustpull
+/// trust-root update` left in the cache ([`cache_dir`]); else the embedded public-good snapshot.
+///
+/// An unreadable file is unavailable (3); a malformed file or a damaged cache is a local error
+/// (2), never a silent fall back to the embedded root.
+pub fn resolve_trust_root(
+    flag: Option<&Path>,
+    configured: Option<&Path>,
+) -> Result<TrustRoot, CliError> {
+    if let Some(path) = flag.or(configured) {
+        return TrustRoot::from_file(path).map_err(|e| match e {
+            TrustRootError::Unreadable { .. } => CliError::new(Status::Unavailable, e),
+            _ => CliError::new(Status::Usage, e),
+        });
+    }
+    if let Some(dir) = cache_dir() {
+        if let Some(root) = TufCache::new(dir)
+            .load()
+            .map_err(|e| CliError::new(Status::Usage, e))?
+        {
+            return Ok(root);
+        }
+    }
+    TrustRoot::public_good().map_err(|e| CliError::new(Status::Usage, e))
+}
+
+/// For gallery commands: when the config names no `trusted_root:` and a TUF-refreshed root is
+/// cached, point the config at the cached file (checked against its recorded fingerprint
+/// first), so the gallery's own loading follows [`resolve_trust_root`]'s order.
+pub fn apply_cached_root(config: &mut trustpull_gallery::OperatorConfig) -> Result<(), CliError> {
+    if config.trusted_root.is_some() {
+        return Ok(());
+    }
+    let root = resolve_trust_root(None, None)?;
+    if let TrustRootSource::Tuf { path, .. } = root.source() {
+        config.trusted_root = Some(path.clone());
+    }
+    Ok(())
+}
+
+/// Where `trust-root update` keeps the last good root: `$XDG_CACHE_HOME/trustpull`, else
+/// `$HOME/.cache/trustpull`; `None` when neither variable is set.
+pub fn cache_dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    xdg.or_else(|| {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".cache"))
     })
+    .map(|base| base.join("trustpull"))
 }
 
 /// How to reach the image's registry.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use trustpull_policy::{evaluate, Digest, PolicySpec, TrustPolicy};
 use trustpull_verifier::{verify_signature, verify_with_key, ManagedKey};
 
-use crate::trust_args::load_root;
+use crate::trust_args::resolve_trust_root;
 use crate::{CliError, Status};
 
 /// Arguments of `trustpull verify-bundle`.
@@ -41,7 +41,7 @@ pub struct Args {
     /// A PEM public key, for managed-key bundles (no certificate, no identity).
     #[arg(long, value_name = "PEM")]
     key: Option<PathBuf>,
-    /// A trusted_root.json; default: the embedded public-good Sigstore root.
+    /// A trusted_root.json; default: the cached TUF root, else the embedded public-good root.
     #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
     /// Accept DSSE bundles only with this in-toto predicate type (repeatable).
@@ -55,7 +55,7 @@ pub struct Args {
 /// Runs the command; prints one line on success.
 pub fn run(args: Args) -> Result<(), CliError> {
     let digest = artifact_digest(&args.artifact)?;
-    let root = load_root(args.trusted_root.as_deref())?;
+    let root = resolve_trust_root(args.trusted_root.as_deref(), None)?;
     let bundle = std::fs::read(&args.bundle).map_err(|e| {
         CliError::new(
             Status::Usage,

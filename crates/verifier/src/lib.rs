@@ -13,6 +13,9 @@
 //! - With the default feature `cosign`: `verify_bundle` (bundle bytes + digest + policy + trust
 //!   root, no registry), `TrustRoot` (embedded public-good root or a file, with a fingerprint)
 //!   and `CosignVerifier` (a `SignatureSource` + `verify_bundle` over every candidate).
+//! - With feature `tuf`: `TufCache` and `TufMirror`, a TUF refresh of Sigstore's
+//!   `trusted_root.json` into a directory the caller owns, keeping the last good root on any
+//!   failure (the caller passes the directory and the time; the crate has no default for either).
 //!
 //! It does not fetch layers or extract images, and its own code reads no environment and no
 //! wall clock (the cache reads the monotonic clock only through the [`Clock`] its caller
@@ -65,5 +68,10 @@ pub use bundle::{
 };
 #[cfg(feature = "cosign")]
 pub use cosign::{CosignVerifier, DEFAULT_CONCURRENCY, DEFAULT_MAX_CANDIDATES};
+#[cfg(feature = "tuf")]
+pub use trust_root::tuf::{
+    CachedRootRecord, TufCache, TufError, TufFailure, TufMirror, TufUpdate, TufVersions,
+    MAX_TRUSTED_ROOT_BYTES, PUBLIC_GOOD_MIRROR, TRUSTED_ROOT_TARGET,
+};
 #[cfg(feature = "cosign")]
-pub use trust_root::{TrustRoot, TrustRootError};
+pub use trust_root::{KeyValidity, Service, TrustRoot, TrustRootError, TrustRootSource};

@@ -19,7 +19,7 @@
 //! ```
 
 mod cert;
-mod key;
+pub(crate) mod key;
 mod rekor;
 mod tsa;
 

@@ -5,3 +5,4 @@ mod determinism;
 mod faults;
 mod mutation;
 mod scenarios;
+mod tuf;

@@ -10,6 +10,7 @@ mod interrupt;
 mod list;
 mod pull;
 mod registry;
+mod trust_root;
 mod verify;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,405 @@
+//! Trust-root refresh over TUF (DESIGN.md §4): the verifier's `TufCache` against the testkit's
+//! TUF repository served from wiremock. Each way a mirror fails is a typed, retryable error that
+//! leaves the cache byte for byte as it was; the next refresh, once the mirror is fixed,
+//! succeeds. Expiry is checked at a `now` the test passes in, never the wall clock.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use trustpull_policy::Digest;
+use trustpull_testkit::sigstore::VirtualSigstore;
+use trustpull_testkit::tuf::{long_ago, TufFault, TufRepository, TufState};
+use trustpull_verifier::{TrustRootSource, TufCache, TufError, TufFailure, TufMirror};
+use wiremock::MockServer;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a valid date")
+}
+
+struct Fixture {
+    server: MockServer,
+    repo: TufRepository,
+    mirror: TufMirror,
+    cache: TufCache,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let server = MockServer::start().await;
+    let repo = TufRepository::new(b"tuf-tests");
+    let mirror =
+        TufMirror::new(&server.uri(), repo.initial_root(), "1.root.json").expect("a valid root");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let cache = TufCache::new(dir.path().join("cache"));
+    Fixture {
+        server,
+        repo,
+        mirror,
+        cache,
+        _dir: dir,
+    }
+}
+
+fn target(seed: &[u8]) -> Vec<u8> {
+    VirtualSigstore::from_seed(seed).trusted_root_json()
+}
+
+/// Every file under `dir`, by relative path.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(base)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                out.insert(rel, std::fs::read(&path).expect("a readable file"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[tokio::test]
+async fn a_refresh_stores_the_target_and_load_reads_it_back_with_its_source() {
+    let f = fixture().await;
+    let good = target(b"one");
+    f.repo
+        .serve(&TufState::new(1, good.clone()), &f.server)
+        .await;
+
+    let update = f
+        .cache
+        .update(&f.mirror, now())
+        .await
+        .expect("the refresh succeeds");
+    assert!(update.changed() && update.previous.is_none());
+    assert_eq!(update.root.fingerprint(), &Digest::of(&good));
+    assert_eq!((update.versions.root, update.versions.timestamp), (1, 1));
+
+    let loaded = f
+        .cache
+        .load()
+        .expect("a readable cache")
+        .expect("a cached root");
+    assert_eq!(loaded.fingerprint(), &Digest::of(&good));
+    match loaded.source() {
+        TrustRootSource::Tuf {
+            mirror, fetched_at, ..
+        } => {
+            assert_eq!(mirror, f.mirror.url());
+            assert_eq!(*fetched_at, now());
+        }
+        other => panic!("expected a TUF source, found {other:?}"),
+    }
+
+    // The same repository again: nothing new, the root unchanged.
+    let again = f
+        .cache
+        .update(&f.mirror, now())
+        .await
+        .expect("a second refresh");
+    assert!(!again.changed());
+}
+
+#[tokio::test]
+async fn with_no_cache_a_failed_refresh_leaves_nothing() {
+    let f = fixture().await;
+    f.repo
+        .serve(
+            &TufState::new(1, target(b"one")).with_fault(TufFault::BadSignature),
+            &f.server,
+        )
+        .await;
+    let err = f
+        .cache
+        .update(&f.mirror, now())
+        .await
+        .expect_err("a forged timestamp");
+    assert_eq!(err.failure(), Some(&TufFailure::BadSignature));
+    assert!(f.cache.load().expect("a readable cache").is_none());
+    assert!(!f.cache.dir().join("current.json").exists());
+}
+
+/// A good refresh at version 5, then `bad` served: the error is `expected`, retryable, and the
+/// cache is unchanged byte for byte; then a fixed mirror (version 9, a new target) succeeds.
+async fn fails_then_recovers(bad: TufState, expected: TufFailure, at: DateTime<Utc>) {
+    let f = fixture().await;
+    let good = target(b"one");
+    f.repo
+        .serve(&TufState::new(5, good.clone()), &f.server)
+        .await;
+    f.cache
+        .update(&f.mirror, now())
+        .await
+        .expect("the first refresh succeeds");
+    let before = snapshot(f.cache.dir());
+
+    f.repo.serve(&bad, &f.server).await;
+    let err = f
+        .cache
+        .update(&f.mirror, at)
+        .await
+        .expect_err("the bad mirror fails");
+    assert!(
+        matches!(&err, TufError::Mirror { failure, .. } if *failure == expected),
+        "expected {expected:?}, found {err:?}"
+    );
+    assert!(err.is_unavailable(), "{err}");
+    assert_eq!(
+        snapshot(f.cache.dir()),
+        before,
+        "the cache changed after {expected:?}"
+    );
+    let kept = f
+        .cache
+        .load()
+        .expect("a readable cache")
+        .expect("the last good root");
+    assert_eq!(kept.fingerprint(), &Digest::of(&good));
+
+    let fixed = target(b"two");
+    f.repo
+        .serve(
+            &TufState::new(9, fixed.clone()).with_root_version(bad.root_version.max(1)),
+            &f.server,
+        )
+        .await;
+    let update = f
+        .cache
+        .update(&f.mirror, now())
+        .await
+        .expect("the fixed mirror succeeds");
+    assert!(update.changed());
+    assert_eq!(update.previous, Some(Digest::of(&good)));
+    let loaded = f.cache.load().expect("a readable cache").expect("a root");
+    assert_eq!(loaded.fingerprint(), &Digest::of(&fixed));
+}
+
+#[tokio::test]
+async fn an_unreachable_mirror_keeps_the_last_good_root() {
+    let f = fixture().await;
+    let good = target(b"one");
+    f.repo
+        .serve(&TufState::new(1, good.clone()), &f.server)
+        .await;
+    f.cache
+        .update(&f.mirror, now())
+        .await
+        .expect("the first refresh");
+    let before = snapshot(f.cache.dir());
+    // A loopback port nothing listens on (bound, then closed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let gone = TufMirror::new(
+        &format!("http://127.0.0.1:{port}"),
+        f.repo.initial_root(),
+        "1.root.json",
+    )
+    .expect("a mirror");
+    let err = f
+        .cache
+        .update(&gone, now())
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(err.failure(), Some(&TufFailure::Unreachable), "{err}");
+    assert_eq!(snapshot(f.cache.dir()), before);
+}
+
+#[tokio::test]
+async fn a_mirror_answering_404_is_unreachable() {
+    let f = fixture().await;
+    f.repo
+        .serve(&TufState::new(1, target(b"one")), &f.server)
+        .await;
+    f.cache
+        .update(&f.mirror, now())
+        .await
+        .expect("the first refresh");
+    f.server.reset().await;
+    let err = f
+        .cache
+        .update(&f.mirror, now())
+        .await
+        .expect_err("no timestamp");
+    assert_eq!(err.failure(), Some(&TufFailure::Unreachable), "{err}");
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_refused() {
+    let bad = TufState::new(6, target(b"evil")).with_fault(TufFault::BadSignature);
+    fails_then_recovers(bad, TufFailure::BadSignature, now()).await;
+}
+
+#[tokio::test]
+async fn garbage_metadata_is_refused() {
+    let bad = TufState::new(6, target(b"evil")).with_fault(TufFault::Garbage);
+    fails_then_recovers(bad, TufFailure::Malformed, now()).await;
+}
+
+#[tokio::test]
+async fn a_target_that_does_not_match_its_hash_is_refused() {
+    let bad = TufState::new(6, target(b"evil")).with_fault(TufFault::TargetHashMismatch);
+    fails_then_recovers(bad, TufFailure::Integrity, now()).await;
+}
+
+#[tokio::test]
+async fn expired_metadata_is_refused() {
+    let mut bad = TufState::new(6, target(b"evil"));
+    bad.expires = long_ago();
+    fails_then_recovers(
+        bad,
+        TufFailure::Expired {
+            role: "snapshot".to_owned(),
+        },
+        now(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_older_version_is_a_rollback() {
+    let bad = TufState::new(4, target(b"old"));
+    fails_then_recovers(bad, TufFailure::Rollback, now()).await;
+}
+
+#[tokio::test]
+async fn an_expired_timestamp_is_a_freeze() {
+    let mut bad = TufState::new(6, target(b"evil"));
+    bad.timestamp_expires = long_ago();
+    fails_then_recovers(
+        bad,
+        TufFailure::Expired {
+            role: "timestamp".to_owned(),
+        },
+        now(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_mirror_replaying_the_same_metadata_past_its_expiry_is_a_freeze() {
+    // The mirror keeps serving what was valid at the first refresh; a day after the timestamp
+    // expired, the refresh must fail rather than report the stale view as fresh.
+    let f = fixture().await;
+    let mut state = TufState::new(1, target(b"one"));
+    state.timestamp_expires = now() + Duration::days(1);
+    f.repo.serve(&state, &f.server).await;
+    f.cache
+        .update(&f.mirror, now())
+        .await
+        .expect("fresh at first");
+    let before = snapshot(f.cache.dir());
+    let err = f
+        .cache
+        .update(&f.mirror, now() + Duration::days(2))
+        .await
+        .expect_err("frozen");
+    assert!(err.failure().is_some_and(TufFailure::is_freeze), "{err}");
+    assert_eq!(snapshot(f.cache.dir()), before);
+}
+
+#[tokio::test]
+async fn a_root_rotation_is_followed_and_later_metadata_needs_the_new_keys() {
+    let f = fixture().await;
+    f.repo
+        .serve(&TufState::new(1, target(b"one")), &f.server)
+        .await;
+    f.cache.update(&f.mirror, now()).await.expect("version 1");
+    let rotated = target(b"two");
+    f.repo
+        .serve(
+            &TufState::new(2, rotated.clone()).with_root_version(3),
+            &f.server,
+        )
+        .await;
+    let update = f
+        .cache
+        .update(&f.mirror, now())
+        .await
+        .expect("the rotation chain 1→2→3");
+    assert_eq!(update.versions.root, 3);
+    assert_eq!(update.root.fingerprint(), &Digest::of(&rotated));
+}
+
+#[tokio::test]
+async fn a_broken_root_chain_is_refused() {
+    let bad = TufState::new(6, target(b"evil"))
+        .with_root_version(2)
+        .with_fault(TufFault::BrokenRootChain);
+    // Recovery serves a valid chain to root 2.
+    fails_then_recovers(bad, TufFailure::BadSignature, now()).await;
+}
+
+#[tokio::test]
+async fn a_target_that_is_not_a_trusted_root_is_refused() {
+    let bad = TufState::new(6, b"{\"not\": \"a trusted root\"}".to_vec());
+    fails_then_recovers(bad, TufFailure::UnusableTarget, now()).await;
+}
+
+#[tokio::test]
+async fn a_root_that_does_not_sign_itself_cannot_start_trust() {
+    let repo = TufRepository::new(b"tuf-tests");
+    let mut root: serde_json::Value =
+        serde_json::from_slice(&repo.initial_root()).expect("root JSON");
+    root["signed"]["version"] = serde_json::json!(7);
+    let tampered = serde_json::to_vec(&root).expect("JSON");
+    let err = TufMirror::new("http://127.0.0.1:1", tampered, "root.json").expect_err("tampered");
+    assert!(
+        matches!(err, TufError::BadAnchor { .. }) && !err.is_unavailable(),
+        "{err}"
+    );
+    let err = TufMirror::new("ftp://mirror", repo.initial_root(), "root.json").expect_err("ftp");
+    assert!(matches!(err, TufError::BadMirrorUrl { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_damaged_cached_root_is_reported_not_used() {
+    let f = fixture().await;
+    f.repo
+        .serve(&TufState::new(1, target(b"one")), &f.server)
+        .await;
+    let update = f.cache.update(&f.mirror, now()).await.expect("a refresh");
+    let TrustRootSource::Tuf { path, .. } = update.root.source().clone() else {
+        panic!("a TUF source");
+    };
+    // Another valid trusted root in its place: only the recorded fingerprint tells.
+    std::fs::write(&path, target(b"swapped")).expect("overwrite");
+    let err = f
+        .cache
+        .load()
+        .expect_err("the root no longer matches its record");
+    assert!(matches!(err, TufError::CacheCorrupt { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_refresh_repairs_a_damaged_record() {
+    let f = fixture().await;
+    let good = target(b"one");
+    f.repo
+        .serve(&TufState::new(1, good.clone()), &f.server)
+        .await;
+    f.cache.update(&f.mirror, now()).await.expect("a refresh");
+    std::fs::write(f.cache.dir().join("current.json"), b"garbage").expect("overwrite");
+    assert!(matches!(f.cache.load(), Err(TufError::CacheCorrupt { .. })));
+    f.cache
+        .update(&f.mirror, now())
+        .await
+        .expect("the refresh repairs it");
+    let root = f.cache.load().expect("readable").expect("a root");
+    assert_eq!(root.fingerprint(), &Digest::of(&good));
+}
