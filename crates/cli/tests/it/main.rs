@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod completions;
+mod faults;
 mod install;
 mod interop;
 mod interrupt;
