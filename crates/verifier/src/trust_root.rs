@@ -20,6 +20,7 @@ use trustpull_policy::Digest;
 /// ```
 pub struct TrustRoot {
     verifier: Verifier,
+    trusted: TrustedRoot,
     fingerprint: Digest,
     origin: String,
 }
@@ -77,6 +78,7 @@ impl TrustRoot {
         let verifier = Verifier::new(&root).map_err(|e| invalid(e.to_string()))?;
         Ok(Self {
             verifier,
+            trusted: root,
             fingerprint: Digest::of(json),
             origin: origin.to_owned(),
         })
@@ -94,6 +96,11 @@ impl TrustRoot {
 
     pub(crate) fn verifier(&self) -> &Verifier {
         &self.verifier
+    }
+
+    /// The parsed trust material, for the Rekor v2 checks sigstore-verify cannot make.
+    pub(crate) fn trusted_root(&self) -> &TrustedRoot {
+        &self.trusted
     }
 }
 
