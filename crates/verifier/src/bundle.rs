@@ -23,6 +23,7 @@ use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy};
 use trustpull_policy::{evaluate, Digest, SignerFacts, TrustPolicy};
 
 use crate::certificate::certificate_facts;
+use crate::rekor_v2::Route;
 use crate::{BundleRejection, TrustRoot};
 
 /// The largest bundle accepted, in bytes (DESIGN.md §5).
@@ -112,9 +113,10 @@ pub fn verify_bundle(
 
 /// Verifies the cryptography of a keyless `bundle` for `digest` (see the module docs).
 ///
-/// A Rekor v2 bundle that sigstore-verify 0.15.1 cannot take (a `dsse` v0.0.2 entry, or an
-/// RFC 3161 time with fractional seconds) is verified by [`crate::rekor_v2`] with the same
-/// checks; every other bundle by sigstore-verify.
+/// A bundle sigstore-verify 0.15.1 cannot take (a `dsse` v0.0.2 entry, or an RFC 3161 time with
+/// fractional seconds) is verified by `rekor_v2` with the same checks, or by sigstore-verify
+/// plus the step it lacks; a Rekor v2 `hashedrekord` bundle by sigstore-verify plus the Rekor v2
+/// checks it does not make; every other bundle by sigstore-verify alone.
 pub fn verify_signature(
     bundle: &[u8],
     digest: &Digest,
@@ -122,7 +124,12 @@ pub fn verify_signature(
 ) -> Result<SignedBundle, BundleRejection> {
     let text = as_text(bundle)?;
     let split = crate::rekor_v2::split(text)?;
-    let parsed = parse_text(split.as_ref().map_or(text, |s| s.rest.as_str()))?;
+    let route = split.as_ref().map(crate::rekor_v2::Split::route);
+    let own_text = match (&split, route) {
+        (Some(s), Some(Route::Own | Route::SigstoreThenFractional)) => s.rest.as_str(),
+        _ => text,
+    };
+    let parsed = parse_text(own_text)?;
     let predicate_type = check_binding(&parsed, digest)?;
     let cert = parsed
         .signing_certificate()
@@ -131,12 +138,12 @@ pub fn verify_signature(
                 .into(),
         })?;
     let cert_facts = certificate_facts(cert.as_bytes())?;
-    let (mut verified_timestamps, rekor_log_index) = match &split {
-        Some(split) if split.has_rekor_v2_entries() => {
+    let (mut verified_timestamps, rekor_log_index) = match (&split, route) {
+        (Some(split), Some(Route::Own)) => {
             let v = crate::rekor_v2::verify(&parsed, split, digest, root)?;
             (v.times, v.log_index)
         }
-        Some(split) => {
+        (Some(split), Some(Route::SigstoreThenFractional)) => {
             // Rekor v1 with fractional-second RFC 3161 tokens: sigstore-verify checks all the
             // rest (its times are the SETs' and any whole-second tokens'), then the certificate
             // must also hold at each fractional token's time.
@@ -146,7 +153,12 @@ pub fn verify_signature(
             )?);
             (times, log_index(&parsed))
         }
-        None => (
+        (Some(split), _) => {
+            let times = sigstore_verify_keyless(&parsed, digest, root)?;
+            crate::rekor_v2::confirm(&parsed, split, &times, root)?;
+            (times, log_index(&parsed))
+        }
+        (None, _) => (
             sigstore_verify_keyless(&parsed, digest, root)?,
             log_index(&parsed),
         ),
@@ -232,7 +244,7 @@ pub fn verify_with_key(
     let text = as_text(bundle)?;
     if crate::rekor_v2::split(text)?.is_some() {
         return Err(BundleRejection::TransparencyLog {
-            reason: "managed-key bundles with a dsse v0.0.2 entry or a fractional-second timestamp are not supported".into(),
+            reason: "managed-key bundles with a Rekor v2 entry or a fractional-second timestamp are not supported".into(),
         });
     }
     let parsed = parse_text(text)?;

@@ -86,6 +86,21 @@ pub(crate) struct Split {
     pub(crate) rest: String,
     entries: Vec<V2Entry>,
     fractional_tokens: Vec<Vec<u8>>,
+    has_dsse: bool,
+}
+
+/// Who verifies a bundle [`split`] found something in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Rekor v2 entries sigstore-verify cannot take (`dsse`, or times it cannot read):
+    /// [`verify`] on the rest, completely.
+    Own,
+    /// Rekor v1 with fractional-second tokens: sigstore-verify on the rest, then
+    /// [`verify_fractional_times`].
+    SigstoreThenFractional,
+    /// `hashedrekord` v0.0.2 with whole-second tokens: sigstore-verify on the whole bundle,
+    /// then [`confirm`].
+    SigstoreThenConfirm,
 }
 
 fn malformed_entry(i: usize, what: &str) -> BundleRejection {
@@ -129,14 +144,30 @@ fn parse_entry(v: &Value, kind: Kind, i: usize) -> Result<V2Entry, BundleRejecti
         .and_then(Value::as_str)
         .ok_or_else(|| malformed_entry(i, "its inclusion proof has no checkpoint"))?
         .to_owned();
-    Ok(V2Entry {
+    let entry = V2Entry {
         kind,
         log_index: u64_field(v, "/logIndex", i)?,
         log_id: b64_field(v, "/logId/keyId", i)?,
         body: b64_field(v, "/canonicalizedBody", i)?,
         hashes,
         checkpoint,
-    })
+    };
+    // The proof repeats the index, size and root the checkpoint and entry state. Verification
+    // uses the signed ones (as sigstore-verify does for Rekor v2); the copies must agree, so
+    // that no unverified field of an accepted bundle can say something else.
+    let parsed = Checkpoint::from_text(&entry.checkpoint)
+        .map_err(|e| malformed_entry(i, &format!("its checkpoint does not parse: {e}")))?;
+    if u64_field(v, "/inclusionProof/logIndex", i)? != entry.log_index
+        || u64_field(v, "/inclusionProof/treeSize", i)? != parsed.tree_size()
+        || b64_field(v, "/inclusionProof/rootHash", i)?.as_slice()
+            != parsed.root_hash().as_bytes().as_slice()
+    {
+        return Err(malformed_entry(
+            i,
+            "its inclusion proof's log index, tree size or root hash differs from the entry's and the checkpoint's",
+        ));
+    }
+    Ok(entry)
 }
 
 /// Takes the Rekor v2 entries and fractional-second RFC 3161 tokens out of `text`. `None` when
@@ -189,7 +220,7 @@ pub(crate) fn split(text: &str) -> Result<Option<Split>, BundleRejection> {
             }
         });
     }
-    if !has_dsse && fractional_tokens.is_empty() {
+    if entries.is_empty() && fractional_tokens.is_empty() {
         return Ok(None);
     }
     let rest = serde_json::to_string(&doc).map_err(|e| BundleRejection::Malformed {
@@ -199,14 +230,58 @@ pub(crate) fn split(text: &str) -> Result<Option<Split>, BundleRejection> {
         rest,
         entries,
         fractional_tokens,
+        has_dsse,
     }))
 }
 
 impl Split {
-    /// Whether Rekor v2 entries were taken out (else only fractional-second tokens were).
-    pub(crate) fn has_rekor_v2_entries(&self) -> bool {
-        !self.entries.is_empty()
+    /// Who verifies the bundle.
+    pub(crate) fn route(&self) -> Route {
+        if self.entries.is_empty() {
+            Route::SigstoreThenFractional
+        } else if self.has_dsse || !self.fractional_tokens.is_empty() {
+            Route::Own
+        } else {
+            Route::SigstoreThenConfirm
+        }
     }
+}
+
+/// After sigstore-verify accepted a bundle with `hashedrekord` v0.0.2 entries (and verified
+/// `times`), the checks it does not make for Rekor v2: each entry's inclusion proof and
+/// checkpoint again, now bound to the log the entry names (its origin, its key, the key's
+/// validity at every verified time), and each RFC 3161 token again with this crate's stricter
+/// framing rules (sigstore-tsa accepts tokens whose unsigned CMS framing was altered).
+pub(crate) fn confirm(
+    bundle: &Bundle,
+    split: &Split,
+    times: &[DateTime<Utc>],
+    root: &TrustRoot,
+) -> Result<(), BundleRejection> {
+    let trusted = root.trusted_root();
+    for (i, entry) in split.entries.iter().enumerate() {
+        verify_inclusion(i, entry, trusted, times)?;
+    }
+    let signature = content_signature(bundle)?;
+    let authorities = trusted.tsa_authorities();
+    for t in &bundle
+        .verification_material
+        .timestamp_verification_data
+        .rfc3161_timestamps
+    {
+        let time = crate::timestamp::verify(t.signed_timestamp.as_bytes(), signature, &authorities)
+            .map_err(|e| BundleRejection::Timestamp {
+                reason: e.to_string(),
+            })?;
+        if !times.contains(&time) {
+            return Err(BundleRejection::Timestamp {
+                reason: format!(
+                    "the RFC 3161 token's time {time} is not the one sigstore-verify read"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn leaf_and_intermediates(bundle: &Bundle) -> Result<(&[u8], Vec<&[u8]>), BundleRejection> {
@@ -287,6 +362,20 @@ pub(crate) fn verify(
     root: &TrustRoot,
 ) -> Result<Verified, BundleRejection> {
     let trusted = root.trusted_root();
+    // sigstore-bundle's structural rules (a known media type; v0.3: one certificate, no chain).
+    // Entries and times are this function's to require: the rest may hold neither.
+    use sigstore_verify::bundle::{validate_bundle_with_options, Error as E, ValidationOptions};
+    let options = ValidationOptions::default()
+        .with_require_inclusion_proof(false)
+        .with_require_timestamp(false);
+    match validate_bundle_with_options(bundle, &options) {
+        Ok(()) | Err(E::MissingSigningTimeEvidence) => {}
+        Err(e) => {
+            return Err(BundleRejection::Malformed {
+                reason: e.to_string(),
+            })
+        }
+    }
     if !bundle.verification_material.tlog_entries.is_empty() {
         return Err(tlog(
             "a Rekor v1 entry next to a Rekor v2 entry or a fractional-second timestamp is not supported",
@@ -564,11 +653,11 @@ fn verify_inclusion(
         .tlogs
         .iter()
         .find(|l| l.log_id.key_id.as_bytes() == entry.log_id.as_slice())
-        .ok_or_else(|| BundleRejection::TrustRoot {
-            reason: format!(
+        .ok_or_else(|| {
+            tlog(format!(
                 "Rekor v2 entry {i} comes from log {}, which the trust root does not list",
                 STANDARD.encode(&entry.log_id)
-            ),
+            ))
         })?;
     if checkpoint.origin() != host(&log.base_url) {
         return Err(tlog(format!(

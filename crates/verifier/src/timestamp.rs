@@ -264,6 +264,34 @@ fn verify_with(token: &Token, authority: &TsaAuthority, time: DateTime<Utc>) -> 
             token.signed_data.signer_infos.0.len()
         ));
     };
+    // The unsigned framing must be consistent too (RFC 5652 §5.1, §5.3): nothing in an
+    // accepted token may say something the signature does not back.
+    use cms::content_info::CmsVersion;
+    let sid_version = match signer.sid {
+        SignerIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V1,
+        SignerIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V3,
+    };
+    if token.signed_data.version != CmsVersion::V3 || signer.version != sid_version {
+        return Err("the token's CMS versions are not the ones RFC 5652 prescribes".into());
+    }
+    if !token
+        .signed_data
+        .digest_algorithms
+        .iter()
+        .any(|a| a.oid == signer.digest_alg.oid)
+    {
+        return Err("the signer's digest algorithm is not among the token's".into());
+    }
+    if signature_algorithm_hash(&signer.signature_algorithm.oid)
+        .is_some_and(|h| h != signer.digest_alg.oid)
+        || signature_algorithm_hash(&signer.signature_algorithm.oid).is_none()
+            && !GENERIC_SIGNATURE_ALGORITHMS.contains(&signer.signature_algorithm.oid)
+    {
+        return Err(format!(
+            "signature algorithm {} does not go with digest {}",
+            signer.signature_algorithm.oid, signer.digest_alg.oid
+        ));
+    }
     if !signer_is(&signer.sid, &leaf) {
         return Err("the token's signer is not this authority's certificate".into());
     }
@@ -313,6 +341,22 @@ fn verify_with(token: &Token, authority: &TsaAuthority, time: DateTime<Utc>) -> 
     )
     .map_err(|e| format!("the token's signature does not verify: {e}"))?;
     chain(authority, time)
+}
+
+/// Key-only signature algorithm identifiers some TSAs write (the hash is the digest algorithm).
+const GENERIC_SIGNATURE_ALGORITHMS: [ObjectIdentifier; 2] = [
+    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1"), // id-ecPublicKey
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1"), // rsaEncryption
+];
+
+/// The hash a combined signature algorithm identifier names.
+fn signature_algorithm_hash(oid: &ObjectIdentifier) -> Option<ObjectIdentifier> {
+    match oid.to_string().as_str() {
+        "1.2.840.10045.4.3.2" | "1.2.840.113549.1.1.11" => Some(ID_SHA256),
+        "1.2.840.10045.4.3.3" | "1.2.840.113549.1.1.12" => Some(ID_SHA384),
+        "1.2.840.10045.4.3.4" | "1.2.840.113549.1.1.13" => Some(ID_SHA512),
+        _ => None,
+    }
 }
 
 fn signing_scheme(

@@ -4,4 +4,5 @@ mod cosign;
 mod determinism;
 mod faults;
 mod mutation;
+mod rekor_v2;
 mod scenarios;
