@@ -176,7 +176,12 @@ struct Token {
 
 fn parse_token(token: &[u8]) -> Result<Token, TimestampError> {
     let malformed = |what: &str, e: der::Error| TimestampError::Malformed(format!("{what}: {e}"));
-    let info = ContentInfo::from_der(token).map_err(|e| malformed("ContentInfo", e))?;
+    let info = match ContentInfo::from_der(token) {
+        Ok(info) => info,
+        // A whole TimeStampResp (status + token), as many clients store it.
+        Err(e) => time_stamp_resp_token(token)
+            .map_err(|_| malformed("ContentInfo or TimeStampResp", e))??,
+    };
     if info.content_type != ID_SIGNED_DATA {
         return Err(TimestampError::Malformed(
             "the content is not SignedData".into(),
@@ -205,6 +210,36 @@ fn parse_token(token: &[u8]) -> Result<Token, TimestampError> {
         tst_der,
         tst,
     })
+}
+
+/// The TimeStampToken of a `TimeStampResp` (RFC 3161 §2.4.2) whose status is granted (0) or
+/// granted with modifications (1). Outer `Err`: not a TimeStampResp.
+fn time_stamp_resp_token(bytes: &[u8]) -> der::Result<Result<ContentInfo, TimestampError>> {
+    let mut reader = der::SliceReader::new(bytes)?;
+    let out = reader.sequence(|r| {
+        let status = r.sequence(|s| {
+            let status: u8 = s.decode()?;
+            while !s.is_finished() {
+                let _: Any = s.decode()?;
+            }
+            Ok(status)
+        })?;
+        let token: Option<ContentInfo> = if r.is_finished() {
+            None
+        } else {
+            Some(r.decode()?)
+        };
+        Ok(match (status, token) {
+            (0 | 1, Some(token)) => Ok(token),
+            (0 | 1, None) => Err(TimestampError::Malformed(
+                "the TimeStampResp has no token".into(),
+            )),
+            (status, _) => Err(TimestampError::Malformed(format!(
+                "the TimeStampResp was not granted (status {status})"
+            ))),
+        })
+    })?;
+    reader.finish(out)
 }
 
 /// Whether `token` parses far enough to show a `genTime` with a fraction of a second.
