@@ -126,10 +126,17 @@ fn u64_field(v: &Value, pointer: &str, i: usize) -> Result<u64, BundleRejection>
 }
 
 fn parse_entry(v: &Value, kind: Kind, i: usize) -> Result<V2Entry, BundleRejection> {
-    let hashes = v
-        .pointer("/inclusionProof/hashes")
-        .and_then(Value::as_array)
-        .ok_or_else(|| malformed_entry(i, "it has no inclusion proof"))?
+    if v.pointer("/inclusionProof").is_none() {
+        return Err(malformed_entry(i, "it has no inclusion proof"));
+    }
+    // Protobuf JSON leaves out an empty list: a one-leaf tree's proof has no hashes.
+    let hashes = match v.pointer("/inclusionProof/hashes") {
+        None => &[][..],
+        Some(h) => h
+            .as_array()
+            .ok_or_else(|| malformed_entry(i, "its inclusion proof hashes are not a list"))?,
+    };
+    let hashes = hashes
         .iter()
         .map(|h| {
             h.as_str()
