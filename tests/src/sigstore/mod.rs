@@ -274,7 +274,7 @@ pub struct VirtualSigstore {
     ct_key: FixtureKey,
     rekor_key: FixtureKey,
     rekor_v2_key: FixtureKey,
-    trusts_rekor_v2: bool,
+    trusts_rekor_v2: Option<String>,
     rogue_key: FixtureKey,
     tsa_root: Authority,
     tsa_key: FixtureKey,
@@ -379,7 +379,7 @@ impl VirtualSigstore {
             ct_key: key("ct-log"),
             rekor_key: key("rekor"),
             rekor_v2_key: key("rekor-v2"),
-            trusts_rekor_v2: false,
+            trusts_rekor_v2: None,
             rogue_key: key("rogue"),
             tsa_root,
             tsa_key,
@@ -395,8 +395,16 @@ impl VirtualSigstore {
     /// the testkit (committed fixtures keep matching), and Rekor v2 bundles come from a log the
     /// root does not know.
     #[must_use]
-    pub fn with_rekor_v2(mut self) -> Self {
-        self.trusts_rekor_v2 = true;
+    pub fn with_rekor_v2(self) -> Self {
+        self.with_rekor_v2_at(rekor::V2_URL)
+    }
+
+    /// [`VirtualSigstore::with_rekor_v2`], but the trusted root names the log `base_url` (same
+    /// key and log id). Checkpoints keep the log's own origin, so with another host they name
+    /// a log other than the one the root lists.
+    #[must_use]
+    pub fn with_rekor_v2_at(mut self, base_url: &str) -> Self {
+        self.trusts_rekor_v2 = Some(base_url.to_owned());
         self
     }
 
@@ -415,9 +423,9 @@ impl VirtualSigstore {
             })
         };
         let mut tlogs = vec![log(&self.rekor_key, "https://rekor.trustpull.test")];
-        if self.trusts_rekor_v2 {
+        if let Some(base_url) = &self.trusts_rekor_v2 {
             tlogs.push(json!({
-                "baseUrl": rekor::V2_URL,
+                "baseUrl": base_url,
                 "hashAlgorithm": "SHA2_256",
                 "publicKey": {
                     "rawBytes": b64(&self.rekor_v2_key.spki_der()),

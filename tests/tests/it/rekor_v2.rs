@@ -304,3 +304,31 @@ fn a_rekor_v2_entry_next_to_a_rekor_v1_entry_is_refused() {
         "{got:?}"
     );
 }
+
+#[test]
+fn a_checkpoint_whose_origin_is_not_the_trusted_logs_is_rejected() {
+    // One seed: the same keys and bundles; the second root lists the log under another host.
+    let signer = VirtualSigstore::from_seed(b"origin").with_rekor_v2();
+    let elsewhere = VirtualSigstore::from_seed(b"origin")
+        .with_rekor_v2_at("https://log2026-2.rekor.trustpull.test")
+        .trust_root();
+    for rekor in [Rekor::V2Dsse, Rekor::V2HashedRekord] {
+        // Whole seconds too: a hashedrekord entry then goes through sigstore-verify, which does
+        // not check the origin; the post-step does.
+        for at in [fractional(), default_signed_at() - Duration::seconds(30)] {
+            let bundle = signer.sign(&SignRequest {
+                rekor,
+                timestamp: Some(at),
+                ..SignRequest::dsse(digest())
+            });
+            assert!(
+                verify_bundle(&bundle, &digest(), &default_policy(), &signer.trust_root()).is_ok()
+            );
+            let got = verify_bundle(&bundle, &digest(), &default_policy(), &elsewhere);
+            assert!(
+                matches!(&got, Err(R::TransparencyLog { reason }) if reason.contains("origin")),
+                "{rekor:?} at {at}: {got:?}"
+            );
+        }
+    }
+}
