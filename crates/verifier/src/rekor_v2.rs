@@ -699,3 +699,54 @@ fn verify_inclusion(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origin_is_the_host_of_the_base_url() {
+        assert_eq!(
+            host("https://log2025-1.rekor.sigstore.dev"),
+            "log2025-1.rekor.sigstore.dev"
+        );
+        assert_eq!(host("https://log.example/path/x"), "log.example");
+        assert_eq!(host("log.example"), "log.example");
+    }
+
+    #[test]
+    fn bundles_without_v2_entries_or_fractional_times_are_left_to_sigstore_verify() {
+        for text in [
+            "not json",
+            "{}",
+            r#"{"verificationMaterial":{"tlogEntries":[{"kindVersion":{"kind":"hashedrekord","version":"0.0.1"}}]}}"#,
+        ] {
+            assert!(matches!(split(text), Ok(None)), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_v2_entry_without_a_proof_or_with_a_disagreeing_proof_is_rejected() {
+        let no_proof = r#"{"verificationMaterial":{"tlogEntries":[{"kindVersion":{"kind":"dsse","version":"0.0.2"},"logIndex":"1","logId":{"keyId":"AA=="},"canonicalizedBody":"e30="}]}}"#;
+        assert!(matches!(
+            split(no_proof),
+            Err(BundleRejection::TransparencyLog { reason }) if reason.contains("no inclusion proof")
+        ));
+        let root = STANDARD.encode([7u8; 32]);
+        let checkpoint = format!("log.example\n4\n{root}\n\n\u{2014} log.example AAAAAAAA\n");
+        let entry = |proof_size: u64| {
+            serde_json::json!({"verificationMaterial": {"tlogEntries": [{
+                "kindVersion": {"kind": "dsse", "version": "0.0.2"},
+                "logIndex": "1", "logId": {"keyId": "AA=="}, "canonicalizedBody": "e30=",
+                "inclusionProof": {"logIndex": "1", "treeSize": proof_size.to_string(), "rootHash": root,
+                    "checkpoint": {"envelope": checkpoint}},
+            }]}})
+            .to_string()
+        };
+        assert!(matches!(split(&entry(4)), Ok(Some(s)) if s.route() == Route::Own));
+        assert!(matches!(
+            split(&entry(5)),
+            Err(BundleRejection::TransparencyLog { reason }) if reason.contains("differs")
+        ));
+    }
+}
