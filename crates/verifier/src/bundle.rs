@@ -244,9 +244,13 @@ pub fn verify_with_key(
     root: &TrustRoot,
 ) -> Result<(), BundleRejection> {
     let text = as_text(bundle)?;
-    if crate::rekor_v2::split(text)?.is_some() {
+    let split = crate::rekor_v2::split(text)?;
+    if split
+        .as_ref()
+        .is_some_and(|s| s.route() != Route::SigstoreThenConfirm)
+    {
         return Err(BundleRejection::TransparencyLog {
-            reason: "managed-key bundles with a Rekor v2 entry or a fractional-second timestamp are not supported".into(),
+            reason: "managed-key bundles with a Rekor v2 dsse entry or a fractional-second timestamp are not supported".into(),
         });
     }
     let parsed = parse_text(text)?;
@@ -260,6 +264,21 @@ pub fn verify_with_key(
         return Err(BundleRejection::TransparencyLog {
             reason: "sigstore-verify did not confirm the log checks".into(),
         });
+    }
+    if let Some(split) = &split {
+        // Rekor v2 hashedrekord: the checks sigstore-verify does not make, at the times it
+        // verified (RFC 3161 tokens, if any: a managed key needs none).
+        let times = result
+            .verified_timestamps()
+            .iter()
+            .filter_map(|t| {
+                DateTime::<Utc>::from_timestamp(
+                    t.as_second(),
+                    u32::try_from(t.subsec_nanosecond()).unwrap_or(0),
+                )
+            })
+            .collect::<Vec<_>>();
+        crate::rekor_v2::confirm(&parsed, split, &times, root)?;
     }
     Ok(())
 }

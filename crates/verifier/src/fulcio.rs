@@ -82,17 +82,10 @@ pub(crate) fn verify_chain(
             ))
         })?;
     // webpki compares whole seconds; the X.509 validity bounds are whole seconds too, but a
-    // fractional time just past notAfter must not pass.
-    let cert = Certificate::from_der(leaf)
-        .map_err(|e| rejected(format!("the signing certificate does not parse: {e}")))?;
-    let not_after = cert.tbs_certificate.validity.not_after.to_unix_duration();
-    if u128::try_from(time.timestamp_nanos_opt().unwrap_or(i64::MAX)).unwrap_or(0)
-        > not_after.as_nanos()
-    {
-        return Err(rejected(format!(
-            "the signing certificate expired before {time}"
-        )));
-    }
+    // fractional time just past a notAfter must not pass.
+    std::iter::once(leaf_der.clone())
+        .chain(path.intermediate_certificates().map(|c| c.der()))
+        .try_for_each(|der| not_expired(&der, time))?;
     let issuer = match path.intermediate_certificates().next() {
         Some(issuer) => issuer.subject_public_key_info().as_ref().to_vec(),
         None => der::asn1::Any::new(
@@ -103,6 +96,23 @@ pub(crate) fn verify_chain(
         .map_err(|e| rejected(format!("the issuer key does not encode: {e}")))?,
     };
     Ok(issuer)
+}
+
+/// `der` is not past its notAfter at `time`, to the nanosecond.
+pub(crate) fn not_expired(der: &[u8], time: DateTime<Utc>) -> Result<(), BundleRejection> {
+    let cert = Certificate::from_der(der)
+        .map_err(|e| rejected(format!("a certificate does not parse: {e}")))?;
+    let not_after = cert.tbs_certificate.validity.not_after.to_unix_duration();
+    let at = time
+        .timestamp_nanos_opt()
+        .and_then(|n| u128::try_from(n).ok())
+        .ok_or_else(|| rejected(format!("time {time} is out of range")))?;
+    if at > not_after.as_nanos() {
+        return Err(rejected(format!(
+            "the signing certificate or its issuer expired before {time}"
+        )));
+    }
+    Ok(())
 }
 
 /// Verifies the leaf's one embedded SCT against the trust root's CT logs (RFC 6962 §3.2, a

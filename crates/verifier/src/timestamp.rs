@@ -437,8 +437,8 @@ fn signer_is(sid: &SignerIdentifier, leaf: &Certificate) -> bool {
 /// `timeStamping` extended key usage.
 fn chain(authority: &TsaAuthority, time: DateTime<Utc>) -> Result<(), String> {
     let root = CertificateDer::from(authority.root.as_bytes());
-    let anchor = webpki::anchor_from_trusted_cert(&root)
-        .map_err(|e| format!("the authority's root is unusable: {e}"))?;
+    let anchors = [webpki::anchor_from_trusted_cert(&root)
+        .map_err(|e| format!("the authority's root is unusable: {e}"))?];
     let intermediates: Vec<CertificateDer<'_>> = authority
         .intermediates
         .iter()
@@ -448,17 +448,25 @@ fn chain(authority: &TsaAuthority, time: DateTime<Utc>) -> Result<(), String> {
     let ee = webpki::EndEntityCert::try_from(&leaf)
         .map_err(|e| format!("the authority's leaf is unusable: {e}"))?;
     let secs = u64::try_from(time.timestamp()).map_err(|_| "a time before 1970".to_owned())?;
-    ee.verify_for_usage(
-        sigstore_verify::crypto::WEBPKI_VERIFICATION_ALGS,
-        &[anchor],
-        &intermediates,
-        UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs)),
-        webpki::KeyUsage::required(EKU_TIME_STAMPING),
-        None,
-        None,
-    )
-    .map(|_| ())
-    .map_err(|e| format!("the authority's certificate chain does not verify at {time}: {e}"))
+    let path = ee
+        .verify_for_usage(
+            sigstore_verify::crypto::WEBPKI_VERIFICATION_ALGS,
+            &anchors,
+            &intermediates,
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs)),
+            webpki::KeyUsage::required(EKU_TIME_STAMPING),
+            None,
+            None,
+        )
+        .map_err(|e| format!("the authority's certificate chain does not verify at {time}: {e}"))?;
+    // webpki compares whole seconds: a fractional time just past a notAfter must not pass.
+    std::iter::once(leaf.clone())
+        .chain(path.intermediate_certificates().map(|c| c.der()))
+        .try_for_each(|der| {
+            crate::fulcio::not_expired(&der, time)
+                .map_err(|_| format!("the authority's certificates expired before {time}"))
+        })?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -332,3 +332,31 @@ fn a_checkpoint_whose_origin_is_not_the_trusted_logs_is_rejected() {
         }
     }
 }
+
+#[test]
+fn a_fractional_time_just_past_the_tsa_certificates_is_rejected() {
+    // The fixture TSA's (and Fulcio CA's) certificates are valid until 2040-01-01T00:00:00Z;
+    // half a second later the token's own authority no longer vouches for it.
+    let sigstore = VirtualSigstore::new().with_rekor_v2();
+    let end = Utc
+        .with_ymd_and_hms(2040, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date");
+    let req = SignRequest {
+        signed_at: end - Duration::minutes(1),
+        timestamp: Some(end + Duration::milliseconds(500)),
+        ..cosign3()
+    };
+    let got = verify(&sigstore, &req);
+    assert!(
+        matches!(&got, Err(R::Timestamp { reason }) if reason.contains("expired")),
+        "{got:?}"
+    );
+    // Exactly at the end it still verifies: the bound is inclusive.
+    let req = SignRequest {
+        timestamp: Some(end),
+        ..req
+    };
+    let got = verify(&sigstore, &req);
+    assert!(got.is_ok(), "{got:?}");
+}
