@@ -466,6 +466,12 @@ fn verified_times(
                 last.unwrap_or_else(|| "the trust root has no timestamp authorities".into())
             ),
         })?;
+        // The stricter framing rules of `timestamp.rs` too (as `confirm` applies them).
+        crate::timestamp::verify(t.signed_timestamp.as_bytes(), signature, &authorities).map_err(
+            |e| BundleRejection::Timestamp {
+                reason: e.to_string(),
+            },
+        )?;
         let nanos = u32::try_from(time.subsec_nanosecond()).unwrap_or(0);
         times.push(
             DateTime::<Utc>::from_timestamp(time.as_second(), nanos).ok_or_else(|| {

@@ -215,6 +215,12 @@ fn no_mutant_of_a_rekor_v2_or_fractional_time_bundle_is_accepted_or_panics() {
     let mut total = 0;
     for (name, rekor, format, at) in [
         (
+            "v2 dsse, whole seconds",
+            Rekor::V2Dsse,
+            BundleFormat::Dsse,
+            whole,
+        ),
+        (
             "v2 dsse, fractional",
             Rekor::V2Dsse,
             BundleFormat::Dsse,

@@ -360,3 +360,47 @@ fn a_fractional_time_just_past_the_tsa_certificates_is_rejected() {
     let got = verify(&sigstore, &req);
     assert!(got.is_ok(), "{got:?}");
 }
+
+#[test]
+fn a_token_whose_unsigned_signature_algorithm_was_altered_is_rejected() {
+    // ecdsa-with-SHA256 → ecdsa-with-SHA384 in the SignerInfo: outside what the TSA signed, and
+    // accepted by sigstore-tsa 0.15.1; a Rekor v2 bundle's token must not say something its
+    // signature does not back.
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    const ECDSA_SHA256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+    let sigstore = VirtualSigstore::new().with_rekor_v2();
+    for (rekor, format) in [
+        (Rekor::V2Dsse, BundleFormat::Dsse),
+        (Rekor::V2HashedRekord, BundleFormat::MessageSignature),
+    ] {
+        let mut bundle = sigstore.sign_value(&SignRequest {
+            rekor,
+            format,
+            timestamp: Some(default_signed_at() - Duration::seconds(30)),
+            ..SignRequest::dsse(digest())
+        });
+        let pointer =
+            "/verificationMaterial/timestampVerificationData/rfc3161Timestamps/0/signedTimestamp";
+        let slot = bundle.pointer_mut(pointer).expect("a token");
+        let mut token = STANDARD
+            .decode(slot.as_str().expect("base64 text"))
+            .expect("base64");
+        let at = token
+            .windows(ECDSA_SHA256.len())
+            .position(|w| w == ECDSA_SHA256)
+            .expect("the SignerInfo names ecdsa-with-SHA256");
+        token[at + ECDSA_SHA256.len() - 1] = 0x03;
+        *slot = serde_json::Value::String(STANDARD.encode(&token));
+        let got = verify_bundle(
+            &serde_json::to_vec(&bundle).expect("JSON"),
+            &digest(),
+            &default_policy(),
+            &sigstore.trust_root(),
+        );
+        assert!(
+            matches!(&got, Err(R::Timestamp { reason }) if reason.contains("does not go with")),
+            "{rekor:?} {format:?}: {got:?}"
+        );
+    }
+}
