@@ -363,9 +363,9 @@ fn a_fractional_time_just_past_the_tsa_certificates_is_rejected() {
 
 #[test]
 fn a_token_whose_unsigned_signature_algorithm_was_altered_is_rejected() {
-    // ecdsa-with-SHA256 → ecdsa-with-SHA384 in the SignerInfo: outside what the TSA signed, and
-    // accepted by sigstore-tsa 0.15.1; a Rekor v2 bundle's token must not say something its
-    // signature does not back.
+    // ecdsa-with-SHA256 (1.2.840.10045.4.3.2) → 1.3.840.10045.4.3.2 in the SignerInfo: outside
+    // what the TSA signed, and accepted by sigstore-tsa 0.15.1; a Rekor v2 bundle's token must
+    // not say something its signature does not back.
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine as _;
     const ECDSA_SHA256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
@@ -390,7 +390,7 @@ fn a_token_whose_unsigned_signature_algorithm_was_altered_is_rejected() {
             .windows(ECDSA_SHA256.len())
             .position(|w| w == ECDSA_SHA256)
             .expect("the SignerInfo names ecdsa-with-SHA256");
-        token[at + ECDSA_SHA256.len() - 1] = 0x03;
+        token[at + 2] = 0x2b;
         *slot = serde_json::Value::String(STANDARD.encode(&token));
         let got = verify_bundle(
             &serde_json::to_vec(&bundle).expect("JSON"),
