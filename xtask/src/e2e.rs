@@ -23,7 +23,7 @@ use std::process::Command;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use trustpull_policy::Digest;
-use trustpull_testkit::sigstore::{SignRequest, VirtualSigstore, IDENTITY, ISSUER};
+use trustpull_testkit::sigstore::{Rekor, SignRequest, VirtualSigstore, IDENTITY, ISSUER};
 
 use crate::push::{Pushed, Pusher, BUNDLE, OCI_INDEX, SIGNED_AT};
 use crate::registry::{self, Options, Registry, Tls};
@@ -99,6 +99,7 @@ struct Fixtures {
     index: Pushed,
     old_style: Pushed,
     junk_first: Pushed,
+    rekor_v2: Pushed,
     amd64: Pushed,
     arm64: Pushed,
 }
@@ -146,6 +147,26 @@ async fn push_fixtures(p: &Pusher, sigstore: &VirtualSigstore) -> Result<Fixture
     )
     .await?;
 
+    // cosign 3's shape (issue 9): DSSE logged in Rekor v2 as dsse 0.0.2 (no integrated time,
+    // no SET), dated by an RFC 3161 time with fractional seconds.
+    let rekor_v2 = p.image("rekor-v2", "amd64", "rekor v2").await?;
+    let cosign3 = SignRequest {
+        rekor: Rekor::V2Dsse,
+        timestamp: Some(
+            trustpull_testkit::sigstore::default_signed_at()
+                + std::time::Duration::from_millis(250),
+        ),
+        ..SignRequest::dsse(rekor_v2.digest.clone())
+    };
+    p.attach(
+        &rekor_v2,
+        &sigstore.sign(&cosign3),
+        SIGNED_AT,
+        Some(BUNDLE),
+        &rekor_v2.digest,
+    )
+    .await?;
+
     // A multi-arch index signed at the index level; its arm64 child is also signed itself.
     let amd64 = p.image("multi-amd64", "amd64", "multi amd64").await?;
     let arm64 = p.image("multi-arm64", "arm64", "multi arm64").await?;
@@ -162,6 +183,7 @@ async fn push_fixtures(p: &Pusher, sigstore: &VirtualSigstore) -> Result<Fixture
         index,
         old_style,
         junk_first,
+        rekor_v2,
         amd64,
         arm64,
     })
@@ -192,7 +214,7 @@ impl Env {
             .enable_all()
             .build()
             .map_err(|e| format!("tokio runtime: {e}"))?;
-        let sigstore = VirtualSigstore::new();
+        let sigstore = VirtualSigstore::new().with_rekor_v2();
         let trusted_root = dir.path().join("trusted_root.json");
         fs::write(&trusted_root, sigstore.trusted_root_json())
             .map_err(|e| format!("write trusted root: {e}"))?;
@@ -264,6 +286,12 @@ fn run_cases(env: &Env, target: &Target<'_>, f: &Fixtures) -> Result<Vec<String>
             image("old-style"),
             &[],
             Verified(f.old_style.digest.clone(), "manifest"),
+        ),
+        case(
+            "cosign 3: DSSE in Rekor v2 (dsse 0.0.2), TSA time with fractions",
+            image("rekor-v2"),
+            &[],
+            Verified(f.rekor_v2.digest.clone(), "manifest"),
         ),
         case(
             "a junk candidate listed before a valid one",

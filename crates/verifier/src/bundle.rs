@@ -7,8 +7,10 @@
 //! 1. [`verify_signature`] parses the bundle (v0.1–v0.3), checks that it signs the digest
 //!    (DSSE: payload type in-toto, a statement subject with `sha256` = the digest; message
 //!    signature: the message digest = the digest) and runs sigstore-verify with SCT and
-//!    transparency-log checks required. It yields a [`SignedBundle`] whose [`SignerFacts`] are
-//!    verified but not yet authorized.
+//!    transparency-log checks required (for what sigstore-verify 0.15.1 cannot read — Rekor v2
+//!    `dsse` entries, RFC 3161 times with fractional seconds — `rekor_v2` makes the same checks,
+//!    see ARCHITECTURE.md). It yields a [`SignedBundle`] whose [`SignerFacts`] are verified but
+//!    not yet authorized.
 //! 2. [`SignedBundle::authorize`] evaluates a [`TrustPolicy`] on those facts and yields a
 //!    [`VerifiedBundle`].
 //!
@@ -23,6 +25,7 @@ use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy};
 use trustpull_policy::{evaluate, Digest, SignerFacts, TrustPolicy};
 
 use crate::certificate::certificate_facts;
+use crate::rekor_v2::Route;
 use crate::{BundleRejection, TrustRoot};
 
 /// The largest bundle accepted, in bytes (DESIGN.md §5).
@@ -111,12 +114,24 @@ pub fn verify_bundle(
 }
 
 /// Verifies the cryptography of a keyless `bundle` for `digest` (see the module docs).
+///
+/// A bundle sigstore-verify 0.15.1 cannot take (a `dsse` v0.0.2 entry, or an RFC 3161 time with
+/// fractional seconds) is verified by `rekor_v2` with the same checks, or by sigstore-verify
+/// plus the step it lacks; a Rekor v2 `hashedrekord` bundle by sigstore-verify plus the Rekor v2
+/// checks it does not make; every other bundle by sigstore-verify alone.
 pub fn verify_signature(
     bundle: &[u8],
     digest: &Digest,
     root: &TrustRoot,
 ) -> Result<SignedBundle, BundleRejection> {
-    let parsed = parse(bundle)?;
+    let text = as_text(bundle)?;
+    let split = crate::rekor_v2::split(text)?;
+    let route = split.as_ref().map(crate::rekor_v2::Split::route);
+    let own_text = match (&split, route) {
+        (Some(s), Some(Route::Own | Route::SigstoreThenFractional)) => s.rest.as_str(),
+        _ => text,
+    };
+    let parsed = parse_text(own_text)?;
     let predicate_type = check_binding(&parsed, digest)?;
     let cert = parsed
         .signing_certificate()
@@ -125,32 +140,31 @@ pub fn verify_signature(
                 .into(),
         })?;
     let cert_facts = certificate_facts(cert.as_bytes())?;
-    let result = root
-        .verifier()
-        .verify(
-            Sha256Hash::new(digest.bytes()),
-            &parsed,
-            &VerificationPolicy::any_identity(),
-        )
-        .map_err(|e| classify(e, digest))?;
-    if !(result.certificate_verified() && result.sct_verified() && result.tlog_verified()) {
-        // sigstore-verify sets these for the policy above; refuse rather than trust a default.
-        return Err(BundleRejection::TransparencyLog {
-            reason: "sigstore-verify did not confirm the certificate, SCT and log checks".into(),
-        });
-    }
-    let mut verified_timestamps = result
-        .verified_timestamps()
-        .iter()
-        .map(|t| {
-            let nanos = u32::try_from(t.subsec_nanosecond()).unwrap_or(0);
-            DateTime::<Utc>::from_timestamp(t.as_second(), nanos).ok_or_else(|| {
-                BundleRejection::Timestamp {
-                    reason: format!("verified time {t} is out of range"),
-                }
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let (mut verified_timestamps, rekor_log_index) = match (&split, route) {
+        (Some(split), Some(Route::Own)) => {
+            let v = crate::rekor_v2::verify(&parsed, split, digest, root)?;
+            (v.times, v.log_index)
+        }
+        (Some(split), Some(Route::SigstoreThenFractional)) => {
+            // Rekor v1 with fractional-second RFC 3161 tokens: sigstore-verify checks all the
+            // rest (its times are the SETs' and any whole-second tokens'), then the certificate
+            // must also hold at each fractional token's time.
+            let mut times = sigstore_verify_keyless(&parsed, digest, root)?;
+            times.extend(crate::rekor_v2::verify_fractional_times(
+                &parsed, split, root,
+            )?);
+            (times, log_index(&parsed))
+        }
+        (Some(split), _) => {
+            let times = sigstore_verify_keyless(&parsed, digest, root)?;
+            crate::rekor_v2::confirm(&parsed, split, &times, root)?;
+            (times, log_index(&parsed))
+        }
+        (None, _) => (
+            sigstore_verify_keyless(&parsed, digest, root)?,
+            log_index(&parsed),
+        ),
+    };
     verified_timestamps.sort();
     verified_timestamps.dedup();
     Ok(SignedBundle {
@@ -162,9 +176,43 @@ pub fn verify_signature(
             verified_timestamps,
             predicate_type,
         },
-        rekor_log_index: log_index(&parsed),
+        rekor_log_index,
         trust_root_fingerprint: root.fingerprint().clone(),
     })
+}
+
+/// sigstore-verify with SCT and transparency-log checks required; the verified times.
+fn sigstore_verify_keyless(
+    parsed: &Bundle,
+    digest: &Digest,
+    root: &TrustRoot,
+) -> Result<Vec<DateTime<Utc>>, BundleRejection> {
+    let result = root
+        .verifier()
+        .verify(
+            Sha256Hash::new(digest.bytes()),
+            parsed,
+            &VerificationPolicy::any_identity(),
+        )
+        .map_err(|e| classify(e, digest))?;
+    if !(result.certificate_verified() && result.sct_verified() && result.tlog_verified()) {
+        // sigstore-verify sets these for the policy above; refuse rather than trust a default.
+        return Err(BundleRejection::TransparencyLog {
+            reason: "sigstore-verify did not confirm the certificate, SCT and log checks".into(),
+        });
+    }
+    result
+        .verified_timestamps()
+        .iter()
+        .map(|t| {
+            let nanos = u32::try_from(t.subsec_nanosecond()).unwrap_or(0);
+            DateTime::<Utc>::from_timestamp(t.as_second(), nanos).ok_or_else(|| {
+                BundleRejection::Timestamp {
+                    reason: format!("verified time {t} is out of range"),
+                }
+            })
+        })
+        .collect()
 }
 
 /// A managed public key for [`verify_with_key`].
@@ -195,7 +243,17 @@ pub fn verify_with_key(
     key: &ManagedKey,
     root: &TrustRoot,
 ) -> Result<(), BundleRejection> {
-    let parsed = parse(bundle)?;
+    let text = as_text(bundle)?;
+    let split = crate::rekor_v2::split(text)?;
+    if split
+        .as_ref()
+        .is_some_and(|s| s.route() != Route::SigstoreThenConfirm)
+    {
+        return Err(BundleRejection::TransparencyLog {
+            reason: "managed-key bundles with a Rekor v2 dsse entry or a fractional-second timestamp are not supported".into(),
+        });
+    }
+    let parsed = parse_text(text)?;
     check_binding(&parsed, digest)?;
     let policy = PublicKeyVerificationPolicy::new(key.0.clone());
     let result = root
@@ -207,19 +265,37 @@ pub fn verify_with_key(
             reason: "sigstore-verify did not confirm the log checks".into(),
         });
     }
+    if let Some(split) = &split {
+        // Rekor v2 hashedrekord: the checks sigstore-verify does not make, at the times it
+        // verified (RFC 3161 tokens, if any: a managed key needs none).
+        let times = result
+            .verified_timestamps()
+            .iter()
+            .filter_map(|t| {
+                DateTime::<Utc>::from_timestamp(
+                    t.as_second(),
+                    u32::try_from(t.subsec_nanosecond()).unwrap_or(0),
+                )
+            })
+            .collect::<Vec<_>>();
+        crate::rekor_v2::confirm(&parsed, split, &times, root)?;
+    }
     Ok(())
 }
 
-fn parse(bytes: &[u8]) -> Result<Bundle, BundleRejection> {
+fn as_text(bytes: &[u8]) -> Result<&str, BundleRejection> {
     if bytes.len() > MAX_BUNDLE_BYTES {
         return Err(BundleRejection::TooLarge {
             size: bytes.len(),
             limit: MAX_BUNDLE_BYTES,
         });
     }
-    let text = std::str::from_utf8(bytes).map_err(|e| BundleRejection::Malformed {
+    std::str::from_utf8(bytes).map_err(|e| BundleRejection::Malformed {
         reason: format!("not UTF-8: {e}"),
-    })?;
+    })
+}
+
+fn parse_text(text: &str) -> Result<Bundle, BundleRejection> {
     Bundle::from_json(text).map_err(|e| {
         // Only on failure: tell an unknown version apart from a broken document.
         let media_type = serde_json::from_str::<serde_json::Value>(text)

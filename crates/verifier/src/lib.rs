@@ -59,6 +59,12 @@ mod certificate;
 #[cfg(feature = "cosign")]
 mod cosign;
 #[cfg(feature = "cosign")]
+mod fulcio;
+#[cfg(feature = "cosign")]
+mod rekor_v2;
+#[cfg(feature = "cosign")]
+mod timestamp;
+#[cfg(feature = "cosign")]
 mod trust_root;
 
 #[cfg(feature = "cosign")]

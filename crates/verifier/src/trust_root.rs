@@ -29,6 +29,7 @@ pub mod tuf;
 /// ```
 pub struct TrustRoot {
     verifier: Verifier,
+    trusted: TrustedRoot,
     fingerprint: Digest,
     origin: String,
     source: TrustRootSource,
@@ -147,14 +148,16 @@ impl TrustRoot {
         let text = std::str::from_utf8(json).map_err(|e| invalid(e.to_string()))?;
         let root = TrustedRoot::from_json(text).map_err(|e| invalid(e.to_string()))?;
         let verifier = Verifier::new(&root).map_err(|e| invalid(e.to_string()))?;
+        let validity = validity_of(&root);
         Ok(Self {
             verifier,
+            trusted: root,
             fingerprint: Digest::of(json),
             origin: origin.to_owned(),
             source: TrustRootSource::Bytes {
                 origin: origin.to_owned(),
             },
-            validity: validity_of(&root),
+            validity,
         })
     }
 
@@ -194,6 +197,11 @@ impl TrustRoot {
 
     pub(crate) fn verifier(&self) -> &Verifier {
         &self.verifier
+    }
+
+    /// The parsed trust material, for the Rekor v2 checks sigstore-verify cannot make.
+    pub(crate) fn trusted_root(&self) -> &TrustedRoot {
+        &self.trusted
     }
 }
 

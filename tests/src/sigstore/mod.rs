@@ -2,7 +2,13 @@
 //! issuing short-lived leaf certificates with an embedded SCT from a fixture CT log, a fixture
 //! Rekor v1 log that returns an entry with a signed entry timestamp (SET), an RFC 6962 inclusion
 //! proof and a signed checkpoint, optionally an RFC 3161 timestamp from a fixture TSA
-//! ([`SignRequest::timestamp`]), and the `trusted_root.json` that trusts exactly these.
+//! ([`SignRequest::timestamp`], with fractional seconds when the time has them), and the
+//! `trusted_root.json` that trusts exactly these.
+//!
+//! A Rekor v2 log ([`SignRequest::rekor`], trusted by instances made
+//! [`VirtualSigstore::with_rekor_v2`]) logs `dsse` or `hashedrekord` v0.0.2 entries with an
+//! inclusion proof and a signed-note checkpoint, and no integrated time or SET: as with the real
+//! Rekor v2, only an RFC 3161 timestamp dates such a bundle.
 //!
 //! Its bundles pass the same sigstore-verify checks as production bundles; nothing in
 //! production code is switched off for them. A [`SignRequest`] can be told to get any single
@@ -67,6 +73,10 @@ pub fn default_signed_at() -> DateTime<Utc> {
         .expect("valid date")
 }
 
+/// When the Rekor v2 log's key becomes valid in the trusted root (signing times before it are
+/// outside the log key's validity).
+pub const REKOR_V2_VALID_FROM: &str = "2026-01-01T00:00:00Z";
+
 /// Which kind of bundle to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BundleFormat {
@@ -76,7 +86,21 @@ pub enum BundleFormat {
     MessageSignature,
 }
 
-/// One thing the signer gets wrong on purpose. Every fault must make verification fail.
+/// Which transparency log records the signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rekor {
+    /// Rekor v1: `hashedrekord` / `dsse` v0.0.1 with an integrated time and a SET.
+    #[default]
+    V1,
+    /// Rekor v2, a DSSE envelope logged as `dsse` v0.0.2 (a message signature is logged as
+    /// `hashedrekord` v0.0.2, the only kind Rekor v2 has for it).
+    V2Dsse,
+    /// Rekor v2, `hashedrekord` v0.0.2 (for a DSSE envelope: the SHA-256 of its PAE).
+    V2HashedRekord,
+}
+
+/// One thing the signer gets wrong on purpose. Every fault must make verification fail (for a
+/// Rekor v2 entry the SET faults change nothing: v2 has no SET or integrated time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
@@ -119,11 +143,14 @@ pub enum Fault {
     /// An RFC 3161 timestamp signed by a key that is not the TSA's (added at the signing
     /// time if the request has none).
     BadTimestamp,
+    /// The TSA's RFC 3161 timestamp is over another signature (added at the signing time if
+    /// the request has none).
+    TimestampForOtherSignature,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 19] = [
+    pub const ALL: [Fault; 20] = [
         Fault::UntrustedCa,
         Fault::NoSct,
         Fault::BadSctSignature,
@@ -143,6 +170,7 @@ impl Fault {
         Fault::UnknownRekorLog,
         Fault::TlogBodyForOtherContent,
         Fault::BadTimestamp,
+        Fault::TimestampForOtherSignature,
     ];
 }
 
@@ -168,8 +196,11 @@ pub struct SignRequest {
     pub statement_subject: Option<Digest>,
     /// Message signature: the digest actually signed, if not [`SignRequest::digest`].
     pub signed_digest: Option<Digest>,
-    /// Add an RFC 3161 timestamp from the fixture TSA at this time.
+    /// Add an RFC 3161 timestamp from the fixture TSA at this time (a time with a fraction of
+    /// a second gives a fractional `genTime`).
     pub timestamp: Option<DateTime<Utc>>,
+    /// The transparency log.
+    pub rekor: Rekor,
     /// One thing to get wrong.
     pub fault: Option<Fault>,
 }
@@ -205,6 +236,7 @@ impl SignRequest {
             statement_subject: None,
             signed_digest: None,
             timestamp: None,
+            rekor: Rekor::V1,
             fault: None,
         }
     }
@@ -241,6 +273,8 @@ pub struct VirtualSigstore {
     rogue_intermediate: Authority,
     ct_key: FixtureKey,
     rekor_key: FixtureKey,
+    rekor_v2_key: FixtureKey,
+    trusts_rekor_v2: Option<String>,
     rogue_key: FixtureKey,
     tsa_root: Authority,
     tsa_key: FixtureKey,
@@ -344,6 +378,8 @@ impl VirtualSigstore {
             rogue_intermediate,
             ct_key: key("ct-log"),
             rekor_key: key("rekor"),
+            rekor_v2_key: key("rekor-v2"),
+            trusts_rekor_v2: None,
             rogue_key: key("rogue"),
             tsa_root,
             tsa_key,
@@ -354,7 +390,26 @@ impl VirtualSigstore {
         }
     }
 
-    /// The `trusted_root.json` that trusts this instance's CA, CT log and Rekor log.
+    /// The same instance whose trusted root also lists its Rekor v2 log (key valid from
+    /// [`REKOR_V2_VALID_FROM`]). Without it the root is byte-identical to earlier versions of
+    /// the testkit (committed fixtures keep matching), and Rekor v2 bundles come from a log the
+    /// root does not know.
+    #[must_use]
+    pub fn with_rekor_v2(self) -> Self {
+        self.with_rekor_v2_at(rekor::V2_URL)
+    }
+
+    /// [`VirtualSigstore::with_rekor_v2`], but the trusted root names the log `base_url` (same
+    /// key and log id). Checkpoints keep the log's own origin, so with another host they name
+    /// a log other than the one the root lists.
+    #[must_use]
+    pub fn with_rekor_v2_at(mut self, base_url: &str) -> Self {
+        self.trusts_rekor_v2 = Some(base_url.to_owned());
+        self
+    }
+
+    /// The `trusted_root.json` that trusts this instance's CA, CT log and Rekor log (and its
+    /// Rekor v2 log, see [`VirtualSigstore::with_rekor_v2`]).
     pub fn trusted_root_json(&self) -> Vec<u8> {
         let start = self
             .valid_from
@@ -367,9 +422,22 @@ impl VirtualSigstore {
                 "logId": {"keyId": b64(&log_id(key))},
             })
         };
+        let mut tlogs = vec![log(&self.rekor_key, "https://rekor.trustpull.test")];
+        if let Some(base_url) = &self.trusts_rekor_v2 {
+            tlogs.push(json!({
+                "baseUrl": base_url,
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {
+                    "rawBytes": b64(&self.rekor_v2_key.spki_der()),
+                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                    "validFor": {"start": REKOR_V2_VALID_FROM},
+                },
+                "logId": {"keyId": b64(&rekor::v2_log_id(&self.rekor_v2_key))},
+            }));
+        }
         let root = json!({
             "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-            "tlogs": [log(&self.rekor_key, "https://rekor.trustpull.test")],
+            "tlogs": tlogs,
             "certificateAuthorities": [{
                 "subject": {"organization": "trustpull.test", "commonName": "fixture-intermediate"},
                 "uri": "https://fulcio.trustpull.test",
@@ -470,7 +538,11 @@ impl VirtualSigstore {
                 } else {
                     &signed
                 };
-                let body = rekor::hashedrekord_body(logged.hex(), &sig, &cert_der);
+                let body = if req.rekor == Rekor::V1 {
+                    rekor::hashedrekord_body(logged.hex(), &sig, &cert_der)
+                } else {
+                    rekor::hashedrekord_v2_body(&logged.bytes(), &sig, &cert_der)
+                };
                 let content = json!({
                     "messageDigest": {"algorithm": "SHA2_256", "digest": b64(&signed.bytes())},
                     "signature": b64(&sig),
@@ -506,19 +578,42 @@ impl VirtualSigstore {
                 } else {
                     payload
                 };
-                let body = rekor::dsse_body(&envelope_bytes, &logged, &sig, &cert_der);
+                let body = match req.rekor {
+                    Rekor::V1 => rekor::dsse_body(&envelope_bytes, &logged, &sig, &cert_der),
+                    Rekor::V2Dsse => rekor::dsse_v2_body(&logged, &sig, &cert_der),
+                    Rekor::V2HashedRekord => rekor::hashedrekord_v2_body(
+                        &Sha256::digest(pae(payload_type, &logged)),
+                        &sig,
+                        &cert_der,
+                    ),
+                };
                 ("dsseEnvelope", envelope, body)
             }
         };
 
         // Transparency log entry.
-        let (rekor_key, rekor_id) = if is(Fault::UnknownRekorLog) {
-            (&self.rogue_key, log_id(&self.rogue_key))
-        } else {
-            (&self.rekor_key, log_id(&self.rekor_key))
+        let v2 = req.rekor != Rekor::V1;
+        let (rekor_key, rekor_id, origin) = match (v2, is(Fault::UnknownRekorLog)) {
+            (false, false) => (&self.rekor_key, log_id(&self.rekor_key), rekor::ORIGIN),
+            (false, true) => (&self.rogue_key, log_id(&self.rogue_key), rekor::ORIGIN),
+            (true, false) => (
+                &self.rekor_v2_key,
+                rekor::v2_log_id(&self.rekor_v2_key),
+                rekor::V2_ORIGIN,
+            ),
+            (true, true) => (
+                &self.rogue_key,
+                rekor::v2_log_id(&self.rogue_key),
+                rekor::V2_ORIGIN,
+            ),
         };
         let (index, size) = (5usize, 8usize);
-        let log_index = 1000 + index as u64;
+        // Rekor v1's logIndex is global across shards; Rekor v2's is the leaf index.
+        let log_index = if v2 {
+            index as u64
+        } else {
+            1000 + index as u64
+        };
         let integrated = at.timestamp();
         let mut inclusion = rekor::include(&body, index, size);
         let checkpoint_key = if is(Fault::BadCheckpointSignature) {
@@ -526,7 +621,8 @@ impl VirtualSigstore {
         } else {
             rekor_key
         };
-        let checkpoint = rekor::checkpoint(checkpoint_key, &rekor_id, size, &inclusion.root);
+        let checkpoint =
+            rekor::checkpoint(origin, checkpoint_key, &rekor_id, size, &inclusion.root);
         if is(Fault::BadInclusionProof) {
             inclusion.hashes[0][0] ^= 0x01;
         }
@@ -557,6 +653,19 @@ impl VirtualSigstore {
             "canonicalizedBody": b64(&body),
         });
         if let Some(e) = entry.as_object_mut() {
+            if v2 {
+                let kind = if req.rekor == Rekor::V2Dsse && req.format == BundleFormat::Dsse {
+                    "dsse"
+                } else {
+                    "hashedrekord"
+                };
+                e.insert(
+                    "kindVersion".into(),
+                    json!({"kind": kind, "version": "0.0.2"}),
+                );
+                e.remove("integratedTime");
+                e.remove("inclusionPromise");
+            }
             if is(Fault::NoInclusionProof) {
                 e.remove("inclusionProof");
             }
@@ -575,15 +684,20 @@ impl VirtualSigstore {
             "verificationMaterial": {"certificate": {"rawBytes": b64(&cert_der)}, "tlogEntries": entries},
         });
         // RFC 3161 timestamp over the signature bytes.
-        let ts_time = req.timestamp.or(is(Fault::BadTimestamp).then_some(at));
+        let ts_time = req
+            .timestamp
+            .or((is(Fault::BadTimestamp) || is(Fault::TimestampForOtherSignature)).then_some(at));
         if let Some(ts_time) = ts_time {
             let sig_b64 = content
                 .pointer("/signature")
                 .or_else(|| content.pointer("/signatures/0/sig"));
-            let sig = sig_b64
+            let mut sig = sig_b64
                 .and_then(Value::as_str)
                 .and_then(|s| STANDARD.decode(s).ok())
                 .expect("the content carries its signature");
+            if is(Fault::TimestampForOtherSignature) {
+                sig.push(0);
+            }
             let key = if is(Fault::BadTimestamp) {
                 &self.rogue_key
             } else {

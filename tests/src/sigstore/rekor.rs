@@ -1,5 +1,6 @@
-//! A fixture Rekor v1 log: entry bodies, RFC 6962 Merkle inclusion proofs, signed checkpoints
-//! and signed entry timestamps (SETs).
+//! Fixture Rekor logs: a v1 log (entry bodies, RFC 6962 Merkle inclusion proofs, signed
+//! checkpoints, signed entry timestamps) and a v2 log (`hashedrekord` / `dsse` v0.0.2 bodies,
+//! inclusion proofs and signed-note checkpoints; no SET and no integrated time).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -8,8 +9,12 @@ use sha2::{Digest as _, Sha256};
 
 use super::key::FixtureKey;
 
-/// The log's origin line in checkpoints.
+/// The v1 log's origin line in checkpoints.
 pub(crate) const ORIGIN: &str = "rekor.trustpull.test - 1";
+/// The v2 log's base URL in the trusted root; its checkpoints' origin is the host.
+pub(crate) const V2_URL: &str = "https://log2026-1.rekor.trustpull.test";
+/// The v2 log's checkpoint origin: the host of [`V2_URL`].
+pub(crate) const V2_ORIGIN: &str = "log2026-1.rekor.trustpull.test";
 
 fn leaf_hash(data: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -80,21 +85,65 @@ pub(crate) fn include(body: &[u8], index: usize, size: usize) -> Inclusion {
     }
 }
 
-/// A signed-note checkpoint for `root` over `size` leaves, signed by `key` (hint = `log_id[..4]`).
+/// A signed-note checkpoint of log `origin` for `root` over `size` leaves, signed by `key`
+/// (hint = `log_id[..4]`).
 pub(crate) fn checkpoint(
+    origin: &str,
     key: &FixtureKey,
     log_id: &[u8; 32],
     size: usize,
     root: &[u8; 32],
 ) -> String {
-    let body = format!("{ORIGIN}\n{size}\n{}\n", STANDARD.encode(root));
+    let body = format!("{origin}\n{size}\n{}\n", STANDARD.encode(root));
     let sig = key.sign(body.as_bytes());
     let mut blob = log_id[..4].to_vec();
     blob.extend_from_slice(&sig);
-    format!(
-        "{body}\n\u{2014} rekor.trustpull.test {}\n",
-        STANDARD.encode(blob)
-    )
+    let name = origin.split(' ').next().unwrap_or(origin);
+    format!("{body}\n\u{2014} {name} {}\n", STANDARD.encode(blob))
+}
+
+/// The v2 log's id: like a signed-note key id, SHA-256 over the origin, a newline, a key-type
+/// byte (here 0x02 for an ECDSA key, a testkit choice) and the SPKI. Verifiers match the
+/// checkpoint's key hint against its first four bytes.
+pub(crate) fn v2_log_id(key: &FixtureKey) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(V2_ORIGIN.as_bytes());
+    h.update(b"\n\x02");
+    h.update(key.spki_der());
+    h.finalize().into()
+}
+
+/// A `hashedrekord` v0.0.2 body (Rekor v2): the digest signed (the artifact's, or the PAE's for
+/// a DSSE envelope), the signature and the certificate, bytes as base64.
+pub(crate) fn hashedrekord_v2_body(digest: &[u8], signature: &[u8], cert_der: &[u8]) -> Vec<u8> {
+    let body = json!({
+        "apiVersion": "0.0.2",
+        "kind": "hashedrekord",
+        "spec": {"hashedRekordV002": {
+            "data": {"algorithm": "SHA2_256", "digest": STANDARD.encode(digest)},
+            "signature": {"content": STANDARD.encode(signature), "verifier": {
+                "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                "x509Certificate": {"rawBytes": STANDARD.encode(cert_der)},
+            }},
+        }},
+    });
+    crate::json::to_vec(&body)
+}
+
+/// A `dsse` v0.0.2 body (Rekor v2): the payload hash and the one signature with its certificate.
+pub(crate) fn dsse_v2_body(payload: &[u8], signature: &[u8], cert_der: &[u8]) -> Vec<u8> {
+    let body = json!({
+        "apiVersion": "0.0.2",
+        "kind": "dsse",
+        "spec": {"dsseV002": {
+            "payloadHash": {"algorithm": "SHA2_256", "digest": STANDARD.encode(Sha256::digest(payload))},
+            "signatures": [{"content": STANDARD.encode(signature), "verifier": {
+                "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                "x509Certificate": {"rawBytes": STANDARD.encode(cert_der)},
+            }}],
+        }},
+    });
+    crate::json::to_vec(&body)
 }
 
 /// The SET: the log's signature over the canonical JSON of the entry.

@@ -10,7 +10,7 @@ use cms::signed_data::{
 use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_MESSAGE_DIGEST, ID_SIGNED_DATA};
 use const_oid::db::rfc5912::{ECDSA_WITH_SHA_256, ID_SHA_256};
 use const_oid::ObjectIdentifier;
-use der::asn1::{Any, GeneralizedTime, OctetString, SetOfVec};
+use der::asn1::{Any, OctetString, SetOfVec};
 use der::{Encode, Tag};
 use sha2::{Digest as _, Sha256};
 use x509_cert::attr::Attribute;
@@ -37,7 +37,21 @@ struct TstInfo {
     policy: ObjectIdentifier,
     message_imprint: MessageImprint,
     serial_number: u64,
-    gen_time: GeneralizedTime,
+    gen_time: Any,
+}
+
+/// `genTime` as DER GeneralizedTime: `YYYYMMDDHHMMSSZ`, with a fraction of a second when `at`
+/// has one (RFC 3161 §2.4.2: no trailing zeros), as many TSAs write it.
+fn gen_time(at: DateTime<Utc>) -> Any {
+    let mut text = at.format("%Y%m%d%H%M%S").to_string();
+    let nanos = at.timestamp_subsec_nanos();
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        text.push('.');
+        text.push_str(frac.trim_end_matches('0'));
+    }
+    text.push('Z');
+    Any::new(Tag::GeneralizedTime, text.into_bytes()).expect("a short time string")
 }
 
 /// The signing side of the fixture TSA.
@@ -54,14 +68,14 @@ fn sha256_alg() -> AlgorithmIdentifierOwned {
     }
 }
 
-/// A DER `ContentInfo` TimeStampToken stating that `signature` existed at `at`.
+/// A DER `ContentInfo` TimeStampToken stating that `signature` existed at `at` (to the
+/// nanosecond: a time with a fraction of a second gets a fractional `genTime`).
 pub(crate) fn timestamp_token(
     tsa: &Tsa<'_>,
     signature: &[u8],
     at: DateTime<Utc>,
     n: u64,
 ) -> Vec<u8> {
-    let secs = u64::try_from(at.timestamp()).expect("fixture times are after 1970");
     let tst = TstInfo {
         version: 1,
         policy: POLICY,
@@ -70,8 +84,7 @@ pub(crate) fn timestamp_token(
             hashed_message: OctetString::new(Sha256::digest(signature).to_vec()).expect("32 bytes"),
         },
         serial_number: n,
-        gen_time: GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(secs))
-            .expect("representable"),
+        gen_time: gen_time(at),
     };
     let tst_der = tst.to_der().expect("TSTInfo encodes");
     let attr = |oid, value: Any| Attribute {

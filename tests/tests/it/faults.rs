@@ -42,7 +42,9 @@ fn expected(fault: Fault, format: BundleFormat, r: &R) -> bool {
         | Fault::UnknownRekorLog => {
             matches!(r, R::TransparencyLog { .. })
         }
-        Fault::NoInclusionPromise | Fault::BadTimestamp => matches!(r, R::Timestamp { .. }),
+        Fault::NoInclusionPromise | Fault::BadTimestamp | Fault::TimestampForOtherSignature => {
+            matches!(r, R::Timestamp { .. })
+        }
         Fault::TlogBodyForOtherContent => match format {
             BundleFormat::Dsse => matches!(r, R::TransparencyLog { .. }),
             BundleFormat::MessageSignature => matches!(r, R::ArtifactMismatch { .. }),

@@ -4,5 +4,6 @@ mod cosign;
 mod determinism;
 mod faults;
 mod mutation;
+mod rekor_v2;
 mod scenarios;
 mod tuf;

@@ -13,7 +13,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::Value;
 use trustpull_policy::Digest;
-use trustpull_testkit::sigstore::{default_policy, SignRequest, VirtualSigstore};
+use trustpull_testkit::sigstore::{
+    default_policy, default_signed_at, BundleFormat, Rekor, SignRequest, VirtualSigstore,
+};
 use trustpull_verifier::{verify_bundle, TrustRoot};
 
 const POSITIONS_PER_FIELD: usize = 16;
@@ -41,6 +43,7 @@ fn is_base64_field(key: &str) -> bool {
             | "sig"
             | "signature"
             | "digest"
+            | "signedTimestamp"
     ) || key.starts_with("hashes/")
 }
 
@@ -114,17 +117,30 @@ fn mutants_of(bundle: &Value) -> Vec<(String, Vec<u8>)> {
     // in unsigned, optional spots where a change means nothing: the names of the optional
     // fields `keyid` and `messageDigest` (renaming one is omitting it, which the format allows)
     // and the signer name on the checkpoint's signature line (not covered by the signature).
+    // With a SET (Rekor v1), the RFC 3161 timestamps are optional too: renaming their field is
+    // omitting them.
     let raw = serde_json::to_vec(bundle).expect("JSON encodes");
-    let benign: Vec<std::ops::Range<usize>> =
-        ["\"keyid\"", "\"messageDigest\"", " rekor.trustpull.test "]
-            .iter()
-            .flat_map(|needle| {
-                let raw = &raw;
-                (0..raw.len())
-                    .filter(move |&i| raw[i..].starts_with(needle.as_bytes()))
-                    .map(move |i| i..i + needle.len())
-            })
-            .collect();
+    let mut optional = vec![
+        "\"keyid\"",
+        "\"messageDigest\"",
+        " rekor.trustpull.test ",
+        " log2026-1.rekor.trustpull.test ",
+    ];
+    if bundle
+        .pointer("/verificationMaterial/tlogEntries/0/inclusionPromise")
+        .is_some()
+    {
+        optional.extend(["\"timestampVerificationData\"", "\"rfc3161Timestamps\""]);
+    }
+    let benign: Vec<std::ops::Range<usize>> = optional
+        .iter()
+        .flat_map(|needle| {
+            let raw = &raw;
+            (0..raw.len())
+                .filter(move |&i| raw[i..].starts_with(needle.as_bytes()))
+                .map(move |i| i..i + needle.len())
+        })
+        .collect();
     for i in (0..raw.len()).step_by(raw.len() / 60 + 1) {
         if benign.iter().any(|r| r.contains(&i)) {
             continue;
@@ -186,5 +202,57 @@ fn no_mutant_of_a_good_bundle_is_accepted_or_panics() {
     let total =
         check("dsse", &dsse, &digest, &root) + check("message signature", &message, &digest, &root);
     assert!(total >= 500, "only {total} mutants");
+    eprintln!("{total} mutants, none accepted, none panicked");
+}
+
+#[test]
+fn no_mutant_of_a_rekor_v2_or_fractional_time_bundle_is_accepted_or_panics() {
+    let sigstore = VirtualSigstore::new().with_rekor_v2();
+    let root = sigstore.trust_root();
+    let digest = Digest::of(b"manifest");
+    let fractional = default_signed_at() + chrono::Duration::milliseconds(250);
+    let whole = default_signed_at() - chrono::Duration::seconds(30);
+    let mut total = 0;
+    for (name, rekor, format, at) in [
+        (
+            "v2 dsse, whole seconds",
+            Rekor::V2Dsse,
+            BundleFormat::Dsse,
+            whole,
+        ),
+        (
+            "v2 dsse, fractional",
+            Rekor::V2Dsse,
+            BundleFormat::Dsse,
+            fractional,
+        ),
+        (
+            "v2 hashedrekord message, fractional",
+            Rekor::V2HashedRekord,
+            BundleFormat::MessageSignature,
+            fractional,
+        ),
+        (
+            "v2 hashedrekord message, whole seconds",
+            Rekor::V2HashedRekord,
+            BundleFormat::MessageSignature,
+            whole,
+        ),
+        (
+            "v1 dsse, fractional",
+            Rekor::V1,
+            BundleFormat::Dsse,
+            fractional,
+        ),
+    ] {
+        let bundle = sigstore.sign_value(&SignRequest {
+            rekor,
+            format,
+            timestamp: Some(at),
+            ..SignRequest::dsse(digest.clone())
+        });
+        total += check(name, &bundle, &digest, &root);
+    }
+    assert!(total >= 300, "only {total} mutants");
     eprintln!("{total} mutants, none accepted, none panicked");
 }
