@@ -17,8 +17,8 @@ use crate::pin::{pin, PinnedImage, PlatformChoice};
 use crate::progress::{NoProgress, ProgressEvent, ProgressObserver};
 use crate::tree::{DestinationLock, Sidecar, StagingDir, TreeListing};
 use crate::{
-    ExistingDestination, ExtractStats, ImageSource, LayoutSource, Platform, PullError, PullLimits,
-    RegistrySource,
+    ExistingDestination, ExtractStats, ImageSource, LayoutSource, MirroredSource, Platform,
+    PullError, PullLimits, RegistryMirrors, RegistrySource,
 };
 
 /// Installs OCI images, verified, into a directory. Build it with [`Downloader::builder`].
@@ -35,6 +35,7 @@ pub struct Downloader {
     existing: ExistingDestination,
     progress: Arc<dyn ProgressObserver>,
     discovery: DiscoveryOptions,
+    mirrors: RegistryMirrors,
 }
 
 /// Builds a [`Downloader`]. Only the verifier is required.
@@ -48,6 +49,7 @@ pub struct DownloaderBuilder {
     existing: ExistingDestination,
     progress: Option<Arc<dyn ProgressObserver>>,
     discovery: DiscoveryOptions,
+    mirrors: RegistryMirrors,
 }
 
 /// A [`DownloaderBuilder`] without a verifier.
@@ -113,6 +115,14 @@ impl DownloaderBuilder {
         self
     }
 
+    /// Registry mirrors per upstream host (see [`crate::MirroredSource`]): images of a host
+    /// with mirrors are read from them first. Default: none.
+    #[must_use]
+    pub fn mirrors(mut self, mirrors: RegistryMirrors) -> Self {
+        self.mirrors = mirrors;
+        self
+    }
+
     /// Builds the downloader; fails only when no verifier was given.
     pub fn build(self) -> Result<Downloader, MissingVerifier> {
         Ok(Downloader {
@@ -124,6 +134,7 @@ impl DownloaderBuilder {
             existing: self.existing,
             progress: self.progress.unwrap_or_else(|| Arc::new(NoProgress)),
             discovery: self.discovery,
+            mirrors: self.mirrors,
         })
     }
 }
@@ -218,6 +229,15 @@ impl Downloader {
                         image: location.to_string(),
                     });
                 };
+                let mirrors = self.mirrors.mirrors_of(reference.repository().registry());
+                if !mirrors.is_empty() {
+                    return MirroredSource::new(client, reference, mirrors, &self.discovery)
+                        .map(|source| Box::new(source) as Box<dyn ImageSource>)
+                        .map_err(|source| PullError::Source {
+                            image: location.to_string(),
+                            source,
+                        });
+                }
                 Box::new(
                     RegistrySource::new(client.clone(), reference.clone())
                         .with_discovery(self.discovery.clone()),

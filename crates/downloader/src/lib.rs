@@ -39,6 +39,7 @@ mod extract;
 mod layout;
 mod limits;
 mod location;
+mod mirror;
 mod pin;
 mod progress;
 mod registry;
@@ -55,6 +56,7 @@ pub use limits::PullLimits;
 pub use location::{
     ImageLocation, LayoutLocation, LayoutSelector, LocationError, LAYOUT_REGISTRY, LAYOUT_SCHEME,
 };
+pub use mirror::{MirroredSource, RegistryMirrors};
 pub use pin::{host_platform, PinnedImage, PlatformChoice};
 pub use progress::{NoProgress, ProgressEvent, ProgressObserver};
 pub use registry::RegistrySource;

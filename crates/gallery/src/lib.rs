@@ -24,13 +24,17 @@
 //! ```
 
 mod config;
+mod hosts;
 mod index;
+mod index_source;
 mod install;
 mod name;
 mod plan;
 
 pub use config::{ConfigError, Gallery, IndexLocation, OperatorConfig, RegistrySettings};
+pub use hosts::{client_builder, registry_mirrors};
 pub use index::{BackendEntry, BackendIndex, IndexError, LookupError, MAX_INDEX_BYTES};
+pub use index_source::{fetch_index, github_raw_url, IndexSourceError, LoadedIndex, GITHUB_SCHEME};
 pub use install::{
     find_backend, install, install_dir, load_index, receipt_path, registry_client, trust_root,
     verify_installed, CheckStatus, InstallError, InstallOptions, InstallOutcome, InstallReceipt,
