@@ -17,8 +17,8 @@ use crate::pin::{pin, PinnedImage, PlatformChoice};
 use crate::progress::{NoProgress, ProgressEvent, ProgressObserver};
 use crate::tree::{DestinationLock, Sidecar, StagingDir, TreeListing};
 use crate::{
-    ExistingDestination, ExtractStats, ImageSource, LayoutSource, MirroredSource, Platform,
-    PullError, PullLimits, RegistryMirrors, RegistrySource,
+    ArchiveSource, ExistingDestination, ExtractStats, ImageSource, LayoutSource, MirroredSource,
+    Platform, PullError, PullLimits, RegistryMirrors, RegistrySource,
 };
 
 /// Installs OCI images, verified, into a directory. Build it with [`Downloader::builder`].
@@ -28,12 +28,12 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Downloader {
     verifier: Arc<dyn ImageVerifier>,
-    client: Option<trustpull_referrers::RegistryClient>,
+    pub(crate) client: Option<trustpull_referrers::RegistryClient>,
     platform: Platform,
-    limits: PullLimits,
+    pub(crate) limits: PullLimits,
     concurrency: usize,
-    existing: ExistingDestination,
-    progress: Arc<dyn ProgressObserver>,
+    pub(crate) existing: ExistingDestination,
+    pub(crate) progress: Arc<dyn ProgressObserver>,
     discovery: DiscoveryOptions,
     mirrors: RegistryMirrors,
 }
@@ -166,11 +166,11 @@ pub struct PullOutcome {
 /// the destination's lock; the destination is as it was.
 #[derive(Debug)]
 pub struct StagedImage {
-    outcome: PullOutcome,
-    tree: TreeListing,
-    staging: StagingDir,
-    lock: DestinationLock,
-    progress: Arc<dyn ProgressObserver>,
+    pub(crate) outcome: PullOutcome,
+    pub(crate) tree: TreeListing,
+    pub(crate) staging: StagingDir,
+    pub(crate) lock: DestinationLock,
+    pub(crate) progress: Arc<dyn ProgressObserver>,
 }
 
 impl StagedImage {
@@ -245,6 +245,10 @@ impl Downloader {
             }
             ImageLocation::Layout(layout) => Box::new(
                 LayoutSource::new(layout, &self.document_limits())
+                    .with_discovery(self.discovery.clone()),
+            ),
+            ImageLocation::Archive(archive) => Box::new(
+                ArchiveSource::new(archive, &self.limits, &self.document_limits())
                     .with_discovery(self.discovery.clone()),
             ),
         })
@@ -583,9 +587,19 @@ impl Downloader {
 }
 
 /// Stops the extraction thread and waits for it when the pull is dropped mid-extraction.
-struct ExtractionGuard {
+pub(crate) struct ExtractionGuard {
     cancel: CancelFlag,
     done: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl ExtractionGuard {
+    /// A guard for the thread that drops `done`'s sender when it ends.
+    pub(crate) fn new(cancel: CancelFlag, done: std::sync::mpsc::Receiver<()>) -> Self {
+        Self {
+            cancel,
+            done: Some(done),
+        }
+    }
 }
 
 impl Drop for ExtractionGuard {

@@ -33,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+mod archive;
 mod downloader;
 mod error;
 mod extract;
@@ -44,8 +45,10 @@ mod pin;
 mod progress;
 mod registry;
 mod source;
+mod tarball;
 mod tree;
 
+pub use archive::ArchiveSource;
 pub use downloader::{
     Downloader, DownloaderBuilder, MissingVerifier, PullOutcome, StagedImage, VerifiedImage,
 };
@@ -54,7 +57,8 @@ pub use extract::{Compression, ExtractError, ExtractStats, UnsafeReason, MAX_MET
 pub use layout::LayoutSource;
 pub use limits::PullLimits;
 pub use location::{
-    ImageLocation, LayoutLocation, LayoutSelector, LocationError, LAYOUT_REGISTRY, LAYOUT_SCHEME,
+    ImageLocation, LayoutLocation, LayoutSelector, LocationError, ARCHIVE_REGISTRY, ARCHIVE_SCHEME,
+    LAYOUT_REGISTRY, LAYOUT_SCHEME,
 };
 pub use mirror::{MirroredSource, RegistryMirrors};
 pub use pin::{host_platform, PinnedImage, PlatformChoice};
@@ -63,6 +67,7 @@ pub use registry::RegistrySource;
 pub use source::{
     BlobStream, BoxError, ImageSource, ImageSourceError, SourceDocument, SourceLocation,
 };
+pub use tarball::tarball_compression;
 pub use tree::{
     recover_sidecar, recover_sidecars_in, DestinationError, Sidecar, TreeChange, TreeDifference,
     TreeEntry, TreeEntryKind, TreeError, TreeListing,

@@ -30,6 +30,7 @@ mod index_source;
 mod install;
 mod name;
 mod plan;
+mod tarball;
 
 pub use config::{ConfigError, Gallery, IndexLocation, OperatorConfig, RegistrySettings};
 pub use hosts::{client_builder, registry_mirrors};
@@ -42,3 +43,4 @@ pub use install::{
 };
 pub use name::{EntryName, NameError, MAX_NAME_LEN, RECEIPT_SUFFIX};
 pub use plan::{plan, InstallPlan, SourcePlan, VerifierChoice};
+pub use tarball::{stage_tarball, tarball_sha256};

@@ -7,6 +7,7 @@
 mod mirror;
 mod registry;
 mod support;
+mod tarball;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
