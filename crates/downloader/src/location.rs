@@ -309,6 +309,20 @@ mod tests {
             assert!(err.reason.contains("can verify"), "{err}");
         }
         assert!(ImageLocation::parse("oci://quay.io/a/b:v1").is_ok());
+        // LocalAI's per-entry mirrors use Docker Hub shorthand: resolved as docker does.
+        for (short, repository) in [
+            (
+                "localai/localai-backends:latest-cpu-llama-cpp",
+                "localai/localai-backends",
+            ),
+            ("alpine:3", "library/alpine"),
+        ] {
+            let l = ImageLocation::parse(short).expect("docker hub shorthand");
+            assert_eq!(
+                (l.registry(), l.repository().as_str()),
+                ("docker.io", repository)
+            );
+        }
         let l = ImageLocation::parse("oci-layout:/x:v1")
             .expect("layout")
             .with_digest(d.clone());
