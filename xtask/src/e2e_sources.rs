@@ -79,18 +79,16 @@ impl Drop for TlsFileServer {
 }
 
 /// Runs `trustpull ARGS`; prints the command and what it printed (for the README), returns
-/// (exit code, stdout).
-fn trustpull(env: &Env, args: &[&str]) -> Result<(i32, String), String> {
+/// (exit code, stdout, stderr).
+fn trustpull(env: &Env, args: &[&str]) -> Result<(i32, String, String), String> {
     let out = Command::new(&env.trustpull)
         .args(args)
         .output()
         .map_err(|e| format!("cannot run trustpull: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     eprintln!("    $ trustpull {}", args.join(" "));
-    for line in stdout
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-    {
+    for line in stdout.lines().chain(stderr.lines()) {
         eprintln!("    {line}");
     }
     let code = out
@@ -98,7 +96,7 @@ fn trustpull(env: &Env, args: &[&str]) -> Result<(i32, String), String> {
         .code()
         .ok_or_else(|| "trustpull was killed by a signal".to_owned())?;
     eprintln!("    (exit {code})");
-    Ok((code, stdout))
+    Ok((code, stdout, stderr))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
@@ -180,14 +178,14 @@ fn https_gallery(
     let good = dir.join("galleries.yaml");
     write(&good, &config(true, "https"))?;
     let good = good.display().to_string();
-    let (code, out) = trustpull(env, &["list", "--galleries", &good])?;
+    let (code, out, _) = trustpull(env, &["list", "--galleries", &good])?;
     check(
         "https gallery with ca_file: list",
         code == 0 && out.contains("acme-backend"),
     );
     let dest = dir.join("backends");
     let dest_text = dest.display().to_string();
-    let (code, _) = trustpull(
+    let (code, _, _) = trustpull(
         env,
         &[
             "install",
@@ -205,7 +203,7 @@ fn https_gallery(
 
     let no_ca = dir.join("no-ca.yaml");
     write(&no_ca, &config(false, "https"))?;
-    let (code, _) = trustpull(env, &["list", "--galleries", &no_ca.display().to_string()])?;
+    let (code, _, _) = trustpull(env, &["list", "--galleries", &no_ca.display().to_string()])?;
     check(
         "https gallery without ca_file: unavailable (exit 3)",
         code == 3,
@@ -213,7 +211,7 @@ fn https_gallery(
 
     let plain = dir.join("plain.yaml");
     write(&plain, &config(true, "http"))?;
-    let (code, _) = trustpull(env, &["list", "--galleries", &plain.display().to_string()])?;
+    let (code, _, _) = trustpull(env, &["list", "--galleries", &plain.display().to_string()])?;
     check(
         "http:// gallery on a host not listed plain_http: refused (exit 2)",
         code == 2,
@@ -259,7 +257,7 @@ fn registry_mirror(
         ),
     )?;
     let dest = dir.join("backends");
-    let (code, out) = trustpull(
+    let (code, out, log) = trustpull(
         env,
         &[
             "install",
@@ -278,7 +276,8 @@ fn registry_mirror(
         code == 0
             && receipt["verified"] == serde_json::json!(true)
             && receipt["name"] == serde_json::json!("cpu-llama-cpp")
-            && dest.join("cpu-llama-cpp/run.sh").is_file(),
+            && dest.join("cpu-llama-cpp/run.sh").is_file()
+            && log.contains(&format!("served by {}, a mirror of quay.io", mirror.host)),
     );
     Ok(())
 }

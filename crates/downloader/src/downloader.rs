@@ -232,7 +232,10 @@ impl Downloader {
                 let mirrors = self.mirrors.mirrors_of(reference.repository().registry());
                 if !mirrors.is_empty() {
                     return MirroredSource::new(client, reference, mirrors, &self.discovery)
-                        .map(|source| Box::new(source) as Box<dyn ImageSource>)
+                        .map(|source| {
+                            Box::new(source.with_progress(Arc::clone(&self.progress)))
+                                as Box<dyn ImageSource>
+                        })
                         .map_err(|source| PullError::Source {
                             image: location.to_string(),
                             source,

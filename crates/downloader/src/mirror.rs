@@ -21,7 +21,7 @@
 //!   mirror is where bytes came from, not what the image is.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use trustpull_policy::Digest;
@@ -32,7 +32,7 @@ use trustpull_verifier::{
 
 use crate::location::ImageLocation;
 use crate::source::{BlobStream, ImageSource, ImageSourceError, SourceDocument, SourceLocation};
-use crate::RegistrySource;
+use crate::{NoProgress, ProgressEvent, ProgressObserver, RegistrySource};
 
 /// Upstream registry host → its mirrors (`host[:port]`, in the order they are tried). Hosts are
 /// written as in image references (`docker.io` for Docker Hub).
@@ -78,6 +78,7 @@ pub struct MirroredSource {
     upstream: ImageReference,
     /// The index in `hosts` of the host that resolved the image.
     served: OnceLock<usize>,
+    progress: Arc<dyn ProgressObserver>,
 }
 
 impl MirroredSource {
@@ -104,7 +105,15 @@ impl MirroredSource {
             hosts,
             upstream: upstream.clone(),
             served: OnceLock::new(),
+            progress: Arc::new(NoProgress),
         })
+    }
+
+    /// Reports which host served ([`ProgressEvent::ServedBy`]) to `progress`.
+    #[must_use]
+    pub fn with_progress(mut self, progress: Arc<dyn ProgressObserver>) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// The host that resolved the image (a mirror or the upstream), once it has been resolved.
@@ -156,17 +165,25 @@ impl ImageSource for MirroredSource {
 
     async fn resolve(&self) -> Result<SourceDocument, ImageSourceError> {
         let last = self.hosts.len() - 1;
+        let mut skipped = Vec::new();
         for (i, host) in self.hosts.iter().enumerate() {
+            let name = host.image().repository().registry().to_owned();
             match host.resolve().await {
                 Ok(document) => {
                     // Resolved once per source: a second call keeps the first host.
                     let _ = self.served.set(i);
+                    self.progress.on_event(&ProgressEvent::ServedBy {
+                        upstream: self.upstream.repository().registry().to_owned(),
+                        host: name,
+                        skipped,
+                    });
                     return Ok(document);
                 }
                 // A mirror that is down or lacks the image is skipped; the upstream's answer
                 // (the last host) is final, like every other answer.
-                Err(ImageSourceError::Unavailable { .. } | ImageSourceError::NotFound { .. })
-                    if i < last => {}
+                Err(
+                    e @ (ImageSourceError::Unavailable { .. } | ImageSourceError::NotFound { .. }),
+                ) if i < last => skipped.push(format!("{name}: {}", crate::error_chain(&e))),
                 Err(e) => return Err(e),
             }
         }

@@ -880,6 +880,45 @@ mod tests {
         ));
     }
 
+    /// A throwaway self-signed CA (openssl, P-256); only parsed, never used to sign.
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBjjCCATWgAwIBAgIUS3ifwKigLdr11oy5n3nujpNxtO8wCgYIKoZIzj0EAwIw
+HDEaMBgGA1UEAwwRdHJ1c3RwdWxsIHRlc3QgQ0EwIBcNMjYxMTMwMDYyNDMyWhgP
+MjEyNjExMDYwNjI0MzJaMBwxGjAYBgNVBAMMEXRydXN0cHVsbCB0ZXN0IENBMFkw
+EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEI7dzu4pfLz1kM61f//3pYcfdxbUVGZ21
+Ol3vqK8dYIu6EAl1C7j+Katu34WNCGQsbi/tfC2mSr4A2m+KiT0KXKNTMFEwHQYD
+VR0OBBYEFFuMKXffRACwrebh5sbjfyZ9K650MB8GA1UdIwQYMBaAFFuMKXffRACw
+rebh5sbjfyZ9K650MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIg
+WWAe+EFt0UhkrWqQaEPCCmZupSGJH+4R1lONl0eonL0CIBLxuSq5XI/igP+K4x2K
+2mZlKDqffGtOiBbyRPkxoxiT
+-----END CERTIFICATE-----\n";
+
+    #[tokio::test]
+    async fn a_host_ca_is_trusted_for_that_host_only() {
+        let client = RegistryClient::builder()
+            .host_root_certificates_pem("gallery.internal:8443", TEST_CA)
+            .build()
+            .unwrap();
+        let own = Url::parse("https://gallery.internal:8443/index.yaml").unwrap();
+        let other = Url::parse("https://gallery.internal/index.yaml").unwrap();
+        let (own_client, other_client) = (
+            client.http_for(&own).await.unwrap() as *const reqwest::Client,
+            client.http_for(&other).await.unwrap() as *const reqwest::Client,
+        );
+        assert_ne!(own_client, other_client);
+        let host = &client.inner.host_tls["gallery.internal:8443"];
+        assert_eq!(host.roots.len(), 1);
+        assert!(std::ptr::eq(host.client.get().unwrap(), own_client));
+        assert!(std::ptr::eq(client.inner.tls.get().unwrap(), other_client));
+        assert!(client.inner.extra_roots.is_empty());
+
+        let err = RegistryClient::builder()
+            .host_root_certificates_pem("h", "not a certificate")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::Config { .. }), "{err}");
+    }
+
     #[test]
     fn registry_messages() {
         assert_eq!(

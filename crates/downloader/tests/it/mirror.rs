@@ -4,9 +4,11 @@
 //! is judged as if the upstream had served it, and a rejection never reaches the upstream
 //! (wiremock `expect(0)` fails the test on drop if it is contacted).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use trustpull_downloader::{Downloader, ErrorKind, Platform, PullError, RegistryMirrors};
+use trustpull_downloader::{
+    Downloader, ErrorKind, Platform, ProgressEvent, ProgressObserver, PullError, RegistryMirrors,
+};
 use trustpull_policy::Digest;
 use trustpull_referrers::{Limits, RegistryClient};
 use trustpull_verifier::{ImageVerifier, NoopVerifier, StrictVerifier, VerifyError};
@@ -49,7 +51,28 @@ async fn serve(server: &MockServer, store: &Store, manifest: &Digest, calls: Opt
     .await;
 }
 
+/// The `ServedBy` events of a pull: (host, number of hosts skipped).
+#[derive(Debug, Default)]
+struct ServedBy(Mutex<Vec<(String, usize)>>);
+
+impl ProgressObserver for ServedBy {
+    fn on_event(&self, event: &ProgressEvent) {
+        if let ProgressEvent::ServedBy { host, skipped, .. } = event {
+            self.0.lock().unwrap().push((host.clone(), skipped.len()));
+        }
+    }
+}
+
 fn downloader(upstream: &str, mirrors: &[String], verifier: Arc<dyn ImageVerifier>) -> Downloader {
+    downloader_with(upstream, mirrors, verifier, Arc::new(ServedBy::default()))
+}
+
+fn downloader_with(
+    upstream: &str,
+    mirrors: &[String],
+    verifier: Arc<dyn ImageVerifier>,
+    progress: Arc<ServedBy>,
+) -> Downloader {
     // One attempt: a mirror's 503 is seen once, then the next host is asked.
     let mut limits = Limits::without_backoff();
     limits.max_attempts = 1;
@@ -64,6 +87,7 @@ fn downloader(upstream: &str, mirrors: &[String], verifier: Arc<dyn ImageVerifie
     Downloader::builder()
         .client(client.build().unwrap())
         .mirrors(map)
+        .progress(progress)
         .verifier(verifier)
         .platform(Platform::new("linux", "amd64"))
         .build()
@@ -93,11 +117,16 @@ async fn a_serving_mirror_means_the_upstream_is_never_contacted() {
     let parent = tempfile::tempdir().unwrap();
     let dest = parent.path().join("app");
     let up = upstream.address().to_string();
-    let outcome = downloader(&up, &[mirror.address().to_string()], noop())
+    let served = Arc::new(ServedBy::default());
+    let outcome = downloader_with(&up, &[mirror.address().to_string()], noop(), served.clone())
         .pull(&loc(&format!("{up}/{REPO}:v1")), &dest)
         .await
         .unwrap();
     assert_eq!(outcome.digest, manifest);
+    assert_eq!(
+        *served.0.lock().unwrap(),
+        [(mirror.address().to_string(), 0)]
+    );
     assert_eq!(std::fs::read(dest.join("version")).unwrap(), b"1");
     // Manifest and blobs (config is not fetched: layers only) came from the mirror.
     assert!(mirror.received_requests().await.unwrap().len() >= 2);
@@ -135,10 +164,12 @@ async fn unavailable_or_empty_mirrors_are_skipped_in_order() {
         down.address().to_string(),
         empty.address().to_string(),
     ];
-    let outcome = downloader(&up, &mirrors, noop())
+    let served = Arc::new(ServedBy::default());
+    let outcome = downloader_with(&up, &mirrors, noop(), served.clone())
         .pull(&loc(&format!("{up}/{REPO}:v1")), &dest)
         .await
         .unwrap();
+    assert_eq!(*served.0.lock().unwrap(), [(up.clone(), 3)]);
     assert_eq!(outcome.digest, manifest);
     assert_eq!(std::fs::read(dest.join("version")).unwrap(), b"1");
 }
