@@ -4,9 +4,11 @@
 //!
 //! Parsing is strict where the operator writes (the config: unknown keys, half policies and bad
 //! regexes are load-time errors) and tolerant where someone else writes (the index: unknown
-//! fields kept, anchors and `!!merge <<:` keys resolved, bad input a typed error). The install
-//! flow ([`install`], [`verify_installed`]) pulls through `trustpull-downloader` with the
-//! verifier the decision table names.
+//! fields kept, anchors and `!!merge <<:` keys resolved, bad input a typed error). Indexes are
+//! read from files, `https://`, `http://` (plain-HTTP hosts only) or `github:` URLs, with the
+//! gallery's mirrors when the url is unavailable ([`fetch_index`]). The install flow
+//! ([`install`], [`verify_installed`]) pulls through `trustpull-downloader` with the verifier
+//! the decision table names, through the registry mirrors of `registries:`.
 //!
 //! ```
 //! use std::path::Path;
