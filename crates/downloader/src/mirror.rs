@@ -11,7 +11,9 @@
 //!   pinned one, a document that does not parse) is a rejection, never a reason to ask the next
 //!   host.
 //! - After that, every manifest, blob AND signature is read from the host that resolved the
-//!   image, as a pull-through cache serves them. Trust does not depend on the host: the
+//!   image, as a pull-through cache serves them; a manifest or blob (by digest) that host
+//!   cannot serve (unavailable, 404) is asked of the hosts after it, the upstream last, as
+//!   containerd does per request. Trust does not depend on the host: the
 //!   downloader checks every byte against the pinned digests and the verifier checks the
 //!   signatures, so a rejection is final whichever host served. A mirror that holds the image
 //!   but not its signatures therefore makes the verifier reject; mirror with a pull-through
@@ -129,6 +131,22 @@ impl MirroredSource {
         let last = self.hosts.len() - 1;
         &self.hosts[*self.served.get().unwrap_or(&last)]
     }
+
+    /// Where a manifest or blob is asked for by digest: the host that resolved, then the hosts
+    /// after it (the upstream last). Content by digest is checked by the downloader whoever
+    /// serves it, so a host that fails part-way (unavailable, or lacking a blob) costs a
+    /// retry elsewhere, never trust.
+    fn by_digest_order(&self) -> impl Iterator<Item = &RegistrySource> {
+        let last = self.hosts.len() - 1;
+        self.hosts[*self.served.get().unwrap_or(&last)..].iter()
+    }
+
+    fn no_host(&self) -> ImageSourceError {
+        ImageSourceError::BadReference {
+            reference: self.upstream.to_string(),
+            reason: "no host to read it from".to_owned(),
+        }
+    }
 }
 
 /// `upstream`'s repository, tag and digest on `mirror`.
@@ -187,18 +205,37 @@ impl ImageSource for MirroredSource {
                 Err(e) => return Err(e),
             }
         }
-        Err(ImageSourceError::BadReference {
-            reference: self.upstream.to_string(),
-            reason: "no host to read it from".to_owned(),
-        })
+        Err(self.no_host())
     }
 
     async fn fetch_manifest(&self, digest: &Digest) -> Result<SourceDocument, ImageSourceError> {
-        self.host().fetch_manifest(digest).await
+        let mut last = None;
+        for host in self.by_digest_order() {
+            match host.fetch_manifest(digest).await {
+                Err(
+                    e @ (ImageSourceError::Unavailable { .. } | ImageSourceError::NotFound { .. }),
+                ) => {
+                    last = Some(e);
+                }
+                answer => return answer,
+            }
+        }
+        Err(last.unwrap_or_else(|| self.no_host()))
     }
 
     async fn open_blob(&self, digest: &Digest) -> Result<BlobStream, ImageSourceError> {
-        self.host().open_blob(digest).await
+        let mut last = None;
+        for host in self.by_digest_order() {
+            match host.open_blob(digest).await {
+                Err(
+                    e @ (ImageSourceError::Unavailable { .. } | ImageSourceError::NotFound { .. }),
+                ) => {
+                    last = Some(e);
+                }
+                answer => return answer,
+            }
+        }
+        Err(last.unwrap_or_else(|| self.no_host()))
     }
 }
 

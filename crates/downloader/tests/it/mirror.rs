@@ -22,10 +22,21 @@ const REPO: &str = "acme/app";
 /// Serves `store` (manifests and blobs by digest, `tag` → `manifest`) on `server`, expecting
 /// `calls` requests in all (`None`: any number).
 async fn serve(server: &MockServer, store: &Store, manifest: &Digest, calls: Option<u64>) {
+    serve_kinds(server, store, manifest, calls, "manifests|blobs").await;
+}
+
+/// [`serve`] for the request kinds `kinds` (`manifests`, `blobs`) only.
+async fn serve_kinds(
+    server: &MockServer,
+    store: &Store,
+    manifest: &Digest,
+    calls: Option<u64>,
+    kinds: &str,
+) {
     let store = store.clone();
     let tag = manifest.clone();
     let mock = Mock::given(method("GET"))
-        .and(path_regex(format!("^/v2/{REPO}/(manifests|blobs)/.+$")))
+        .and(path_regex(format!("^/v2/{REPO}/({kinds})/.+$")))
         .respond_with(move |req: &wiremock::Request| {
             let last = req.url.path().rsplit('/').next().unwrap_or_default();
             let digest = if last == "v1" {
@@ -216,4 +227,32 @@ async fn a_mirror_serving_other_bytes_for_a_pinned_digest_is_rejected_not_skippe
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Rejected, "{err:?}");
     assert!(!dest.exists());
+}
+
+#[tokio::test]
+async fn blobs_a_mirror_cannot_serve_come_from_the_upstream_by_digest() {
+    let (store, manifest) = image();
+    let (mirror, upstream) = (MockServer::start().await, MockServer::start().await);
+    serve_kinds(&mirror, &store, &manifest, None, "manifests").await;
+    Mock::given(method("GET"))
+        .and(path_regex(format!("^/v2/{REPO}/blobs/.+$")))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&mirror)
+        .await;
+    // The upstream is asked for the layer only: never for the tag.
+    serve_kinds(&upstream, &store, &manifest, Some(1), "blobs").await;
+    let parent = tempfile::tempdir().unwrap();
+    let dest = parent.path().join("app");
+    let up = upstream.address().to_string();
+    let served = Arc::new(ServedBy::default());
+    let outcome = downloader_with(&up, &[mirror.address().to_string()], noop(), served.clone())
+        .pull(&loc(&format!("{up}/{REPO}:v1")), &dest)
+        .await
+        .unwrap();
+    assert_eq!(outcome.digest, manifest);
+    assert_eq!(std::fs::read(dest.join("version")).unwrap(), b"1");
+    assert_eq!(
+        *served.0.lock().unwrap(),
+        [(mirror.address().to_string(), 0)]
+    );
 }
