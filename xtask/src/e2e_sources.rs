@@ -257,7 +257,7 @@ fn registry_mirror(
         ),
     )?;
     let dest = dir.join("backends");
-    let (code, out, log) = trustpull(
+    let (code, _, log) = trustpull(
         env,
         &[
             "install",
@@ -266,11 +266,12 @@ fn registry_mirror(
             &config.display().to_string(),
             "--dest",
             &dest.display().to_string(),
-            "--output",
-            "json",
         ],
     )?;
-    let receipt: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    let receipt: serde_json::Value = std::fs::read(dest.join("cpu-llama-cpp.receipt.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
     check(
         "meta llama-cpp from the real LocalAI index through a pull-through mirror of quay.io",
         code == 0
