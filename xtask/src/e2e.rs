@@ -75,6 +75,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .into_iter()
             .map(|f| format!("[{}] pull: {f}", plain.host)),
     );
+    // Gallery sources (issue 10): an https gallery with a private CA, a pull-through mirror.
+    eprintln!("e2e: gallery sources on {} (http, no auth)", plain.host);
+    failures.extend(
+        crate::e2e_sources::run_cases(&env, &plain, &tls)?
+            .into_iter()
+            .map(|f| format!("[{}] sources: {f}", plain.host)),
+    );
     drop(https);
     drop(authed);
     drop(plain);

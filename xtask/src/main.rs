@@ -15,6 +15,7 @@ mod ci;
 mod conformance;
 mod e2e;
 mod e2e_pull;
+mod e2e_sources;
 mod fixtures;
 mod fuzz;
 mod install;
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]),
         Some("e2e-pull") => e2e_pull::run(&args[1..]),
+        Some("e2e-sources") => e2e_sources::run(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),
         Some("fixtures") => fixtures::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),

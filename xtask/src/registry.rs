@@ -42,6 +42,9 @@ pub struct Options<'a> {
     pub auth: Option<(&'a str, &'a str)>,
     /// Serve HTTPS with this certificate.
     pub tls: Option<&'a Tls>,
+    /// Run as a pull-through cache (distribution's proxy mode) of this registry URL
+    /// (`http://127.0.0.1:PORT`): read-only, content fetched from it on first request.
+    pub proxy: Option<&'a str>,
 }
 
 impl<'a> Options<'a> {
@@ -49,15 +52,23 @@ impl<'a> Options<'a> {
     pub fn basic_auth(user: &'a str, password: &'a str) -> Self {
         Self {
             auth: Some((user, password)),
-            tls: None,
+            ..Self::default()
         }
     }
 
     /// HTTPS with `tls`, no auth.
     pub fn https(tls: &'a Tls) -> Self {
         Self {
-            auth: None,
             tls: Some(tls),
+            ..Self::default()
+        }
+    }
+
+    /// A pull-through cache of `remote` (`http://host:port`), plain HTTP, no auth.
+    pub fn proxy(remote: &'a str) -> Self {
+        Self {
+            proxy: Some(remote),
+            ..Self::default()
         }
     }
 }
@@ -92,6 +103,9 @@ impl Registry {
                 tls.cert.display(),
                 tls.key.display()
             ));
+        }
+        if let Some(remote) = options.proxy {
+            config.push_str(&format!("proxy:\n  remoteurl: {remote}\n"));
         }
         if let Some((user, password)) = options.auth {
             let out = Command::new("htpasswd")
@@ -185,8 +199,10 @@ impl Drop for Registry {
 pub struct Tls {
     /// The CA certificate (PEM) clients must trust.
     pub ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+    /// The server certificate (PEM) for 127.0.0.1.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
 }
 
 impl Tls {

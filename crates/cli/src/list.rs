@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
-use trustpull_gallery::{load_index, OperatorConfig};
+use trustpull_gallery::{load_index, registry_client, OperatorConfig};
+use trustpull_referrers::Credentials;
 
 use crate::output::{self, Output};
 use crate::{CliError, Status};
@@ -31,13 +32,18 @@ struct Listed<'a> {
     mirrors: &'a [String],
 }
 
-/// Loads the config and every gallery index, then prints the entries.
-pub fn run(args: Args) -> Result<(), CliError> {
+/// Loads the config and every gallery index (local or remote, see `fetch_index`), then prints
+/// the entries.
+pub async fn run(args: Args) -> Result<(), CliError> {
     let config =
         OperatorConfig::load(&args.galleries).map_err(|e| CliError::new(Status::Usage, e))?;
+    let client = registry_client(&config, Credentials::anonymous())
+        .map_err(|e| CliError::of(e.kind(), e))?;
     let mut indexes = Vec::new();
     for gallery in &config.galleries {
-        let index = load_index(gallery).map_err(|e| CliError::of(e.kind(), e))?;
+        let index = load_index(gallery, &client)
+            .await
+            .map_err(|e| CliError::of(e.kind(), e))?;
         indexes.push((gallery, index));
     }
     let listed: Vec<Listed<'_>> = indexes

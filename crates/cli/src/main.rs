@@ -111,7 +111,7 @@ fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
 async fn run(command: Command, quiet: bool) -> Result<(), CliError> {
     match command {
         Command::Install(args) => install::run(args, quiet).await,
-        Command::List(args) => list::run(args),
+        Command::List(args) => list::run(args).await,
         Command::Pull(args) => pull::run(args, quiet).await,
         Command::Verify(args) => verify::run(args).await,
         Command::VerifyBundle(args) => verify_bundle::run(args),

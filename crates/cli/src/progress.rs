@@ -38,6 +38,22 @@ fn describe_event(event: &ProgressEvent) -> Option<String> {
         } => {
             format!("resolved {reference} to {digest} ({media_type})")
         }
+        ProgressEvent::ServedBy {
+            upstream,
+            host,
+            skipped,
+        } => {
+            let via = if host == upstream {
+                format!("served by {host} itself")
+            } else {
+                format!("served by {host}, a mirror of {upstream}")
+            };
+            if skipped.is_empty() {
+                via
+            } else {
+                format!("{via} (skipped: {})", skipped.join("; "))
+            }
+        }
         ProgressEvent::PlatformSelected { platform, digest } => {
             format!("selected {platform}: {digest}")
         }

@@ -17,8 +17,8 @@ use crate::pin::{pin, PinnedImage, PlatformChoice};
 use crate::progress::{NoProgress, ProgressEvent, ProgressObserver};
 use crate::tree::{DestinationLock, Sidecar, StagingDir, TreeListing};
 use crate::{
-    ExistingDestination, ExtractStats, ImageSource, LayoutSource, Platform, PullError, PullLimits,
-    RegistrySource,
+    ArchiveSource, ExistingDestination, ExtractStats, ImageSource, LayoutSource, MirroredSource,
+    Platform, PullError, PullLimits, RegistryMirrors, RegistrySource,
 };
 
 /// Installs OCI images, verified, into a directory. Build it with [`Downloader::builder`].
@@ -28,13 +28,14 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Downloader {
     verifier: Arc<dyn ImageVerifier>,
-    client: Option<trustpull_referrers::RegistryClient>,
+    pub(crate) client: Option<trustpull_referrers::RegistryClient>,
     platform: Platform,
-    limits: PullLimits,
+    pub(crate) limits: PullLimits,
     concurrency: usize,
-    existing: ExistingDestination,
-    progress: Arc<dyn ProgressObserver>,
+    pub(crate) existing: ExistingDestination,
+    pub(crate) progress: Arc<dyn ProgressObserver>,
     discovery: DiscoveryOptions,
+    mirrors: RegistryMirrors,
 }
 
 /// Builds a [`Downloader`]. Only the verifier is required.
@@ -48,6 +49,7 @@ pub struct DownloaderBuilder {
     existing: ExistingDestination,
     progress: Option<Arc<dyn ProgressObserver>>,
     discovery: DiscoveryOptions,
+    mirrors: RegistryMirrors,
 }
 
 /// A [`DownloaderBuilder`] without a verifier.
@@ -113,6 +115,14 @@ impl DownloaderBuilder {
         self
     }
 
+    /// Registry mirrors per upstream host (see [`crate::MirroredSource`]): images of a host
+    /// with mirrors are read from them first. Default: none.
+    #[must_use]
+    pub fn mirrors(mut self, mirrors: RegistryMirrors) -> Self {
+        self.mirrors = mirrors;
+        self
+    }
+
     /// Builds the downloader; fails only when no verifier was given.
     pub fn build(self) -> Result<Downloader, MissingVerifier> {
         Ok(Downloader {
@@ -124,6 +134,7 @@ impl DownloaderBuilder {
             existing: self.existing,
             progress: self.progress.unwrap_or_else(|| Arc::new(NoProgress)),
             discovery: self.discovery,
+            mirrors: self.mirrors,
         })
     }
 }
@@ -155,11 +166,11 @@ pub struct PullOutcome {
 /// the destination's lock; the destination is as it was.
 #[derive(Debug)]
 pub struct StagedImage {
-    outcome: PullOutcome,
-    tree: TreeListing,
-    staging: StagingDir,
-    lock: DestinationLock,
-    progress: Arc<dyn ProgressObserver>,
+    pub(crate) outcome: PullOutcome,
+    pub(crate) tree: TreeListing,
+    pub(crate) staging: StagingDir,
+    pub(crate) lock: DestinationLock,
+    pub(crate) progress: Arc<dyn ProgressObserver>,
 }
 
 impl StagedImage {
@@ -218,6 +229,18 @@ impl Downloader {
                         image: location.to_string(),
                     });
                 };
+                let mirrors = self.mirrors.mirrors_of(reference.repository().registry());
+                if !mirrors.is_empty() {
+                    return MirroredSource::new(client, reference, mirrors, &self.discovery)
+                        .map(|source| {
+                            Box::new(source.with_progress(Arc::clone(&self.progress)))
+                                as Box<dyn ImageSource>
+                        })
+                        .map_err(|source| PullError::Source {
+                            image: location.to_string(),
+                            source,
+                        });
+                }
                 Box::new(
                     RegistrySource::new(client.clone(), reference.clone())
                         .with_discovery(self.discovery.clone()),
@@ -225,6 +248,10 @@ impl Downloader {
             }
             ImageLocation::Layout(layout) => Box::new(
                 LayoutSource::new(layout, &self.document_limits())
+                    .with_discovery(self.discovery.clone()),
+            ),
+            ImageLocation::Archive(archive) => Box::new(
+                ArchiveSource::new(archive, &self.limits, &self.document_limits())
                     .with_discovery(self.discovery.clone()),
             ),
         })
@@ -563,9 +590,19 @@ impl Downloader {
 }
 
 /// Stops the extraction thread and waits for it when the pull is dropped mid-extraction.
-struct ExtractionGuard {
+pub(crate) struct ExtractionGuard {
     cancel: CancelFlag,
     done: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl ExtractionGuard {
+    /// A guard for the thread that drops `done`'s sender when it ends.
+    pub(crate) fn new(cancel: CancelFlag, done: std::sync::mpsc::Receiver<()>) -> Self {
+        Self {
+            cancel,
+            done: Some(done),
+        }
+    }
 }
 
 impl Drop for ExtractionGuard {

@@ -180,6 +180,12 @@ pub enum PullError {
         #[source]
         source: std::io::Error,
     },
+    /// A tarball URL whose name does not end in `.tar`, `.tar.gz`, `.tgz` or `.tar.zst`.
+    #[error("{url} is not a tarball trustpull can install (the name must end in .tar, .tar.gz, .tgz or .tar.zst); nothing was fetched")]
+    NotATarball {
+        /// The URL.
+        url: String,
+    },
     /// A registry reference was given but the downloader has no registry client.
     #[error("{image} is a registry reference but this downloader has no registry client; build it with .client(..) or use an oci-layout: reference")]
     NoRegistryClient {
@@ -227,7 +233,8 @@ impl PullError {
             Self::Cancelled { .. } => ErrorKind::Unavailable,
             Self::NoMatchingPlatform { .. }
             | Self::AmbiguousPlatform { .. }
-            | Self::NoRegistryClient { .. } => ErrorKind::Config,
+            | Self::NoRegistryClient { .. }
+            | Self::NotATarball { .. } => ErrorKind::Config,
             Self::DigestMismatch { .. }
             | Self::SizeMismatch { .. }
             | Self::ManifestTooLarge { .. }

@@ -13,8 +13,12 @@
 //! A [`TreeListing`] (and its digest) describes an installed tree, for receipts and
 //! `verify-installed`.
 //!
-//! Sources: [`RegistrySource`] (`trustpull-referrers`), [`LayoutSource`] (a local OCI image
-//! layout, verified exactly like a registry), or any [`ImageSource`] a caller implements.
+//! Sources: [`RegistrySource`] (`trustpull-referrers`), [`MirroredSource`] (a registry's
+//! mirrors first, then the registry: [`DownloaderBuilder::mirrors`]), [`LayoutSource`] (a local
+//! OCI image layout, verified exactly like a registry), [`ArchiveSource`] (`ocifile://`, an OCI
+//! image archive read as its layout), or any [`ImageSource`] a caller implements.
+//! [`Downloader::stage_tarball`] installs an HTTP(S) tarball checked against its sha256 with the
+//! same extractor and atomic install (no signature: the sha256 is the check).
 //!
 //! It knows only the verifier trait, never an implementation; it reads no environment and
 //! prints nothing.
@@ -33,18 +37,22 @@
 //! # Ok(()) }
 //! ```
 
+mod archive;
 mod downloader;
 mod error;
 mod extract;
 mod layout;
 mod limits;
 mod location;
+mod mirror;
 mod pin;
 mod progress;
 mod registry;
 mod source;
+mod tarball;
 mod tree;
 
+pub use archive::ArchiveSource;
 pub use downloader::{
     Downloader, DownloaderBuilder, MissingVerifier, PullOutcome, StagedImage, VerifiedImage,
 };
@@ -57,14 +65,17 @@ pub use extract::{Compression, ExtractError, ExtractStats, UnsafeReason, MAX_MET
 pub use layout::LayoutSource;
 pub use limits::PullLimits;
 pub use location::{
-    ImageLocation, LayoutLocation, LayoutSelector, LocationError, LAYOUT_REGISTRY, LAYOUT_SCHEME,
+    ImageLocation, LayoutLocation, LayoutSelector, LocationError, ARCHIVE_REGISTRY, ARCHIVE_SCHEME,
+    LAYOUT_REGISTRY, LAYOUT_SCHEME,
 };
+pub use mirror::{MirroredSource, RegistryMirrors};
 pub use pin::{host_platform, PinnedImage, PlatformChoice};
 pub use progress::{NoProgress, ProgressEvent, ProgressObserver};
 pub use registry::RegistrySource;
 pub use source::{
     BlobStream, BoxError, ImageSource, ImageSourceError, SourceDocument, SourceLocation,
 };
+pub use tarball::tarball_compression;
 pub use tree::{
     recover_sidecar, recover_sidecars_in, DestinationError, Sidecar, TreeChange, TreeDifference,
     TreeEntry, TreeEntryKind, TreeError, TreeListing,

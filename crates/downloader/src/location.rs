@@ -19,6 +19,12 @@ pub const LAYOUT_SCHEME: &str = "oci-layout:";
 /// The `registry` an image subject carries for layout images.
 pub const LAYOUT_REGISTRY: &str = "oci-layout";
 
+/// The reference prefix for OCI image archives (a tar of a layout; LocalAI's `ocifile://`).
+pub const ARCHIVE_SCHEME: &str = "ocifile://";
+
+/// The `registry` an image subject carries for archive images.
+pub const ARCHIVE_REGISTRY: &str = "ocifile";
+
 /// Where an image lives. See the module docs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -27,6 +33,9 @@ pub enum ImageLocation {
     Registry(ImageReference),
     /// An image in a local OCI image layout.
     Layout(LayoutLocation),
+    /// An image in an OCI image archive (`ocifile://PATH[@digest]`): `root` is the archive
+    /// file, read as the layout it holds ([`crate::ArchiveSource`]).
+    Archive(LayoutLocation),
 }
 
 /// An image in a local OCI image layout: the directory and what selects the image in it.
@@ -70,6 +79,16 @@ impl ImageLocation {
         if let Some(spec) = input.strip_prefix(LAYOUT_SCHEME) {
             return LayoutLocation::parse(spec).map(Self::Layout).map_err(bad);
         }
+        if let Some(spec) = input.strip_prefix(ARCHIVE_SCHEME) {
+            return LayoutLocation::parse_archive(spec)
+                .map(Self::Archive)
+                .map_err(bad);
+        }
+        if let Some((scheme, _)) = input.split_once("://").filter(|(s, _)| *s != "oci") {
+            return Err(bad(format!(
+                "{scheme}:// is not an image source trustpull can verify (registry references, oci-layout: and ocifile:// are); refusing to install what cannot be verified"
+            )));
+        }
         ImageReference::parse(input)
             .map(Self::Registry)
             .map_err(|e| bad(e.to_string()))
@@ -86,6 +105,10 @@ impl ImageLocation {
                 root: l.root.clone(),
                 selector: LayoutSelector::Digest(digest),
             }),
+            Self::Archive(l) => Self::Archive(LayoutLocation {
+                root: l.root.clone(),
+                selector: LayoutSelector::Digest(digest),
+            }),
         }
     }
 
@@ -94,7 +117,7 @@ impl ImageLocation {
     pub fn digest(&self) -> Option<&Digest> {
         match self {
             Self::Registry(r) => r.digest(),
-            Self::Layout(l) => match &l.selector {
+            Self::Layout(l) | Self::Archive(l) => match &l.selector {
                 LayoutSelector::Digest(d) => Some(d),
                 _ => None,
             },
@@ -106,6 +129,7 @@ impl ImageLocation {
         match self {
             Self::Registry(r) => r.repository().registry(),
             Self::Layout(_) => LAYOUT_REGISTRY,
+            Self::Archive(_) => ARCHIVE_REGISTRY,
         }
     }
 
@@ -113,7 +137,7 @@ impl ImageLocation {
     pub fn repository(&self) -> String {
         match self {
             Self::Registry(r) => r.repository().name().to_owned(),
-            Self::Layout(l) => l.root.display().to_string(),
+            Self::Layout(l) | Self::Archive(l) => l.root.display().to_string(),
         }
     }
 }
@@ -130,6 +154,25 @@ impl From<&ImageLocation> for SourceLocation {
 }
 
 impl LayoutLocation {
+    /// Parses `PATH[@sha256:…]` (the part after `ocifile://`): the archive holds one image
+    /// unless a digest selects it.
+    fn parse_archive(spec: &str) -> Result<Self, String> {
+        let (path, selector) = match spec.rsplit_once("@sha256:") {
+            Some((path, hex)) => {
+                let digest = Digest::parse(&format!("sha256:{hex}")).map_err(|e| e.to_string())?;
+                (path, LayoutSelector::Digest(digest))
+            }
+            None => (spec, LayoutSelector::Only),
+        };
+        if path.is_empty() {
+            return Err("the archive path is empty; use ocifile://PATH[@sha256:…]".to_owned());
+        }
+        Ok(Self {
+            root: PathBuf::from(path),
+            selector,
+        })
+    }
+
     /// Parses `PATH[:tag|@digest]` (the part after `oci-layout:`). A `:` after the last `/`
     /// starts a tag; `@sha256:` starts a digest.
     fn parse(spec: &str) -> Result<Self, String> {
@@ -169,6 +212,14 @@ impl fmt::Display for ImageLocation {
                     LayoutSelector::Only => Ok(()),
                     LayoutSelector::Tag(t) => write!(f, ":{t}"),
                     LayoutSelector::Digest(d) => write!(f, "@{d}"),
+                }
+            }
+            Self::Archive(l) => {
+                write!(f, "{ARCHIVE_SCHEME}{}", l.root.display())?;
+                match &l.selector {
+                    LayoutSelector::Digest(d) => write!(f, "@{d}"),
+                    // An archive is only ever selected by digest or as its only image.
+                    _ => Ok(()),
                 }
             }
         }
@@ -238,6 +289,40 @@ mod tests {
         );
         let pinned = r.with_digest(d.clone());
         assert_eq!(pinned.to_string(), format!("127.0.0.1:5000/acme/b@{d}"));
+        let a = ImageLocation::parse("ocifile:///srv/backend.tar").expect("archive");
+        assert_eq!(
+            (a.registry(), a.repository().as_str(), a.digest()),
+            (ARCHIVE_REGISTRY, "/srv/backend.tar", None)
+        );
+        let pinned = a.with_digest(d.clone());
+        assert_eq!(
+            pinned.to_string(),
+            format!("ocifile:///srv/backend.tar@{d}")
+        );
+        assert_eq!(ImageLocation::parse(&pinned.to_string()), Ok(pinned));
+        for refused in [
+            "ollama://gemma:2b",
+            "huggingface://a/b",
+            "https://e.com/x.tar",
+        ] {
+            let err = ImageLocation::parse(refused).expect_err(refused);
+            assert!(err.reason.contains("can verify"), "{err}");
+        }
+        assert!(ImageLocation::parse("oci://quay.io/a/b:v1").is_ok());
+        // LocalAI's per-entry mirrors use Docker Hub shorthand: resolved as docker does.
+        for (short, repository) in [
+            (
+                "localai/localai-backends:latest-cpu-llama-cpp",
+                "localai/localai-backends",
+            ),
+            ("alpine:3", "library/alpine"),
+        ] {
+            let l = ImageLocation::parse(short).expect("docker hub shorthand");
+            assert_eq!(
+                (l.registry(), l.repository().as_str()),
+                ("docker.io", repository)
+            );
+        }
         let l = ImageLocation::parse("oci-layout:/x:v1")
             .expect("layout")
             .with_digest(d.clone());

@@ -20,6 +20,16 @@ pub enum ProgressEvent {
         /// Its media type.
         media_type: String,
     },
+    /// An image of a host with registry mirrors was resolved by `host` (a mirror, or the
+    /// upstream after every mirror was skipped); everything else of the image is read there.
+    ServedBy {
+        /// The upstream registry host the image names.
+        upstream: String,
+        /// The host that resolved it.
+        host: String,
+        /// The hosts skipped before it, each with why (unavailable, or it lacks the image).
+        skipped: Vec<String>,
+    },
     /// A child was selected from an index.
     PlatformSelected {
         /// The platform asked for.

@@ -44,6 +44,11 @@ impl RegistrySource {
         }
     }
 
+    /// The image this source reads (on the host it reads from).
+    pub fn image(&self) -> &ImageReference {
+        &self.image
+    }
+
     /// How signatures are discovered (e.g. the time that tells a plausible `created` date from
     /// one in the future, so junk referrers cannot crowd out the real signature).
     #[must_use]

@@ -28,9 +28,19 @@ pub struct OperatorConfig {
 pub struct RegistrySettings {
     /// `host[:port]`, as written in image references.
     pub host: String,
-    /// Talk plain HTTP to this host (loopback test registries).
+    /// Talk plain HTTP to this host (loopback test registries, gallery indexes, tarballs).
     #[serde(default)]
     pub plain_http: bool,
+    /// Registry mirrors (`host[:port]`, containerd `hosts.toml` semantics): content for images
+    /// of this host is fetched from these first, in order, at the same repository path, then
+    /// from the host itself. Trust does not depend on them: everything is verified by digest
+    /// and signature whichever host served it.
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+    /// A CA certificate file (PEM) trusted for this host only, beside the system roots;
+    /// relative paths are resolved against the config's directory.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// One gallery: where its index is and who must have signed its images.
@@ -56,12 +66,20 @@ pub enum IndexLocation {
 }
 
 impl IndexLocation {
-    fn parse(raw: &str, base: &Path) -> Self {
+    /// `https://` and `http://` URLs as written; `github:OWNER/REPO/PATH[@REF]` as its
+    /// raw.githubusercontent.com URL; `file://` and paths relative to `base`.
+    fn parse(raw: &str, base: &Path) -> Result<Self, String> {
         if raw.starts_with("https://") || raw.starts_with("http://") {
-            Self::Url(raw.to_owned())
+            Ok(Self::Url(raw.to_owned()))
+        } else if let Some(spec) = raw.strip_prefix(crate::index_source::GITHUB_SCHEME) {
+            crate::github_raw_url(spec).map(Self::Url)
+        } else if raw.contains("://") && !raw.starts_with("file://") {
+            Err(format!(
+                "{raw}: an index url is https://, http:// (plain_http hosts), file://, github:OWNER/REPO/PATH[@REF] or a path"
+            ))
         } else {
             let path = Path::new(raw.strip_prefix("file://").unwrap_or(raw));
-            Self::File(base.join(path))
+            Ok(Self::File(base.join(path)))
         }
     }
 }
@@ -109,6 +127,16 @@ pub enum ConfigError {
         position: usize,
         /// `name` or `url`.
         field: &'static str,
+    },
+    /// A gallery's url or mirror is not an index location.
+    #[error("gallery config {}: gallery {gallery:?}: {reason}", file.display())]
+    BadIndexUrl {
+        /// The config file.
+        file: PathBuf,
+        /// The gallery.
+        gallery: String,
+        /// What is wrong and what is accepted.
+        reason: String,
     },
     /// Two galleries share a name.
     #[error("gallery config {}: two galleries are named {name:?}; names must be unique", file.display())]
@@ -195,21 +223,36 @@ impl OperatorConfig {
                         gallery: g.name.clone(),
                         source,
                     })?;
+            let bad_url = |reason| ConfigError::BadIndexUrl {
+                file: file.to_owned(),
+                gallery: g.name.clone(),
+                reason,
+            };
+            let url = IndexLocation::parse(&g.url, base).map_err(bad_url)?;
+            let mirrors = g
+                .mirrors
+                .iter()
+                .map(|m| IndexLocation::parse(m, base).map_err(bad_url))
+                .collect::<Result<_, _>>()?;
             galleries.push(Gallery {
-                url: IndexLocation::parse(&g.url, base),
-                mirrors: g
-                    .mirrors
-                    .iter()
-                    .map(|m| IndexLocation::parse(m, base))
-                    .collect(),
+                url,
+                mirrors,
                 name: g.name,
                 verification,
             });
         }
+        let registries = raw
+            .registries
+            .into_iter()
+            .map(|r| RegistrySettings {
+                ca_file: r.ca_file.map(|ca| base.join(ca)),
+                ..r
+            })
+            .collect();
         Ok(Self {
             require_integrity: raw.require_integrity,
             trusted_root: raw.trusted_root.map(|p| base.join(p)),
-            registries: raw.registries,
+            registries,
             galleries,
         })
     }
@@ -240,6 +283,9 @@ trusted_root: ./trusted_root.json
 registries:
   - host: 127.0.0.1:5000
     plain_http: true
+  - host: quay.io
+    mirrors: [127.0.0.1:5000, mirror.internal]
+    ca_file: ./ca.pem
 galleries:
   - name: acme
     url: ./index.yaml
@@ -262,10 +308,20 @@ galleries:
         );
         assert_eq!(
             config.registries,
-            [RegistrySettings {
-                host: "127.0.0.1:5000".into(),
-                plain_http: true
-            }]
+            [
+                RegistrySettings {
+                    host: "127.0.0.1:5000".into(),
+                    plain_http: true,
+                    mirrors: vec![],
+                    ca_file: None,
+                },
+                RegistrySettings {
+                    host: "quay.io".into(),
+                    plain_http: false,
+                    mirrors: vec!["127.0.0.1:5000".into(), "mirror.internal".into()],
+                    ca_file: Some("/etc/trustpull/./ca.pem".into()),
+                }
+            ]
         );
         let acme = config.gallery("acme").unwrap();
         assert_eq!(
@@ -284,6 +340,34 @@ galleries:
             SignedBy::Platform
         );
         assert!(config.gallery("community").unwrap().verification.is_none());
+    }
+
+    #[test]
+    fn index_urls() {
+        let url = |u: &str| {
+            parse(&format!("galleries: [{{name: g, url: '{u}'}}]"))
+                .map(|c| c.galleries[0].url.clone())
+        };
+        assert_eq!(
+            url("github:mudler/LocalAI/backend/index.yaml").unwrap(),
+            IndexLocation::Url(
+                "https://raw.githubusercontent.com/mudler/LocalAI/main/backend/index.yaml".into()
+            )
+        );
+        assert_eq!(
+            url("file:///srv/i.yaml").unwrap(),
+            IndexLocation::File("/srv/i.yaml".into())
+        );
+        assert_eq!(
+            url("i.yaml").unwrap(),
+            IndexLocation::File("/etc/trustpull/i.yaml".into())
+        );
+        for bad in ["github:o/r", "ftp://x/i.yaml", "github:o/r/../../x"] {
+            assert!(
+                matches!(url(bad), Err(ConfigError::BadIndexUrl { ref gallery, .. }) if gallery == "g"),
+                "{bad}"
+            );
+        }
     }
 
     fn policy_error(text: &str) -> (String, PolicyError) {

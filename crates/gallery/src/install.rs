@@ -33,8 +33,8 @@ use trustpull_verifier::{
 };
 
 use crate::{
-    plan, BackendEntry, BackendIndex, EntryName, Gallery, IndexError, IndexLocation, LookupError,
-    OperatorConfig, SourcePlan, VerifierChoice, RECEIPT_SUFFIX,
+    fetch_index, plan, BackendEntry, BackendIndex, EntryName, Gallery, IndexError,
+    IndexSourceError, LookupError, OperatorConfig, SourcePlan, VerifierChoice, RECEIPT_SUFFIX,
 };
 
 /// What the install flow needs besides the config.
@@ -127,23 +127,14 @@ pub enum InstallError {
         /// The galleries searched, in order.
         searched: Vec<String>,
     },
-    /// A gallery's local index file could not be read.
-    #[error("gallery {gallery:?}: cannot read index {}", path.display())]
-    IndexUnreadable {
+    /// A gallery's index could not be read (a local file, or a URL and its mirrors).
+    #[error("gallery {gallery:?}")]
+    IndexSource {
         /// The gallery.
         gallery: String,
-        /// The index file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The gallery's index is a URL, which this version cannot fetch.
-    #[error("gallery {gallery:?}: reading an index over HTTP ({url}) is not implemented yet; point url at a local copy")]
-    IndexOverHttp {
-        /// The gallery.
-        gallery: String,
-        /// The URL.
-        url: String,
+        /// Why; its `kind()` says whether a retry may help.
+        #[source]
+        source: Box<IndexSourceError>,
     },
     /// A gallery's index does not parse.
     #[error("gallery {gallery:?}: bad index: {source}")]
@@ -288,45 +279,38 @@ impl InstallError {
             Self::StrictRefusal { .. } | Self::Refused { .. } => ErrorKind::Rejected,
             Self::Pull { source, .. } => source.kind(),
             Self::AllUnavailable { .. } => ErrorKind::Unavailable,
-            // Everything else is local (an unreadable index or trust-root file, a receipt that
-            // cannot be written, an index read over HTTP, which is not implemented yet, a bad
-            // name or location): exit 2, and never a reason to try a mirror.
+            Self::IndexSource { source, .. } => source.kind(),
+            // Everything else is local (an unreadable trust-root file, a receipt that cannot be
+            // written, a bad name or location): exit 2, and never a reason to try a mirror.
             _ => ErrorKind::Config,
         }
     }
 }
 
-/// The index of `gallery`, read from its local file.
-pub fn load_index(gallery: &Gallery) -> Result<BackendIndex, InstallError> {
-    let text = match &gallery.url {
-        IndexLocation::File(path) => {
-            std::fs::read_to_string(path).map_err(|source| InstallError::IndexUnreadable {
-                gallery: gallery.name.clone(),
-                path: path.clone(),
-                source,
-            })?
-        }
-        IndexLocation::Url(url) => {
-            return Err(InstallError::IndexOverHttp {
-                gallery: gallery.name.clone(),
-                url: url.clone(),
-            })
-        }
-    };
-    BackendIndex::parse(&text).map_err(|source| InstallError::Index {
-        gallery: gallery.name.clone(),
-        source,
-    })
+/// The index of `gallery`: its local file or URL, or a mirror when the URL is unavailable (see
+/// [`fetch_index`]), read through the run's `client` (from [`registry_client`]).
+pub async fn load_index(
+    gallery: &Gallery,
+    client: &RegistryClient,
+) -> Result<BackendIndex, InstallError> {
+    fetch_index(gallery, client)
+        .await
+        .map(|loaded| loaded.index)
+        .map_err(|source| InstallError::IndexSource {
+            gallery: gallery.name.clone(),
+            source: Box::new(source),
+        })
 }
 
 /// The first gallery (config order) whose index has `name`, and its resolved concrete entry.
-pub fn find_backend<'c>(
+pub async fn find_backend<'c>(
     config: &'c OperatorConfig,
+    client: &RegistryClient,
     name: &str,
     capability: &str,
 ) -> Result<(&'c Gallery, BackendEntry), InstallError> {
     for gallery in &config.galleries {
-        let index = load_index(gallery)?;
+        let index = load_index(gallery, client).await?;
         // Only "not here" moves on to the next gallery: an ambiguous name is this gallery's
         // answer, and trying the next one would let another gallery shadow it.
         match index.get(name) {
@@ -353,16 +337,15 @@ pub fn find_backend<'c>(
     })
 }
 
-/// A registry client with the config's per-registry settings.
+/// A registry client with the config's per-host settings (`plain_http`, `ca_file`); it also
+/// reads gallery indexes and tarball URLs.
 pub fn registry_client(
     config: &OperatorConfig,
     credentials: Credentials,
 ) -> Result<RegistryClient, InstallError> {
-    let mut builder = RegistryClient::builder().credentials(credentials);
-    for r in config.registries.iter().filter(|r| r.plain_http) {
-        builder = builder.plain_http_host(r.host.clone());
-    }
-    Ok(builder.build()?)
+    Ok(crate::hosts::client_builder(config)?
+        .credentials(credentials)
+        .build()?)
 }
 
 /// The trust root the config names, or the embedded public-good one.
@@ -400,9 +383,9 @@ pub async fn install(
     options: &InstallOptions,
 ) -> Result<InstallOutcome, InstallError> {
     let strict = config.require_integrity || options.require_integrity;
-    let (gallery, entry) = find_backend(config, name, &options.capability)?;
-    let install_plan = plan(&entry, gallery, strict);
     let client = registry_client(config, options.credentials.clone())?;
+    let (gallery, entry) = find_backend(config, &client, name, &options.capability).await?;
+    let install_plan = plan(&entry, gallery, strict);
     let mut root: Option<Arc<TrustRoot>> = None;
     let mut warnings = Vec::new();
     let mut tried = Vec::new();
@@ -555,6 +538,7 @@ async fn attempt(
         }
     };
     let downloader = downloader(client, options, verifier)
+        .mirrors(crate::registry_mirrors(config))
         .existing_destination(ExistingDestination::Replace)
         .build()
         .map_err(|_| {
@@ -837,6 +821,7 @@ async fn check_one(
         .unwrap_or_else(|| options.platform.clone());
     let verifier = Arc::new(CosignVerifier::new(Arc::new(policy.clone()), root));
     let downloader = match downloader(client, options, verifier)
+        .mirrors(crate::registry_mirrors(config))
         .platform(platform.clone())
         .build()
     {
@@ -895,40 +880,60 @@ mod tests {
         .expect("valid config")
     }
 
-    #[test]
-    fn first_gallery_with_the_name_wins_and_meta_entries_resolve() {
+    fn client() -> RegistryClient {
+        RegistryClient::builder().build().expect("client")
+    }
+
+    #[tokio::test]
+    async fn first_gallery_with_the_name_wins_and_meta_entries_resolve() {
         let dir = tempfile::tempdir().expect("tempdir");
         let c = config(
             dir.path(),
             Some("- name: x\n  uri: oci-layout:/a:v1\n"),
             "- name: x\n  uri: oci-layout:/b:v1\n- name: y\n  uri: oci-layout:/y:v1\n- name: m\n  capabilities:\n    default: y\n    nvidia: gone\n",
         );
-        let (g, e) = find_backend(&c, "x", "default").expect("found");
+        let client = client();
+        let (g, e) = find_backend(&c, &client, "x", "default")
+            .await
+            .expect("found");
         assert_eq!(
             (g.name.as_str(), e.uri.as_deref()),
             ("a", Some("oci-layout:/a:v1"))
         );
-        let (g, e) = find_backend(&c, "m", "default").expect("found");
+        let (g, e) = find_backend(&c, &client, "m", "default")
+            .await
+            .expect("found");
         assert_eq!((g.name.as_str(), e.name.as_str()), ("b", "y"));
-        let err = find_backend(&c, "m", "nvidia").expect_err("capability maps to a missing entry");
+        let err = find_backend(&c, &client, "m", "nvidia")
+            .await
+            .expect_err("capability maps to a missing entry");
         assert!(matches!(&err, InstallError::Lookup { gallery, .. } if gallery == "b"));
         assert_eq!(err.kind(), ErrorKind::Config);
-        let err = find_backend(&c, "nope", "default").expect_err("unknown");
+        let err = find_backend(&c, &client, "nope", "default")
+            .await
+            .expect_err("unknown");
         assert!(
             matches!(&err, InstallError::UnknownBackend { searched, .. } if searched == &["a", "b"])
         );
     }
 
-    #[test]
-    fn url_indexes_and_unreadable_files_are_local_errors() {
+    #[tokio::test]
+    async fn unreadable_index_files_are_local_errors() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let c = config(dir.path(), None, "- name: x\n  uri: oci-layout:/b:v1\n");
-        let err = find_backend(&c, "x", "default").expect_err("url index");
-        assert!(matches!(&err, InstallError::IndexOverHttp { gallery, .. } if gallery == "a"));
-        assert_eq!(err.kind(), ErrorKind::Config);
+        let c = config(
+            dir.path(),
+            Some("[]"),
+            "- name: x\n  uri: oci-layout:/b:v1\n",
+        );
         std::fs::remove_file(dir.path().join("b.yaml")).expect("remove");
-        let err = load_index(&c.galleries[1]).expect_err("missing file");
-        assert!(matches!(err, InstallError::IndexUnreadable { .. }));
+        let err = load_index(&c.galleries[1], &client())
+            .await
+            .expect_err("missing file");
+        assert!(matches!(
+            &err,
+            InstallError::IndexSource { gallery, source } if gallery == "b" && matches!(**source, IndexSourceError::Read { .. })
+        ));
+        assert_eq!(err.kind(), ErrorKind::Config);
     }
 
     #[test]

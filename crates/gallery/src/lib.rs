@@ -4,9 +4,11 @@
 //!
 //! Parsing is strict where the operator writes (the config: unknown keys, half policies and bad
 //! regexes are load-time errors) and tolerant where someone else writes (the index: unknown
-//! fields kept, anchors and `!!merge <<:` keys resolved, bad input a typed error). The install
-//! flow ([`install`], [`verify_installed`]) pulls through `trustpull-downloader` with the
-//! verifier the decision table names.
+//! fields kept, anchors and `!!merge <<:` keys resolved, bad input a typed error). Indexes are
+//! read from files, `https://`, `http://` (plain-HTTP hosts only) or `github:` URLs, with the
+//! gallery's mirrors when the url is unavailable ([`fetch_index`]). The install flow
+//! ([`install`], [`verify_installed`]) pulls through `trustpull-downloader` with the verifier
+//! the decision table names, through the registry mirrors of `registries:`.
 //!
 //! ```
 //! use std::path::Path;
@@ -24,13 +26,18 @@
 //! ```
 
 mod config;
+mod hosts;
 mod index;
+mod index_source;
 mod install;
 mod name;
 mod plan;
+mod tarball;
 
 pub use config::{ConfigError, Gallery, IndexLocation, OperatorConfig, RegistrySettings};
+pub use hosts::{client_builder, registry_mirrors};
 pub use index::{BackendEntry, BackendIndex, IndexError, LookupError, MAX_INDEX_BYTES};
+pub use index_source::{fetch_index, github_raw_url, IndexSourceError, LoadedIndex, GITHUB_SCHEME};
 pub use install::{
     find_backend, install, install_dir, load_index, receipt_path, registry_client, trust_root,
     verify_installed, CheckStatus, InstallError, InstallOptions, InstallOutcome, InstallReceipt,
@@ -38,3 +45,4 @@ pub use install::{
 };
 pub use name::{EntryName, NameError, MAX_NAME_LEN, RECEIPT_SUFFIX};
 pub use plan::{plan, InstallPlan, SourcePlan, VerifierChoice};
+pub use tarball::{stage_tarball, tarball_sha256};

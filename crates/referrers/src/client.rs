@@ -26,6 +26,7 @@ use trustpull_policy::Digest;
 mod auth;
 #[cfg(fuzzing)]
 pub use auth::fuzz_challenge;
+mod url_fetch;
 
 use self::auth::AuthorizationValue;
 use crate::credentials::{Credential, Credentials};
@@ -49,6 +50,7 @@ pub struct RegistryClientBuilder {
     credentials: Credentials,
     plain_http: BTreeSet<String>,
     extra_ca_pem: Vec<Vec<u8>>,
+    host_ca_pem: Vec<(String, Vec<u8>)>,
     limits: Limits,
     user_agent: Option<String>,
 }
@@ -61,6 +63,10 @@ impl std::fmt::Debug for RegistryClientBuilder {
             .field("credentials", &self.credentials)
             .field("plain_http", &self.plain_http)
             .field("extra_ca_pem", &self.extra_ca_pem.len())
+            .field(
+                "host_ca_pem",
+                &self.host_ca_pem.iter().map(|(h, _)| h).collect::<Vec<_>>(),
+            )
             .field("limits", &self.limits)
             .field("user_agent", &self.user_agent)
             .finish()
@@ -91,6 +97,20 @@ impl RegistryClientBuilder {
         self
     }
 
+    /// Trusts the CA certificates in `pem` for `host[:port]` only (as written in references and
+    /// URLs; the port only when it is not the scheme's default), beside the system roots: an
+    /// operator's private CA for one host does not vouch for any other. Applies to registry
+    /// requests and to [`RegistryClient::get_url`] alike.
+    #[must_use]
+    pub fn host_root_certificates_pem(
+        mut self,
+        host: impl Into<String>,
+        pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.host_ca_pem.push((host.into(), pem.into()));
+        self
+    }
+
     /// The bounds to enforce (default: [`Limits::default`]).
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> Self {
@@ -116,16 +136,19 @@ impl RegistryClientBuilder {
             .unwrap_or_else(|| format!("trustpull/{}", env!("CARGO_PKG_VERSION")));
         let mut extra_roots = Vec::new();
         for pem in &self.extra_ca_pem {
-            let parsed =
-                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| RegistryError::Config {
-                    reason: format!("CA certificate PEM does not parse: {e}"),
-                })?;
-            if parsed.is_empty() {
-                return Err(RegistryError::Config {
-                    reason: "CA certificate file holds no PEM certificate".to_owned(),
-                });
-            }
-            extra_roots.extend(parsed);
+            extra_roots.extend(parse_ca_pem(pem)?);
+        }
+        let mut host_tls: HashMap<String, HostTls> = HashMap::new();
+        for (host, pem) in &self.host_ca_pem {
+            let roots = parse_ca_pem(pem)?;
+            host_tls
+                .entry(host.clone())
+                .or_insert_with(|| HostTls {
+                    roots: extra_roots.clone(),
+                    client: tokio::sync::OnceCell::new(),
+                })
+                .roots
+                .extend(roots);
         }
         // For `http://` URLs only (see `RegistryClient::http_for`): no TLS root at all, so it
         // could not complete a TLS handshake even if it were handed an https URL.
@@ -140,6 +163,7 @@ impl RegistryClientBuilder {
                 plain,
                 tls: tokio::sync::OnceCell::new(),
                 extra_roots,
+                host_tls,
                 user_agent,
                 credentials: self.credentials,
                 plain_http: self.plain_http,
@@ -151,6 +175,28 @@ impl RegistryClientBuilder {
             }),
         })
     }
+}
+
+/// The certificates of a CA PEM file (one or more blocks); none at all is an error.
+fn parse_ca_pem(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, RegistryError> {
+    let parsed = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| RegistryError::Config {
+        reason: format!("CA certificate PEM does not parse: {e}"),
+    })?;
+    if parsed.is_empty() {
+        return Err(RegistryError::Config {
+            reason: "CA certificate file holds no PEM certificate".to_owned(),
+        });
+    }
+    Ok(parsed)
+}
+
+/// The HTTPS client of one host with its own CA (see
+/// [`RegistryClientBuilder::host_root_certificates_pem`]), built on first use.
+#[derive(Debug)]
+struct HostTls {
+    /// The system roots are added when the client is built; these are the extra ones.
+    roots: Vec<reqwest::Certificate>,
+    client: tokio::sync::OnceCell<reqwest::Client>,
 }
 
 /// The settings every HTTP client of a [`RegistryClient`] shares: redirects are followed by
@@ -186,6 +232,8 @@ struct Inner {
     /// For `https://` URLs: system roots plus `extra_roots`, built on first use.
     tls: tokio::sync::OnceCell<reqwest::Client>,
     extra_roots: Vec<reqwest::Certificate>,
+    /// `host[:port]` → its HTTPS client with its own CA beside the system roots.
+    host_tls: HashMap<String, HostTls>,
     user_agent: String,
     credentials: Credentials,
     plain_http: BTreeSet<String>,
@@ -281,18 +329,20 @@ impl RegistryClient {
         if url.scheme() == "http" {
             return Ok(&self.inner.plain);
         }
-        self.inner
-            .tls
-            .get_or_try_init(|| async {
-                let mut builder = http_builder(&self.inner.limits, &self.inner.user_agent);
-                if !self.inner.extra_roots.is_empty() {
-                    builder = builder.tls_certs_merge(self.inner.extra_roots.clone());
-                }
-                builder.build().map_err(|e| RegistryError::Config {
-                    reason: format!("cannot build the HTTPS client (system root store): {e}"),
-                })
+        let (cell, roots) = match self.inner.host_tls.get(&url_host(url)) {
+            Some(host) => (&host.client, &host.roots),
+            None => (&self.inner.tls, &self.inner.extra_roots),
+        };
+        cell.get_or_try_init(|| async {
+            let mut builder = http_builder(&self.inner.limits, &self.inner.user_agent);
+            if !roots.is_empty() {
+                builder = builder.tls_certs_merge(roots.clone());
+            }
+            builder.build().map_err(|e| RegistryError::Config {
+                reason: format!("cannot build the HTTPS client (system root store): {e}"),
             })
-            .await
+        })
+        .await
     }
 
     /// The base URL for a repository: `https://host/v2/name/` (http for listed hosts).
@@ -479,13 +529,24 @@ impl RegistryClient {
         url: Url,
         opts: RequestOptions<'_>,
     ) -> Result<Response, RegistryError> {
+        self.send_as(Some(repo), url, opts).await
+    }
+
+    /// [`Self::send`] for `repo`, or without any credentials when `repo` is `None` (a gallery
+    /// index or tarball URL: a 401 stands, nothing is looked up or sent).
+    async fn send_as(
+        &self,
+        repo: Option<&Repository>,
+        url: Url,
+        opts: RequestOptions<'_>,
+    ) -> Result<Response, RegistryError> {
         let limits = &self.inner.limits;
-        let key = (repo.api_host().to_owned(), repo.name().to_owned());
+        let key = repo.map(|repo| (repo.api_host().to_owned(), repo.name().to_owned()));
         let mut attempt: u32 = 0;
         let mut authenticated_once = false;
         loop {
             attempt += 1;
-            let authorization = self.cached_authorization(&key);
+            let authorization = key.as_ref().and_then(|key| self.cached_authorization(key));
             let outcome = self
                 .send_following_redirects(
                     &url,
@@ -510,7 +571,12 @@ impl RegistryClient {
                         );
                         return Ok(resp);
                     }
-                    if status == StatusCode::UNAUTHORIZED && !authenticated_once {
+                    if let (true, false, Some(repo), Some(key)) = (
+                        status == StatusCode::UNAUTHORIZED,
+                        authenticated_once,
+                        repo,
+                        &key,
+                    ) {
                         authenticated_once = true;
                         if let Some(value) = self.authenticate(repo, &url, resp.headers()).await? {
                             self.store_authorization(key.clone(), value);
@@ -723,6 +789,15 @@ fn transport_error(url: &str, e: reqwest::Error, timeout: Duration) -> RegistryE
     }
 }
 
+/// `host[:port]` of `url` as an operator writes it: the port only when it is explicit.
+pub(crate) fn url_host(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
@@ -806,6 +881,45 @@ mod tests {
             client.resolve(&other).await,
             Err(RegistryError::Transport { .. })
         ));
+    }
+
+    /// A throwaway self-signed CA (openssl, P-256); only parsed, never used to sign.
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBjjCCATWgAwIBAgIUS3ifwKigLdr11oy5n3nujpNxtO8wCgYIKoZIzj0EAwIw
+HDEaMBgGA1UEAwwRdHJ1c3RwdWxsIHRlc3QgQ0EwIBcNMjYxMTMwMDYyNDMyWhgP
+MjEyNjExMDYwNjI0MzJaMBwxGjAYBgNVBAMMEXRydXN0cHVsbCB0ZXN0IENBMFkw
+EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEI7dzu4pfLz1kM61f//3pYcfdxbUVGZ21
+Ol3vqK8dYIu6EAl1C7j+Katu34WNCGQsbi/tfC2mSr4A2m+KiT0KXKNTMFEwHQYD
+VR0OBBYEFFuMKXffRACwrebh5sbjfyZ9K650MB8GA1UdIwQYMBaAFFuMKXffRACw
+rebh5sbjfyZ9K650MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIg
+WWAe+EFt0UhkrWqQaEPCCmZupSGJH+4R1lONl0eonL0CIBLxuSq5XI/igP+K4x2K
+2mZlKDqffGtOiBbyRPkxoxiT
+-----END CERTIFICATE-----\n";
+
+    #[tokio::test]
+    async fn a_host_ca_is_trusted_for_that_host_only() {
+        let client = RegistryClient::builder()
+            .host_root_certificates_pem("gallery.internal:8443", TEST_CA)
+            .build()
+            .unwrap();
+        let own = Url::parse("https://gallery.internal:8443/index.yaml").unwrap();
+        let other = Url::parse("https://gallery.internal/index.yaml").unwrap();
+        let (own_client, other_client) = (
+            client.http_for(&own).await.unwrap() as *const reqwest::Client,
+            client.http_for(&other).await.unwrap() as *const reqwest::Client,
+        );
+        assert_ne!(own_client, other_client);
+        let host = &client.inner.host_tls["gallery.internal:8443"];
+        assert_eq!(host.roots.len(), 1);
+        assert!(std::ptr::eq(host.client.get().unwrap(), own_client));
+        assert!(std::ptr::eq(client.inner.tls.get().unwrap(), other_client));
+        assert!(client.inner.extra_roots.is_empty());
+
+        let err = RegistryClient::builder()
+            .host_root_certificates_pem("h", "not a certificate")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::Config { .. }), "{err}");
     }
 
     #[test]

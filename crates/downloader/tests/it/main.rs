@@ -4,8 +4,10 @@
 // Test support code outside #[test] fns: a panic is how it reports a broken fixture.
 #![allow(clippy::unwrap_used)]
 
+mod mirror;
 mod registry;
 mod support;
+mod tarball;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;

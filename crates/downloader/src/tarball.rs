@@ -1,0 +1,260 @@
+//! HTTP(S) tarballs (DESIGN.md §8): `https://…/x.tar`, `.tar.gz` / `.tgz`, `.tar.zst`, installed
+//! only when their sha256 is the one the caller gives.
+//!
+//! [`Downloader::stage_tarball`]: under the destination's per-name lock, the body is streamed
+//! to a temporary file beside the destination (capped at [`crate::PullLimits::max_download_bytes`],
+//! hashed while it streams); nothing is decompressed or parsed until the whole file hashed to
+//! the expected sha256. Then the same safe extractor and atomic tree install as images: a
+//! private staging directory, [`StagedImage::commit`] with the receipt. A failed or mismatching
+//! download leaves the destination as it was.
+//!
+//! There is no signature: the sha256 is the check, and it is only as trustworthy as whoever
+//! wrote it (the decision table refuses tarballs from a gallery with a signature policy). The
+//! outcome says [`Verification::Unverified`] with that reason.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncWriteExt;
+use trustpull_policy::Digest;
+use trustpull_referrers::{RegistryError, RegistryErrorKind};
+use trustpull_verifier::Verification;
+
+use crate::downloader::ExtractionGuard;
+use crate::extract::{CancelFlag, DeclaredCompression, Extractor};
+use crate::progress::ProgressEvent;
+use crate::tree::DestinationLock;
+use crate::{Compression, Downloader, ImageSourceError, PullError, PullOutcome, StagedImage};
+
+/// The compression a tarball URL's name says (`.tar`, `.tar.gz`, `.tgz`, `.tar.zst`), or `None`
+/// for any other name. Query strings and fragments are not part of the name.
+///
+/// ```
+/// use trustpull_downloader::{tarball_compression, Compression};
+/// assert_eq!(tarball_compression("https://e.com/b/x.tar.gz?sig=1"), Some(Compression::Gzip));
+/// assert_eq!(tarball_compression("https://e.com/b/x.zip"), None);
+/// ```
+pub fn tarball_compression(url: &str) -> Option<Compression> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    if path.ends_with(".tar") {
+        Some(Compression::None)
+    } else if path.ends_with(".tar.gz") || path.ends_with(".tgz") {
+        Some(Compression::Gzip)
+    } else if path.ends_with(".tar.zst") {
+        Some(Compression::Zstd)
+    } else {
+        None
+    }
+}
+
+impl Downloader {
+    /// Downloads the tarball at `url` (`https://`, or `http://` for a plain-HTTP host of the
+    /// client), checks it against `sha256`, and extracts it into a staging directory beside
+    /// `dest`; [`StagedImage::commit`] puts it in place (see the module docs). The outcome's
+    /// `digest` is the tarball's sha256 and its verification is `Unverified`.
+    ///
+    /// Errors: a URL not ending in a tarball suffix is [`PullError::NotATarball`] (nothing is
+    /// fetched); a body that does not hash to `sha256` is [`PullError::DigestMismatch`]
+    /// (rejected: nothing was extracted); a body over the download limit is
+    /// [`PullError::DownloadTooLarge`]; HTTP failures are [`PullError::Source`].
+    pub async fn stage_tarball(
+        &self,
+        url: &str,
+        sha256: &Digest,
+        dest: &Path,
+    ) -> Result<StagedImage, PullError> {
+        let Some(compression) = tarball_compression(url) else {
+            return Err(PullError::NotATarball {
+                url: url.to_owned(),
+            });
+        };
+        let Some(client) = &self.client else {
+            return Err(PullError::NoRegistryClient {
+                image: url.to_owned(),
+            });
+        };
+        let install_err = |source| PullError::Install {
+            image: url.to_owned(),
+            source,
+        };
+        let lock = DestinationLock::acquire(dest, self.existing)
+            .await
+            .map_err(install_err)?;
+        let download_dir = lock.layer_dir().map_err(install_err)?;
+        let file = download_dir.path().join("tarball");
+        self.download_checked(client, url, sha256, &file).await?;
+
+        let mut staging = lock.staging().map_err(install_err)?;
+        let root = staging.root_handle().map_err(install_err)?;
+        let extractor = extract_one(
+            root,
+            &self.limits,
+            file,
+            DeclaredCompression::Known(compression),
+            url,
+            sha256,
+        )
+        .await?;
+        drop(download_dir);
+        let stats = extractor.stats().clone();
+        let tree = staging.finish(extractor).map_err(install_err)?;
+        Ok(StagedImage {
+            outcome: PullOutcome {
+                reference: url.to_owned(),
+                digest: sha256.clone(),
+                index_digest: None,
+                platform: None,
+                tree_digest: tree.digest(),
+                verification: Verification::Unverified {
+                    reason: format!(
+                        "{url} is a tarball: no signature, only its sha256 {sha256} was checked"
+                    ),
+                },
+                dest: dest.to_path_buf(),
+                stats,
+            },
+            tree,
+            staging,
+            lock,
+            progress: Arc::clone(&self.progress),
+        })
+    }
+
+    /// Streams `url` into `file`, capped and hashed; the hash must be `sha256`.
+    async fn download_checked(
+        &self,
+        client: &trustpull_referrers::RegistryClient,
+        url: &str,
+        sha256: &Digest,
+        file: &Path,
+    ) -> Result<(), PullError> {
+        let source_err = |e: RegistryError| PullError::Source {
+            image: url.to_owned(),
+            source: url_error(url, e),
+        };
+        let limit = self.limits.max_download_bytes;
+        let too_large = |total| PullError::DownloadTooLarge {
+            image: url.to_owned(),
+            total,
+            limit,
+        };
+        let mut stream = client.get_url(url).await.map_err(source_err)?;
+        if let Some(len) = stream.content_length.filter(|&len| len > limit) {
+            return Err(too_large(len));
+        }
+        let io_err = |source| PullError::Io {
+            path: file.to_owned(),
+            source,
+        };
+        let out = tokio::fs::File::create(file).await.map_err(io_err)?;
+        let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, out);
+        let mut hasher = Sha256::new();
+        let mut received = 0u64;
+        self.progress.on_event(&ProgressEvent::LayerStarted {
+            index: 0,
+            count: 1,
+            digest: sha256.clone(),
+            size: stream.content_length.unwrap_or(0),
+        });
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(source_err)?;
+            received += chunk.len() as u64;
+            if received > limit {
+                return Err(too_large(received));
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk).await.map_err(io_err)?;
+            self.progress.on_event(&ProgressEvent::LayerBytes {
+                digest: sha256.clone(),
+                received,
+                size: stream.content_length.unwrap_or(received),
+            });
+        }
+        out.flush().await.map_err(io_err)?;
+        let actual = Digest::from_sha256(hasher.finalize().into());
+        if &actual != sha256 {
+            return Err(PullError::DigestMismatch {
+                image: url.to_owned(),
+                what: "tarball",
+                expected: sha256.clone(),
+                actual,
+            });
+        }
+        self.progress.on_event(&ProgressEvent::LayerFinished {
+            digest: sha256.clone(),
+        });
+        Ok(())
+    }
+}
+
+/// A client error for `url` as a source error (same classes as a registry's).
+fn url_error(url: &str, e: RegistryError) -> ImageSourceError {
+    let location = url.to_owned();
+    let what = "tarball".to_owned();
+    match e.kind() {
+        RegistryErrorKind::NotFound => ImageSourceError::NotFound {
+            location,
+            what,
+            source: Some(Box::new(e)),
+        },
+        RegistryErrorKind::Config => ImageSourceError::BadReference {
+            reference: location,
+            reason: e.to_string(),
+        },
+        RegistryErrorKind::Rejected => ImageSourceError::Invalid {
+            location,
+            what,
+            source: Box::new(e),
+        },
+        _ => ImageSourceError::Unavailable {
+            location,
+            what,
+            source: Box::new(e),
+        },
+    }
+}
+
+/// Extracts the archive `file` into the directory open as `root` on a blocking thread with the
+/// image extractor, and returns the extractor (for its stats and listing). Dropping the future
+/// stops the thread and waits for it, like an image pull.
+pub(crate) async fn extract_one(
+    root: std::os::fd::OwnedFd,
+    limits: &crate::PullLimits,
+    file: PathBuf,
+    declared: DeclaredCompression,
+    name: &str,
+    digest: &Digest,
+) -> Result<Extractor, PullError> {
+    let cancel = CancelFlag::default();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let guard = ExtractionGuard::new(cancel.clone(), done_rx);
+    let limits = limits.clone();
+    let (owned_name, owned_digest) = (name.to_owned(), digest.clone());
+    let task = tokio::task::spawn_blocking(move || {
+        let _done = done_tx;
+        let mut extractor = Extractor::new(root, &limits, cancel);
+        let opened = std::fs::File::open(&file).map_err(|source| PullError::Io {
+            path: file.clone(),
+            source,
+        })?;
+        extractor
+            .extract_layer(opened, declared)
+            .map_err(|source| PullError::Extract {
+                image: owned_name,
+                layer: owned_digest,
+                source,
+            })?;
+        Ok(extractor)
+    });
+    let result = match task.await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => Err(PullError::Cancelled {
+            image: name.to_owned(),
+        }),
+    };
+    drop(guard);
+    result
+}
