@@ -82,6 +82,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .into_iter()
             .map(|f| format!("[{}] sources: {f}", plain.host)),
     );
+    // Bad days (RELIABILITY.md): the registry killed mid-layer, a full disk.
+    eprintln!("e2e: faults");
+    failures.extend(
+        crate::e2e_faults::run_cases(&env)?
+            .into_iter()
+            .map(|f| format!("faults: {f}")),
+    );
     drop(https);
     drop(authed);
     drop(plain);

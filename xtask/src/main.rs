@@ -14,6 +14,7 @@ mod bench_verify;
 mod ci;
 mod conformance;
 mod e2e;
+mod e2e_faults;
 mod e2e_pull;
 mod e2e_sources;
 mod fixtures;

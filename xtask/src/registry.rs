@@ -81,6 +81,9 @@ pub struct Registry {
     /// Whether it serves HTTPS.
     pub tls: bool,
     storage: PathBuf,
+    /// Its config file and log, to start it again ([`Registry::restart`]).
+    config: PathBuf,
+    log: PathBuf,
 }
 
 impl Registry {
@@ -128,24 +131,32 @@ impl Registry {
         let config_path = dir.join("config.yml");
         fs::write(&config_path, config).map_err(|e| format!("write registry config: {e}"))?;
         let log_path = dir.join("registry.log");
-        let log = fs::File::create(&log_path).map_err(|e| format!("create registry log: {e}"))?;
-        let log_err = log.try_clone().map_err(|e| format!("registry log: {e}"))?;
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|e| format!("cannot start docker-registry: {e}"))?;
+        let child = spawn(&config_path, &log_path)?;
         let mut registry = Self {
             child,
             host,
             tls: options.tls.is_some(),
             storage,
+            config: config_path,
+            log: log_path.clone(),
         };
         registry.wait_ready(&log_path)?;
         Ok(registry)
+    }
+
+    /// The registry process's id (to kill it from another thread, e2e faults).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Starts the registry again on the same port, config and storage, after it was killed
+    /// (reaps the old process first), and waits until it listens.
+    pub fn restart(&mut self) -> Result<(), String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(&self.config, &self.log)?;
+        let log = self.log.clone();
+        self.wait_ready(&log)
     }
 
     /// The file holding blob `digest` inside the registry's storage (to tamper with it).
@@ -186,6 +197,24 @@ impl Registry {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Starts `docker-registry serve CONFIG`, appending its output to `log`.
+fn spawn(config: &Path, log: &Path) -> Result<Child, String> {
+    let out = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("open registry log {}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| format!("registry log: {e}"))?;
+    Command::new("docker-registry")
+        .arg("serve")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot start docker-registry: {e}"))
 }
 
 impl Drop for Registry {
