@@ -62,8 +62,8 @@ pub use source::{
     BlobStream, BoxError, ImageSource, ImageSourceError, SourceDocument, SourceLocation,
 };
 pub use tree::{
-    recover_sidecar, recover_sidecars_in, DestinationError, Sidecar, TreeChange, TreeDifference,
-    TreeEntry, TreeEntryKind, TreeError, TreeListing,
+    recover_sidecar, recover_sidecars_in, remove, DestinationError, Removed, Sidecar, TreeChange,
+    TreeDifference, TreeEntry, TreeEntryKind, TreeError, TreeListing,
 };
 pub use trustpull_referrers::{Platform, PlatformParseError};
 
