@@ -4,9 +4,10 @@
 //!
 //! Parsing is strict where the operator writes (the config: unknown keys, half policies and bad
 //! regexes are load-time errors) and tolerant where someone else writes (the index: unknown
-//! fields kept, anchors and `!!merge <<:` keys resolved, bad input a typed error). The install
-//! flow ([`install`], [`verify_installed`]) pulls through `trustpull-downloader` with the
-//! verifier the decision table names.
+//! fields kept, anchors and `!!merge <<:` keys resolved, bad input a typed error). The
+//! [`Installer`] (install, upgrade, uninstall, list, verify-installed) pulls through
+//! `trustpull-downloader` with the verifier its [`VerifierFactory`] gives for each cell of the
+//! decision table ([`DecisionTable`] by default).
 //!
 //! ```
 //! use std::path::Path;
@@ -24,17 +25,25 @@
 //! ```
 
 mod config;
+mod error;
 mod index;
 mod install;
+mod installer;
 mod name;
 mod plan;
+mod receipt;
+mod uninstall;
+mod upgrade;
+mod verify;
 
 pub use config::{ConfigError, Gallery, IndexLocation, OperatorConfig, RegistrySettings};
+pub use error::InstallError;
 pub use index::{BackendEntry, BackendIndex, IndexError, LookupError, MAX_INDEX_BYTES};
-pub use install::{
-    find_backend, install, install_dir, load_index, receipt_path, registry_client, trust_root,
-    verify_installed, CheckStatus, InstallError, InstallOptions, InstallOutcome, InstallReceipt,
-    InstalledCheck,
-};
+pub use install::{install_dir, load_index, registry_client, trust_root, InstallOutcome};
+pub use installer::{DecisionTable, Installer, InstallerBuilder, VerifierFactory, VerifierRequest};
 pub use name::{EntryName, NameError, MAX_NAME_LEN, RECEIPT_SUFFIX};
 pub use plan::{plan, InstallPlan, SourcePlan, VerifierChoice};
+pub use receipt::{installed, receipt_path, InstallReceipt, InstalledBackend};
+pub use uninstall::{uninstall, UninstallOutcome};
+pub use upgrade::{UpgradeReport, UpgradeStatus};
+pub use verify::{CheckStatus, InstalledCheck};
