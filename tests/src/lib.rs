@@ -5,11 +5,14 @@
 //! - [`json`]: JSON bytes with sorted keys, for fixtures compared byte for byte.
 //! - [`sigstore`]: the fixture signer, a "virtual Sigstore" (Fulcio-like CA, CT log, Rekor, TSA) whose
 //!   bundles pass the production checks, with knobs to get any single thing wrong.
+//! - [`layout`]: OCI image layouts with small images, movable tags and signatures stored as
+//!   referrers (installs, upgrades, the verification cache, without a registry).
 //! - [`scenarios`]: policy scenarios (pass/fail pairs) stored in `tests/fixtures/scenarios/`.
 //!
 //! It is never published.
 
 pub mod conformance;
 pub mod json;
+pub mod layout;
 pub mod scenarios;
 pub mod sigstore;

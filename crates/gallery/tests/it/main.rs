@@ -1,3 +1,4 @@
 //! Integration tests for trustpull-gallery: the real LocalAI backend index.
 
+mod installer;
 mod localai;
