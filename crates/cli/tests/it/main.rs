@@ -9,6 +9,7 @@ mod interrupt;
 mod list;
 mod pull;
 mod registry;
+mod upgrade;
 mod verify;
 
 use std::path::{Path, PathBuf};

@@ -192,7 +192,10 @@ async fn uninstall_by_alias_concrete_and_meta_name() {
     let installer = f.installer();
     installer.install("llama", &dest).await.expect("install");
     // Installed by its concrete name: only the recorded alias makes `whisper` name it.
-    installer.install("whisper-cpu", &dest).await.expect("install");
+    installer
+        .install("whisper-cpu", &dest)
+        .await
+        .expect("install");
     let nvidia = Installer::builder(f.config.clone())
         .capability("nvidia")
         .build()
