@@ -101,7 +101,7 @@ impl Installer {
                 false,
             );
         }
-        if let Some(problem) = tree_problem(&dir, receipt).await {
+        if let Some(problem) = tree_problem(dir, receipt).await {
             return failed(problem, false);
         }
         let Some(gallery) = self.config.gallery(&receipt.gallery) else {
