@@ -10,7 +10,8 @@
 //! `trustpull verify` binary on positive and negative cases and check exit codes and JSON;
 //! then the `trustpull pull` cases of [`crate::e2e_pull`] on the plain registry (a signed
 //! image, an unsigned one through `NoopVerifier`, a layer overwritten in the registry's
-//! storage); and last `cargo xtask interop --registry`.
+//! storage); the gallery cases of [`crate::e2e_gallery`] (install, upgrade, uninstall); and
+//! last `cargo xtask interop --registry`.
 //!
 //! Every registry process is owned by a guard that kills it on drop, so a failing step still
 //! stops what was started. Nothing listens beyond 127.0.0.1.
@@ -73,6 +74,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
         crate::e2e_pull::run_cases(&env, &plain)?
             .into_iter()
             .map(|f| format!("[{}] pull: {f}", plain.host)),
+    );
+    // The gallery commands (issue 10): install by meta name, upgrade (current, a new signed
+    // digest, a refused unsigned one), list --installed, uninstall.
+    eprintln!(
+        "e2e: trustpull install/upgrade/uninstall on {} (http, no auth)",
+        plain.host
+    );
+    failures.extend(
+        crate::e2e_gallery::run_cases(&env, &plain)?
+            .into_iter()
+            .map(|f| format!("[{}] gallery: {f}", plain.host)),
     );
     drop(https);
     drop(authed);
