@@ -377,3 +377,28 @@ impl Installer {
             .verifier(verifier)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn send<T: Send>(_: &T) {}
+    fn sync<T: Send + Sync>(_: &T) {}
+
+    /// An embedding program shares one installer between tasks and spawns its calls.
+    #[test]
+    fn the_installer_is_shared_and_its_futures_can_be_spawned() {
+        let config =
+            OperatorConfig::parse("galleries: []\n", Path::new("/etc/g.yaml")).expect("config");
+        let installer = Installer::builder(config).build().expect("installer");
+        sync(&installer);
+        let dest = Path::new("/nonexistent");
+        send(&installer.install("x", dest));
+        send(&installer.upgrade(&[], dest, true));
+        send(&installer.uninstall("x", dest));
+        send(&installer.list_installed(dest));
+        send(&installer.verify_installed(dest));
+    }
+}
