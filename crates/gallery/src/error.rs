@@ -204,6 +204,15 @@ pub enum InstallError {
         /// Why, and what to do.
         reason: String,
     },
+    /// A receipt names another backend than its file name does (edited or copied by hand):
+    /// acting on it could touch another backend's tree.
+    #[error("receipt {} names backend {name:?}, not the one its file name says; restore it or remove the backend's files by hand", path.display())]
+    ReceiptMismatch {
+        /// The receipt file.
+        path: PathBuf,
+        /// The name inside it.
+        name: String,
+    },
     /// The receipt could not be encoded or decoded.
     #[error("receipt {} is not valid JSON of the expected shape", path.display())]
     ReceiptJson {

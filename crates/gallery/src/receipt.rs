@@ -120,6 +120,12 @@ pub async fn installed(dest_root: &Path) -> Result<Vec<InstalledBackend>, Instal
     let mut out = Vec::with_capacity(files.len());
     for path in files {
         let receipt = read_receipt(&path)?;
+        if path != receipt_path(dest_root, &receipt.name) {
+            return Err(InstallError::ReceiptMismatch {
+                path,
+                name: receipt.name.to_string(),
+            });
+        }
         let dir = install_dir(dest_root, &receipt.name)?;
         out.push(InstalledBackend {
             receipt,
@@ -214,6 +220,19 @@ pub(crate) mod tests {
         let back: InstallReceipt = serde_json::from_value(old).expect("an old receipt reads");
         assert_eq!((&back.meta, &back.alias), (&None, &None));
         assert!(back.answers_to("x") && back.answers_to("cpu-x") && !back.answers_to("y"));
+    }
+
+    #[tokio::test]
+    async fn a_receipt_naming_another_backend_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_receipt(&dir.path().join("a.receipt.json"), &receipt_for("b", "g"));
+        let err = installed(dir.path()).await.expect_err("mismatch");
+        assert!(
+            matches!(&err, InstallError::ReceiptMismatch { name, .. } if name == "b"),
+            "{err:?}"
+        );
+        write_receipt(&dir.path().join("a.receipt.json"), &receipt_for("a", "g"));
+        assert_eq!(installed(dir.path()).await.expect("listed").len(), 1);
     }
 
     #[test]
