@@ -35,7 +35,18 @@ pub fn run_ci() -> Result<(), String> {
         "trustpull-verifier",
         "--no-default-features",
     ]))?;
+    // Builds every example too: crates/cli/examples/embed.rs (the embedding example) must
+    // keep compiling against the facade.
     util::run(cargo().args(["test", "--workspace", "--locked"]))?;
+    // The facade alone, without the command line's dependencies, as an embedder builds it.
+    util::run(cargo().args([
+        "check",
+        "--locked",
+        "-p",
+        "trustpull",
+        "--lib",
+        "--no-default-features",
+    ]))?;
     unprivileged_tree_tests()?;
     // The published crates package and build from their tarballs alone (no file outside a
     // crate's directory, every path dependency versioned), in dependency order.

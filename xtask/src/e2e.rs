@@ -10,8 +10,10 @@
 //! `trustpull verify` binary on positive and negative cases and check exit codes and JSON;
 //! then the `trustpull pull` cases of [`crate::e2e_pull`] on the plain registry (a signed
 //! image, an unsigned one through `NoopVerifier`, a layer overwritten in the registry's
-//! storage); then `cargo xtask tuf-interop`'s cases ([`crate::interop_tuf`]: a python-tuf
-//! repository through `trust-root update`); and last `cargo xtask interop --registry`.
+//! storage); the gallery cases of [`crate::e2e_gallery`] (install, upgrade, uninstall), the
+//! gallery sources of [`crate::e2e_sources`], the faults of [`crate::e2e_faults`]; then
+//! `cargo xtask tuf-interop`'s cases ([`crate::interop_tuf`]: a python-tuf repository through
+//! `trust-root update`); and last `cargo xtask interop --registry`.
 //!
 //! Every registry process is owned by a guard that kills it on drop, so a failing step still
 //! stops what was started. Nothing listens beyond 127.0.0.1.
@@ -74,6 +76,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
         crate::e2e_pull::run_cases(&env, &plain)?
             .into_iter()
             .map(|f| format!("[{}] pull: {f}", plain.host)),
+    );
+    // The gallery commands (issue 10): install by meta name, upgrade (current, a new signed
+    // digest, a refused unsigned one), list --installed, uninstall.
+    eprintln!(
+        "e2e: trustpull install/upgrade/uninstall on {} (http, no auth)",
+        plain.host
+    );
+    failures.extend(
+        crate::e2e_gallery::run_cases(&env, &plain)?
+            .into_iter()
+            .map(|f| format!("[{}] gallery: {f}", plain.host)),
     );
     // Gallery sources (issue 10): an https gallery with a private CA, a pull-through mirror.
     eprintln!("e2e: gallery sources on {} (http, no auth)", plain.host);

@@ -15,6 +15,7 @@ mod ci;
 mod conformance;
 mod e2e;
 mod e2e_faults;
+mod e2e_gallery;
 mod e2e_pull;
 mod e2e_sources;
 mod fixtures;
@@ -39,6 +40,8 @@ commands:
   conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
   e2e           trustpull verify and pull against Debian's docker-registry on 127.0.0.1 (plain, basic
                 auth, https with a private CA), then interop --registry
+  e2e-gallery   only the gallery cases of e2e (install by meta name, upgrade to a new signed digest,
+                a refused unsigned upgrade keeping the old tree, list --installed, uninstall)
   e2e-pull      only the pull cases of e2e (signed, unsigned, wrong identity, a layer overwritten in
                 the registry's storage)
   fuzz          [--seconds N] [TARGET ...] run the libFuzzer targets in fuzz/ for N seconds each
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Some("bench-internal") => bench_downloader::run_internal(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
         Some("conformance") => conformance::run(&args[1..]),
+        Some("e2e-gallery") => e2e_gallery::run(&args[1..]),
         Some("e2e-pull") => e2e_pull::run(&args[1..]),
         Some("e2e-sources") => e2e_sources::run(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),

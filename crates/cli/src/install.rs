@@ -1,18 +1,19 @@
 //! `trustpull install NAME --galleries FILE --dest DIR` and
 //! `trustpull verify-installed --galleries FILE --dest DIR` (DESIGN.md §8, §9).
 //!
-//! The flow lives in `trustpull_gallery::{install, verify_installed}`; this module reads the
-//! Docker credentials, prints warnings and results, and maps errors to exit codes through
+//! The flow lives in `trustpull_gallery::Installer`; this module builds one
+//! (`crate::gallery_args`), prints warnings and results, and maps errors to exit codes through
 //! `crate::exit`: 0 installed / all OK, 1 rejected or strict refusal or a backend that no
 //! longer passes, 2 usage, config or local (a bad index name, a destination that cannot be
 //! written, tarball entries: not implemented yet), 3 unavailable, 130 interrupted.
 
 use std::path::PathBuf;
 
-use trustpull_gallery::{CheckStatus, InstallError, InstallOptions, OperatorConfig};
+use trustpull_gallery::{CheckStatus, InstallError};
 
+use crate::gallery_args::{installer, load, require_integrity};
 use crate::output::{self, Output};
-use crate::trust_args::{discovery_now, docker_credentials, platform_or_host};
+use crate::trust_args::platform_or_host;
 use crate::{CliError, Status};
 
 /// Arguments of `trustpull install`.
@@ -27,7 +28,8 @@ pub struct Args {
     /// The install directory: the backend goes to DIR/<entry name>, its receipt beside it.
     #[arg(long, value_name = "DIR")]
     dest: PathBuf,
-    /// Refuse anything that is not verified (forces the config's require_integrity on).
+    /// Refuse anything that is not verified (forces the config's require_integrity on; so does
+    /// TRUSTPULL_REQUIRE_INTEGRITY=1).
     #[arg(long)]
     require_integrity: bool,
     /// For a multi-arch index, the platform to install: os/arch[/variant]. Default: this machine's.
@@ -50,7 +52,8 @@ pub struct VerifyArgs {
     /// The install directory holding the backends and their receipts.
     #[arg(long, value_name = "DIR")]
     dest: PathBuf,
-    /// Treat backends from galleries without a policy as failed.
+    /// Treat backends from galleries without a policy as failed (so does
+    /// TRUSTPULL_REQUIRE_INTEGRITY=1).
     #[arg(long)]
     require_integrity: bool,
     /// Output format.
@@ -58,24 +61,20 @@ pub struct VerifyArgs {
     pub(crate) output: Output,
 }
 
-fn load(path: &std::path::Path) -> Result<OperatorConfig, CliError> {
-    OperatorConfig::load(path).map_err(|e| CliError::new(Status::Usage, e))
-}
-
 /// Runs `trustpull install`.
 pub async fn run(args: Args, quiet: bool) -> Result<(), CliError> {
-    let mut config = load(&args.galleries)?;
-    crate::trust_args::apply_cached_root(&mut config)?;
+    let strict = require_integrity(args.require_integrity)?;
+    let config = load(&args.galleries)?;
     let platform = platform_or_host(args.platform.as_deref())?;
-    let options = InstallOptions {
-        require_integrity: args.require_integrity,
-        platform,
-        discovery: discovery_now(),
-        capability: args.capability.clone(),
-        credentials: docker_credentials()?,
-        progress: crate::progress::observer(quiet),
-    };
-    let outcome = trustpull_gallery::install(&config, &args.name, &args.dest, &options)
+    let installer = installer(
+        config,
+        strict,
+        Some(platform),
+        Some(&args.capability),
+        quiet,
+    )?;
+    let outcome = installer
+        .install(&args.name, &args.dest)
         .await
         .map_err(|e| CliError::of(e.kind(), e))?;
     if !quiet {
@@ -102,8 +101,12 @@ pub async fn run(args: Args, quiet: bool) -> Result<(), CliError> {
             output::json("installed", value);
         }
         Output::Text => output::line(format_args!(
-            "installed {} ({}) from gallery {:?} via {} into {}: {}; receipt {}",
+            "installed {}{} ({}) from gallery {:?} via {} into {}: {}; receipt {}",
             r.name,
+            match &r.meta {
+                Some(meta) => format!(" for {meta}"),
+                None => String::new(),
+            },
             r.digest,
             r.gallery,
             r.source,
@@ -119,15 +122,11 @@ pub async fn run(args: Args, quiet: bool) -> Result<(), CliError> {
 }
 
 pub async fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
-    let mut config = load(&args.galleries)?;
-    crate::trust_args::apply_cached_root(&mut config)?;
-    let options = InstallOptions {
-        require_integrity: args.require_integrity,
-        discovery: discovery_now(),
-        credentials: docker_credentials()?,
-        ..InstallOptions::default()
-    };
-    let checks = trustpull_gallery::verify_installed(&config, &args.dest, &options)
+    let strict = require_integrity(args.require_integrity)?;
+    let config = load(&args.galleries)?;
+    let installer = installer(config, strict, None, None, true)?;
+    let checks = installer
+        .verify_installed(&args.dest)
         .await
         .map_err(|e: InstallError| CliError::of(e.kind(), e))?;
     let failed: Vec<&str> = checks

@@ -11,6 +11,7 @@
 
 mod completions;
 mod exit;
+mod gallery_args;
 mod install;
 mod list;
 mod output;
@@ -18,6 +19,8 @@ mod progress;
 mod pull;
 mod trust_args;
 mod trust_root;
+mod uninstall;
+mod upgrade;
 mod verify;
 mod verify_bundle;
 
@@ -50,10 +53,15 @@ struct Cli {
 enum Command {
     /// Install a backend from the configured galleries, verified as the gallery's policy says.
     Install(install::Args),
-    /// List the backends the configured galleries offer.
+    /// List the backends the configured galleries offer, or (--installed) those installed.
     List(list::Args),
     /// Verify an image, then install its filesystem into a directory, atomically.
     Pull(pull::Args),
+    /// Remove an installed backend (tree and receipt), by its name, meta name or alias.
+    Uninstall(uninstall::Args),
+    /// Upgrade installed backends whose location now resolves to a new digest, verified as
+    /// for install; the old version stays when anything fails.
+    Upgrade(upgrade::Args),
     /// Verify an image in a registry: a Sigstore signature must satisfy the signer policy.
     Verify(verify::Args),
     /// Re-check installed backends' receipts against today's gallery policies.
@@ -80,6 +88,8 @@ impl Command {
             Self::Install(a) => a.output == Json,
             Self::List(a) => a.output == Json,
             Self::Pull(a) => a.output == Json,
+            Self::Uninstall(a) => a.output == Json,
+            Self::Upgrade(a) => a.output == Json,
             Self::Verify(a) => a.output == Json,
             Self::VerifyInstalled(a) => a.output == Json,
             Self::VerifyBundle(_) | Self::Completions(_) | Self::Man => false,
@@ -113,6 +123,8 @@ async fn run(command: Command, quiet: bool) -> Result<(), CliError> {
         Command::Install(args) => install::run(args, quiet).await,
         Command::List(args) => list::run(args).await,
         Command::Pull(args) => pull::run(args, quiet).await,
+        Command::Uninstall(args) => uninstall::run(args).await,
+        Command::Upgrade(args) => upgrade::run(args, quiet).await,
         Command::Verify(args) => verify::run(args).await,
         Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::Completions(args) => completions::run(&args, Cli::command()),

@@ -559,8 +559,10 @@ impl Downloader {
         });
         let count = layers.len();
         let downloads = async {
-            let mut fetched = futures::stream::iter(layers.iter().enumerate())
-                .map(|(index, layer)| self.fetch_layer(source, image, index, count, layer, dir))
+            // Indices, not `&Descriptor` items: a closure over borrowed items makes the future
+            // not provably `Send` (rust-lang/rust#102211), and embedders spawn installs.
+            let mut fetched = futures::stream::iter(0..count)
+                .map(|index| self.fetch_layer(source, image, index, count, &layers[index], dir))
                 .buffered(self.concurrency);
             while let Some(path) = fetched.try_next().await? {
                 if ready_tx.send(path).is_err() {

@@ -77,8 +77,8 @@ pub use source::{
 };
 pub use tarball::tarball_compression;
 pub use tree::{
-    recover_sidecar, recover_sidecars_in, DestinationError, Sidecar, TreeChange, TreeDifference,
-    TreeEntry, TreeEntryKind, TreeError, TreeListing,
+    recover_sidecar, recover_sidecars_in, remove, DestinationError, Removed, Sidecar, TreeChange,
+    TreeDifference, TreeEntry, TreeEntryKind, TreeError, TreeListing,
 };
 pub use trustpull_referrers::{Platform, PlatformParseError};
 

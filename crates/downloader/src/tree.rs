@@ -36,9 +36,11 @@
 
 pub(crate) mod at;
 mod listing;
+mod remove;
 
 pub(crate) use listing::{encode, entry_at, ROOT_PATH};
 pub use listing::{TreeChange, TreeDifference, TreeEntry, TreeEntryKind, TreeError, TreeListing};
+pub use remove::{remove, Removed};
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};

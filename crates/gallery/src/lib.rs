@@ -6,9 +6,10 @@
 //! regexes are load-time errors) and tolerant where someone else writes (the index: unknown
 //! fields kept, anchors and `!!merge <<:` keys resolved, bad input a typed error). Indexes are
 //! read from files, `https://`, `http://` (plain-HTTP hosts only) or `github:` URLs, with the
-//! gallery's mirrors when the url is unavailable ([`fetch_index`]). The install flow
-//! ([`install`], [`verify_installed`]) pulls through `trustpull-downloader` with the verifier
-//! the decision table names, through the registry mirrors of `registries:`.
+//! gallery's mirrors when the url is unavailable ([`fetch_index`]). The
+//! [`Installer`] (install, upgrade, uninstall, list, verify-installed) pulls through
+//! `trustpull-downloader` (and the registry mirrors of `registries:`) with the verifier its
+//! [`VerifierFactory`] gives for each cell of the decision table ([`DecisionTable`] by default).
 //!
 //! ```
 //! use std::path::Path;
@@ -26,23 +27,31 @@
 //! ```
 
 mod config;
+mod error;
 mod hosts;
 mod index;
 mod index_source;
 mod install;
+mod installer;
 mod name;
 mod plan;
+mod receipt;
 mod tarball;
+mod uninstall;
+mod upgrade;
+mod verify;
 
 pub use config::{ConfigError, Gallery, IndexLocation, OperatorConfig, RegistrySettings};
+pub use error::InstallError;
 pub use hosts::{client_builder, registry_mirrors};
 pub use index::{BackendEntry, BackendIndex, IndexError, LookupError, MAX_INDEX_BYTES};
 pub use index_source::{fetch_index, github_raw_url, IndexSourceError, LoadedIndex, GITHUB_SCHEME};
-pub use install::{
-    find_backend, install, install_dir, load_index, receipt_path, registry_client, trust_root,
-    verify_installed, CheckStatus, InstallError, InstallOptions, InstallOutcome, InstallReceipt,
-    InstalledCheck,
-};
+pub use install::{install_dir, load_index, registry_client, trust_root, InstallOutcome};
+pub use installer::{DecisionTable, Installer, InstallerBuilder, VerifierFactory, VerifierRequest};
 pub use name::{EntryName, NameError, MAX_NAME_LEN, RECEIPT_SUFFIX};
 pub use plan::{plan, InstallPlan, SourcePlan, VerifierChoice};
-pub use tarball::{stage_tarball, tarball_sha256};
+pub use receipt::{installed, receipt_path, InstallReceipt, InstalledBackend};
+pub use tarball::tarball_sha256;
+pub use uninstall::{uninstall, UninstallOutcome};
+pub use upgrade::{UpgradeReport, UpgradeStatus};
+pub use verify::{CheckStatus, InstalledCheck};

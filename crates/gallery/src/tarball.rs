@@ -1,5 +1,5 @@
 //! Tarball entries (DESIGN.md §8): `http(s)://…` ending in `.tar`, `.tar.gz` / `.tgz` or
-//! `.tar.zst`, with the `sha256` the index entry gives. [`stage_tarball`] stages one into
+//! `.tar.zst`, with the `sha256` the index entry gives. [`Installer::stage_tarball`] stages one into
 //! `DEST/NAME` through the downloader ([`Downloader::stage_tarball`]: streamed, capped, sha256
 //! checked before anything is extracted, the images' safe extractor, the atomic tree install);
 //! the caller writes its receipt and commits, exactly as for an image.
@@ -10,14 +10,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use trustpull_downloader::{
-    Downloader, ExistingDestination, LocationError, PullError, StagedImage,
-};
+use trustpull_downloader::{ExistingDestination, LocationError, PullError, StagedImage};
 use trustpull_policy::Digest;
-use trustpull_referrers::RegistryClient;
 use trustpull_verifier::NoopVerifier;
 
-use crate::{install_dir, EntryName, InstallError, InstallOptions};
+use crate::{install_dir, EntryName, InstallError, Installer};
 
 /// The sha256 an index entry gives (`<64 hex>` as LocalAI writes it, or `sha256:<64 hex>`).
 pub fn tarball_sha256(value: &str) -> Option<Digest> {
@@ -26,53 +23,53 @@ pub fn tarball_sha256(value: &str) -> Option<Digest> {
     Digest::parse(&format!("sha256:{}", hex.to_ascii_lowercase())).ok()
 }
 
-/// Downloads the tarball `url`, checks it against `sha256` (as written in the index) and
-/// extracts it into a staging directory for `dest_root/NAME` (replacing an existing tree only
-/// when committed). `gallery` names the gallery in errors. The staged outcome's `digest` is the
-/// tarball's sha256; it says `Unverified` (there is no signature).
-pub async fn stage_tarball(
-    client: &RegistryClient,
-    options: &InstallOptions,
-    gallery: &str,
-    url: &str,
-    sha256: &str,
-    dest_root: &Path,
-    name: &EntryName,
-) -> Result<StagedImage, InstallError> {
-    let Some(digest) = tarball_sha256(sha256) else {
-        return Err(InstallError::BadLocation {
+impl Installer {
+    /// Downloads the tarball `url` (through the installer's client), checks it against
+    /// `sha256` (as written in the index) and extracts it into a staging directory for
+    /// `dest_root/NAME` (replacing an existing tree only when committed). `gallery` names the
+    /// gallery in errors. The staged outcome's `digest` is the tarball's sha256; it says
+    /// `Unverified` (there is no signature).
+    pub async fn stage_tarball(
+        &self,
+        gallery: &str,
+        url: &str,
+        sha256: &str,
+        dest_root: &Path,
+        name: &EntryName,
+    ) -> Result<StagedImage, InstallError> {
+        let Some(digest) = tarball_sha256(sha256) else {
+            return Err(InstallError::BadLocation {
+                name: name.to_string(),
+                gallery: gallery.to_owned(),
+                source: LocationError {
+                    reference: url.to_owned(),
+                    reason: format!("its sha256 {sha256:?} is not 64 hex digits"),
+                },
+            });
+        };
+        let pull_error = |source: PullError| InstallError::Pull {
             name: name.to_string(),
             gallery: gallery.to_owned(),
-            source: LocationError {
-                reference: url.to_owned(),
-                reason: format!("its sha256 {sha256:?} is not 64 hex digits"),
-            },
-        });
-    };
-    let pull_error = |source: PullError| InstallError::Pull {
-        name: name.to_string(),
-        gallery: gallery.to_owned(),
-        reference: url.to_owned(),
-        source: Box::new(source),
-    };
-    // The verifier is never asked: a tarball has no signature, its sha256 is the check.
-    let downloader = Downloader::builder()
-        .client(client.clone())
-        .progress(options.progress.clone())
-        .verifier(Arc::new(NoopVerifier::new(
-            "tarballs are checked by sha256",
-        )))
-        .existing_destination(ExistingDestination::Replace)
-        .build()
-        .map_err(|_| {
-            pull_error(PullError::NoRegistryClient {
-                image: url.to_owned(),
-            })
-        })?;
-    downloader
-        .stage_tarball(url, &digest, &install_dir(dest_root, name)?)
-        .await
-        .map_err(pull_error)
+            reference: url.to_owned(),
+            source: Box::new(source),
+        };
+        // The verifier is never asked: a tarball has no signature, its sha256 is the check.
+        let downloader = self
+            .downloader(Arc::new(NoopVerifier::new(
+                "tarballs are checked by sha256",
+            )))
+            .existing_destination(ExistingDestination::Replace)
+            .build()
+            .map_err(|_| {
+                pull_error(PullError::NoRegistryClient {
+                    image: url.to_owned(),
+                })
+            })?;
+        downloader
+            .stage_tarball(url, &digest, &install_dir(dest_root, name)?)
+            .await
+            .map_err(pull_error)
+    }
 }
 
 #[cfg(test)]

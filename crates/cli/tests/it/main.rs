@@ -12,6 +12,7 @@ mod list;
 mod pull;
 mod registry;
 mod trust_root;
+mod upgrade;
 mod verify;
 
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use trustpull_downloader::{Downloader, ErrorKind, ImageLocation, PullError};
-use trustpull_gallery::{stage_tarball, EntryName, InstallOptions};
+use trustpull_gallery::{EntryName, Installer, OperatorConfig};
 use trustpull_policy::{Digest, PolicySpec, TrustPolicy};
 use trustpull_referrers::{Limits, RegistryClient};
 use trustpull_verifier::{CosignVerifier, TrustRoot, Verification, VerifyError};
@@ -53,9 +53,15 @@ async fn a_tarball_installs_into_dest_name_only_with_its_sha256() {
         .expect("client");
     let dir = tempfile::tempdir().expect("tempdir");
     let name = EntryName::parse("backend").expect("name");
-    let options = InstallOptions::default();
+    let config = OperatorConfig::parse("galleries: []\n", &dir.path().join("galleries.yaml"))
+        .expect("config");
+    let installer = Installer::builder(config)
+        .client(client)
+        .build()
+        .expect("installer");
     let sha = Digest::of(&body);
-    let staged = stage_tarball(&client, &options, "g", &url, sha.hex(), dir.path(), &name)
+    let staged = installer
+        .stage_tarball("g", &url, sha.hex(), dir.path(), &name)
         .await
         .expect("staged");
     assert_eq!(staged.outcome().digest, sha);
@@ -66,7 +72,8 @@ async fn a_tarball_installs_into_dest_name_only_with_its_sha256() {
     );
 
     let wrong = Digest::of(b"another tarball");
-    let err = stage_tarball(&client, &options, "g", &url, wrong.hex(), dir.path(), &name)
+    let err = installer
+        .stage_tarball("g", &url, wrong.hex(), dir.path(), &name)
         .await
         .expect_err("mismatch");
     assert_eq!(err.kind(), ErrorKind::Rejected, "{err:?}");
@@ -74,7 +81,8 @@ async fn a_tarball_installs_into_dest_name_only_with_its_sha256() {
         std::fs::read(dir.path().join("backend/VERSION")).expect("kept"),
         b"1"
     );
-    let err = stage_tarball(&client, &options, "g", &url, "not-hex", dir.path(), &name)
+    let err = installer
+        .stage_tarball("g", &url, "not-hex", dir.path(), &name)
         .await
         .expect_err("bad sha");
     assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
