@@ -30,8 +30,8 @@ use trustpull_verifier::{ImageVerifier, TrustRoot, Verification};
 use crate::installer::Found;
 use crate::receipt::receipt_bytes;
 use crate::{
-    plan, receipt_path, BackendEntry, BackendIndex, EntryName, Gallery, IndexLocation,
-    InstallError, InstallReceipt, Installer, OperatorConfig, SourcePlan, RECEIPT_SUFFIX,
+    plan, receipt_path, BackendEntry, BackendIndex, EntryName, Gallery, InstallError,
+    InstallReceipt, Installer, OperatorConfig, SourcePlan, RECEIPT_SUFFIX,
 };
 
 /// A successful install.
