@@ -94,7 +94,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn all_rust_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for dir in ["crates", "tests", "xtask", "examples"] {
+    for dir in ["crates", "tests", "xtask", "examples", "fuzz"] {
         rust_files(&root().join(dir), &mut files);
     }
     assert!(
@@ -103,6 +103,40 @@ fn all_rust_files() -> Vec<PathBuf> {
         files.len()
     );
     files
+}
+
+/// RELIABILITY.md's table names the test behind each row: every name it gives must be a
+/// function somewhere in the repository, so the table cannot outlive a renamed or deleted test.
+#[test]
+fn reliability_rows_name_tests_that_exist() {
+    let table = std::fs::read_to_string(root().join("RELIABILITY.md")).expect("RELIABILITY.md");
+    let sources: String = all_rust_files()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
+    let named: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .flat_map(|l| l.split('`').skip(1).step_by(2))
+        .filter(|w| {
+            w.contains('_')
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect();
+    assert!(
+        named.len() >= 10,
+        "RELIABILITY.md names only {} tests",
+        named.len()
+    );
+    let missing: Vec<&&str> = named
+        .iter()
+        .filter(|name| !sources.contains(&format!("fn {name}(")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "RELIABILITY.md names tests that do not exist (renamed or deleted?): {missing:?}"
+    );
 }
 
 #[test]
