@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use trustpull_policy::{Digest, PolicyViolation};
+use trustpull_policy::{Digest, PolicyViolation, SignatureFormat};
 
 use crate::{SignatureCandidate, SignatureSourceError};
 
@@ -117,13 +117,23 @@ pub struct CandidateRejection {
 
 impl fmt::Display for CandidateRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "candidate {} (for {}): {}",
-            self.candidate.digest(),
-            self.signs,
-            self.reason
-        )
+        match self.candidate.layer() {
+            Some(layer) => write!(
+                f,
+                "legacy signature {} layer {} (for {}): {}",
+                self.candidate.digest(),
+                layer.index,
+                self.signs,
+                self.reason
+            ),
+            None => write!(
+                f,
+                "candidate {} (for {}): {}",
+                self.candidate.digest(),
+                self.signs,
+                self.reason
+            ),
+        }
     }
 }
 
@@ -135,6 +145,63 @@ pub enum CandidateReason {
     #[error(transparent)]
     Source(SignatureSourceError),
     /// The bundle was read and rejected.
+    #[error(transparent)]
+    Bundle(BundleRejection),
+    /// The legacy (simple-signing) signature was read and rejected.
+    #[error(transparent)]
+    Legacy(LegacyRejection),
+    /// The policy's `formats:` does not accept this candidate's format.
+    #[error("{format} signatures are not accepted by the policy (formats: {accepted}); sign in an accepted format or add `{format}` to `formats`")]
+    FormatRefused {
+        /// The candidate's format.
+        format: SignatureFormat,
+        /// The formats the policy accepts, comma separated.
+        accepted: String,
+    },
+}
+
+/// Why one legacy (simple-signing) signature does not vouch for a digest. Deterministic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LegacyRejection {
+    /// An annotation is missing or unreadable.
+    #[error("annotation {annotation} is {reason}")]
+    Annotation {
+        /// The annotation key.
+        annotation: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The payload is bigger than the verifier accepts.
+    #[error("payload is {size} bytes, over the {limit}-byte limit")]
+    PayloadTooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The payload is not a simple-signing JSON document.
+    #[error("payload is not a simple-signing document: {reason}")]
+    Payload {
+        /// What the parser said.
+        reason: String,
+    },
+    /// The payload signs another image.
+    #[error("payload signs {found}, not {expected}; the signature is for another image")]
+    PayloadDigest {
+        /// The digest that had to be signed.
+        expected: Digest,
+        /// `critical.image.docker-manifest-digest` as written.
+        found: String,
+    },
+    /// `critical.type` is not cosign's container image signature type.
+    #[error("payload type {found:?} is not \"cosign container image signature\"")]
+    PayloadType {
+        /// `critical.type` as written.
+        found: String,
+    },
+    /// The signature, certificate, chain or Rekor entry did not verify (the legacy signature
+    /// was checked as the equivalent v0.1 bundle over the payload).
     #[error(transparent)]
     Bundle(BundleRejection),
 }

@@ -41,12 +41,18 @@ pub use cache::{
     CacheScope, CachingVerifier, Clock, MonotonicClock, VerificationCache, DEFAULT_MAX_ENTRIES,
     DEFAULT_VERIFIED_TTL,
 };
-pub use error::{BundleRejection, CandidateReason, CandidateRejection, Rejection, VerifyError};
+pub use error::{
+    BundleRejection, CandidateReason, CandidateRejection, LegacyRejection, Rejection, VerifyError,
+};
 pub use receipt::{Receipt, SignedTarget, Verification};
 pub use source::{
-    CandidateList, SignatureCandidate, SignatureSource, SignatureSourceError, StaticSource,
+    CandidateList, LegacyLayer, LegacySignature, SignatureCandidate, SignatureSource,
+    SignatureSourceError, StaticSource, ANNOTATION_BUNDLE, ANNOTATION_CERTIFICATE,
+    ANNOTATION_CHAIN, ANNOTATION_RFC3161, ANNOTATION_SIGNATURE, LEGACY_SIGNATURE_ARTIFACT_TYPE,
+    SIMPLE_SIGNING_MEDIA_TYPE,
 };
 pub use subject::ImageSubject;
+pub use trustpull_policy::SignatureFormat;
 pub use verifier::{ImageVerifier, NoopVerifier, StrictVerifier};
 
 #[cfg(feature = "cosign")]
@@ -55,6 +61,8 @@ mod bundle;
 mod certificate;
 #[cfg(feature = "cosign")]
 mod cosign;
+#[cfg(feature = "cosign")]
+mod legacy;
 #[cfg(feature = "cosign")]
 mod trust_root;
 
@@ -65,5 +73,7 @@ pub use bundle::{
 };
 #[cfg(feature = "cosign")]
 pub use cosign::{CosignVerifier, DEFAULT_CONCURRENCY, DEFAULT_MAX_CANDIDATES};
+#[cfg(feature = "cosign")]
+pub use legacy::{verify_legacy, COSIGN_SIGNATURE_TYPE, MAX_PAYLOAD_BYTES};
 #[cfg(feature = "cosign")]
 pub use trust_root::{TrustRoot, TrustRootError};

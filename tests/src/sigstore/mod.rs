@@ -20,6 +20,7 @@
 
 mod cert;
 mod key;
+mod legacy;
 mod rekor;
 mod tsa;
 
@@ -37,6 +38,7 @@ use trustpull_verifier::TrustRoot;
 use cert::{Authority, LeafSpec};
 pub use cert::{IssuerExtension, San};
 use key::FixtureKey;
+pub use legacy::{legacy_manifest, pem_certificates, simple_signing_payload, DOCKER_REFERENCE};
 
 /// The identity fixture bundles are signed by unless a request says otherwise.
 pub const IDENTITY: &str =

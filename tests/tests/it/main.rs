@@ -3,5 +3,6 @@
 mod cosign;
 mod determinism;
 mod faults;
+mod legacy;
 mod mutation;
 mod scenarios;
