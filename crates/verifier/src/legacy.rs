@@ -9,7 +9,7 @@
 //! |---|---|
 //! | payload bytes | the artifact (`messageSignature.messageDigest` = its sha256) |
 //! | `dev.cosignproject.cosign/signature` | `messageSignature.signature` |
-//! | `dev.sigstore.cosign/certificate` + `…/chain` | `x509CertificateChain` (leaf first) |
+//! | `dev.sigstore.cosign/certificate` | `x509CertificateChain` with the leaf only |
 //! | `dev.sigstore.cosign/bundle` (`SignedEntryTimestamp`, `Payload.{body, integratedTime, logIndex, logID}`) | one tlog entry: `inclusionPromise` = the SET, `kindVersion` from the body |
 //! | `dev.sigstore.cosign/rfc3161timestamp` (`SignedRFC3161Timestamp`) | `timestampVerificationData.rfc3161Timestamps` |
 //!
@@ -19,6 +19,10 @@
 //! body is a `hashedrekord` recording this payload's sha256, this signature and this
 //! certificate (sigstore-verify's log-consistency step; tested in `tests/it/legacy.rs`). The
 //! verified times are the integrated time and the RFC 3161 time, as for bundles.
+//!
+//! The `dev.sigstore.cosign/chain` annotation is not read: the trust root holds the Fulcio CA
+//! certificates (sigstore-verify anchors every certificate of a CA's chain), so a chain the
+//! signature brings could only add certificates the trust root does not vouch for.
 //!
 //! Before any cryptography, the payload must name the image: `critical.image.
 //! docker-manifest-digest` = the digest and `critical.type` = [`COSIGN_SIGNATURE_TYPE`].
@@ -30,7 +34,7 @@ use trustpull_policy::{Digest, TrustPolicy};
 
 use crate::{
     verify_bundle, LegacyRejection, LegacySignature, TrustRoot, VerifiedBundle, ANNOTATION_BUNDLE,
-    ANNOTATION_CERTIFICATE, ANNOTATION_CHAIN, ANNOTATION_RFC3161, ANNOTATION_SIGNATURE,
+    ANNOTATION_CERTIFICATE, ANNOTATION_RFC3161, ANNOTATION_SIGNATURE,
 };
 
 /// `critical.type` of a cosign container image signature payload.
@@ -155,20 +159,9 @@ fn to_bundle(signature: &LegacySignature) -> Result<Vec<u8>, LegacyRejection> {
             format!("{} certificates, expected exactly 1", leaf.len()),
         ));
     };
-    let chain = match signature.annotations.get(ANNOTATION_CHAIN) {
-        Some(text) => certificates(ANNOTATION_CHAIN, text)?,
-        None => Vec::new(),
-    };
     let entry = tlog_entry(annotation(signature, ANNOTATION_BUNDLE)?)?;
-    let certificates: Vec<Value> = std::iter::once(leaf)
-        .chain(chain.iter())
-        // The chain annotation repeats the leaf in some producers: list each certificate once.
-        .enumerate()
-        .filter(|(i, c)| *i == 0 || *c != leaf)
-        .map(|(_, c)| json!({"rawBytes": STANDARD.encode(c)}))
-        .collect();
     let mut material = json!({
-        "x509CertificateChain": {"certificates": certificates},
+        "x509CertificateChain": {"certificates": [{"rawBytes": STANDARD.encode(leaf)}]},
         "tlogEntries": [entry],
     });
     if let Some(text) = signature.annotations.get(ANNOTATION_RFC3161) {
@@ -269,11 +262,11 @@ mod tests {
     fn pem_blocks_are_read_in_order() {
         let pem = "-----BEGIN CERTIFICATE-----\nYWJj\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nZGVm\n-----END CERTIFICATE-----\n";
         assert_eq!(
-            certificates(ANNOTATION_CHAIN, pem).unwrap(),
+            certificates(ANNOTATION_CERTIFICATE, pem).unwrap(),
             vec![b"abc".to_vec(), b"def".to_vec()]
         );
-        assert!(certificates(ANNOTATION_CHAIN, "garbage").is_err());
-        assert!(certificates(ANNOTATION_CHAIN, "-----BEGIN CERTIFICATE-----\nYWJj").is_err());
+        assert!(certificates(ANNOTATION_CERTIFICATE, "garbage").is_err());
+        assert!(certificates(ANNOTATION_CERTIFICATE, "-----BEGIN CERTIFICATE-----\nYWJj").is_err());
     }
 
     #[test]

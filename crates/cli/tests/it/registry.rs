@@ -1,10 +1,11 @@
 //! A registry on 127.0.0.1 (wiremock) serving one image `acme/app` (tag `v1` and by digest),
-//! optionally signed by the testkit's virtual Sigstore through the referrers API, with the
+//! optionally signed by the testkit's virtual Sigstore through the referrers API (and/or a
+//! legacy `.sig` tag), with the
 //! matching `trusted_root.json` in a temp dir. Used by the `verify` and `interrupt` tests.
 
 use serde_json::json;
 use trustpull_policy::Digest;
-use trustpull_testkit::sigstore::{SignRequest, VirtualSigstore};
+use trustpull_testkit::sigstore::{legacy_manifest, SignRequest, VirtualSigstore};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -25,6 +26,8 @@ pub struct Image<'a> {
     pub signed: bool,
     /// The referrers API answers this status instead (e.g. 503).
     pub referrers_status: Option<u16>,
+    /// Attach a legacy cosign signature (the `sha256-<hex>.sig` tag).
+    pub legacy: bool,
 }
 
 /// The running registry.
@@ -86,6 +89,18 @@ pub async fn start(image: Image<'_>) -> Registry {
         let body = ResponseTemplate::new(200).set_body_raw(referrer, OCI_MANIFEST);
         mount(&server, &format!("{v2}/manifests/{referrer_digest}"), body).await;
         blobs.push(bundle);
+    }
+    if image.legacy {
+        let signature = sigstore.sign_legacy(&SignRequest::message(digest.clone()));
+        let (sig_manifest, payloads) = legacy_manifest(&[signature]);
+        let body = ResponseTemplate::new(200).set_body_raw(sig_manifest, OCI_MANIFEST);
+        mount(
+            &server,
+            &format!("{v2}/manifests/sha256-{}.sig", digest.hex()),
+            body,
+        )
+        .await;
+        blobs.extend(payloads.into_iter().map(|(_, b)| b));
     }
     for blob in blobs {
         let at = format!("{v2}/blobs/{}", Digest::of(&blob));

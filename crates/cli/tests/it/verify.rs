@@ -16,6 +16,7 @@ async fn registry(signed: bool, referrers_status: Option<u16>) -> Registry {
         layers: &[],
         signed,
         referrers_status,
+        legacy: false,
     })
     .await
 }
@@ -63,6 +64,29 @@ async fn a_signed_image_verifies_with_a_json_receipt() {
     assert_eq!(doc["verified"], json!(true));
     assert_eq!(doc["format"], json!("bundle"));
     assert_eq!(doc["digest"], json!(f.digest.as_str()));
+    assert_eq!(doc["receipt"]["identity"], json!(IDENTITY));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_signed_image_verifies_with_format_legacy() {
+    let f = crate::registry::start(Image {
+        config: b"cfg",
+        layers: &[],
+        signed: false,
+        referrers_status: None,
+        legacy: true,
+    })
+    .await;
+    let out = verify(&f, IDENTITY).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["format"], json!("legacy"));
+    assert_eq!(doc["receipt"]["format"], json!("legacy"));
     assert_eq!(doc["receipt"]["identity"], json!(IDENTITY));
 }
 

@@ -4,6 +4,7 @@
 // Test support code outside #[test] fns: a panic is how it reports a broken fixture.
 #![allow(clippy::unwrap_used)]
 
+mod legacy;
 mod registry;
 mod support;
 
