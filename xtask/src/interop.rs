@@ -20,7 +20,9 @@
 //! the bundle with `sigstore attach` (`xtask/interop/attach.cjs`; @sigstore/oci writes the
 //! referrer manifest and the `sha256-<hex>` fallback index), then runs `trustpull verify` on
 //! each image: bundles marked `verify` pass by digest and by tag and fail for another identity;
-//! known gaps fail for their recorded reason.
+//! known gaps fail for their recorded reason. Then the legacy leg (`interop_legacy.rs`): the
+//! simple-signing payload sigstore-python signed, assembled into cosign's `sha256-<hex>.sig`
+//! manifest, pushed, and verified (and rejected for another identity or a flipped signature).
 //!
 //! `--out DIR` keeps the producer's output there (`--out tests/fixtures/interop` refreshes the
 //! vendored fixtures); without it a temporary directory is used and removed on success. Node.js
@@ -466,10 +468,20 @@ fn check_registry(trustpull: &Path, dir: &Path) -> Result<(), String> {
             }
         }
     }
-    drop(registry);
     if runs == 0 {
         return Err("attach.cjs attached nothing".into());
     }
+    let (legacy_failures, legacy_runs) = crate::interop_legacy::check(
+        trustpull,
+        &registry,
+        (REGISTRY_USER, REGISTRY_PASSWORD),
+        dir,
+        &doc,
+        OTHER_IDENTITY,
+    )?;
+    failures.extend(legacy_failures);
+    runs += legacy_runs;
+    drop(registry);
     if failures.is_empty() {
         eprintln!("interop: {runs} registry runs as expected (sigstore attach → trustpull verify)");
         Ok(())

@@ -18,6 +18,7 @@ mod e2e_pull;
 mod fixtures;
 mod install;
 mod interop;
+mod interop_legacy;
 mod push;
 mod registry;
 #[cfg(test)]
