@@ -17,6 +17,7 @@ mod progress;
 mod pull;
 mod trust_args;
 mod verify;
+mod verify_attestation;
 mod verify_bundle;
 
 use std::process::ExitCode;
@@ -53,6 +54,8 @@ enum Command {
     Pull(pull::Args),
     /// Verify an image in a registry: a Sigstore signature must satisfy the signer policy.
     Verify(verify::Args),
+    /// Verify an image's in-toto attestations of one predicate type (SLSA provenance, SBOMs, …).
+    VerifyAttestation(verify_attestation::Args),
     /// Re-check installed backends' receipts against today's gallery policies.
     VerifyInstalled(install::VerifyArgs),
     /// Verify one Sigstore bundle for a file or digest (sigstore-conformance protocol).
@@ -68,6 +71,7 @@ impl Command {
             Self::List(a) => a.output == Json,
             Self::Pull(a) => a.output == Json,
             Self::Verify(a) => a.output == Json,
+            Self::VerifyAttestation(a) => a.output == Json,
             Self::VerifyInstalled(a) => a.output == Json,
             Self::VerifyBundle(_) => false,
         }
@@ -100,6 +104,7 @@ async fn run(command: Command, quiet: bool) -> Result<(), CliError> {
         Command::List(args) => list::run(args),
         Command::Pull(args) => pull::run(args, quiet).await,
         Command::Verify(args) => verify::run(args).await,
+        Command::VerifyAttestation(args) => verify_attestation::run(args).await,
         Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::VerifyInstalled(args) => install::run_verify(args).await,
     }

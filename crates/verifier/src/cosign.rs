@@ -82,6 +82,16 @@ impl CosignVerifier {
         &self.policy
     }
 
+    /// How many candidates are verified at most.
+    pub(crate) fn max_candidates(&self) -> usize {
+        self.max_candidates
+    }
+
+    /// How many candidates are verified at once.
+    pub(crate) fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
     /// The trust root this verifier uses.
     pub fn trust_root(&self) -> &TrustRoot {
         &self.root
@@ -97,7 +107,7 @@ impl CosignVerifier {
     }
 
     /// The digests whose signatures count for `subject`, in the order they are tried.
-    fn targets(&self, subject: &ImageSubject) -> Vec<(Digest, SignedTarget)> {
+    pub(crate) fn targets(&self, subject: &ImageSubject) -> Vec<(Digest, SignedTarget)> {
         let manifest = (subject.digest().clone(), SignedTarget::Manifest);
         let index = subject
             .index_digest()
@@ -230,7 +240,7 @@ impl Attempt {
 
 /// Checks that the index a manifest was selected from is the one its digest names and lists
 /// the manifest (for the subject's platform): only then does an index signature vouch for it.
-fn check_index_membership(subject: &ImageSubject) -> Result<(), VerifyError> {
+pub(crate) fn check_index_membership(subject: &ImageSubject) -> Result<(), VerifyError> {
     let (Some(index), Some(bytes)) = (subject.index_digest(), subject.index_bytes()) else {
         return Ok(());
     };

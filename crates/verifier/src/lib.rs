@@ -56,6 +56,8 @@ pub use trustpull_policy::SignatureFormat;
 pub use verifier::{ImageVerifier, NoopVerifier, StrictVerifier};
 
 #[cfg(feature = "cosign")]
+mod attestation;
+#[cfg(feature = "cosign")]
 mod bundle;
 #[cfg(feature = "cosign")]
 mod certificate;
@@ -66,6 +68,8 @@ mod legacy;
 #[cfg(feature = "cosign")]
 mod trust_root;
 
+#[cfg(feature = "cosign")]
+pub use attestation::{predicate_type_uri, VerifiedAttestation, COSIGN_PREDICATE_TYPES};
 #[cfg(feature = "cosign")]
 pub use bundle::{
     verify_bundle, verify_signature, verify_with_key, KeyError, ManagedKey, SignedBundle,

@@ -1,5 +1,6 @@
 //! Cross-crate tests: the verifier against bundles from the virtual Sigstore.
 
+mod attestation;
 mod cosign;
 mod determinism;
 mod faults;

@@ -670,6 +670,7 @@ async fn a_trickling_registry_hits_the_overall_deadline() {
         signed: true,
         referrers_status: None,
         legacy: false,
+        attested: None,
     })
     .await;
     let layer_digest = trustpull_policy::Digest::of(&layer);

@@ -3,6 +3,7 @@
 // Helpers outside #[test] fns: a panic is how they report a broken fixture.
 #![allow(clippy::unwrap_used)]
 
+mod attestation;
 mod install;
 mod interop;
 mod interrupt;

@@ -28,6 +28,8 @@ pub struct Image<'a> {
     pub referrers_status: Option<u16>,
     /// Attach a legacy cosign signature (the `sha256-<hex>.sig` tag).
     pub legacy: bool,
+    /// Attach an attestation of this predicate type (a DSSE bundle referrer).
+    pub attested: Option<&'a str>,
 }
 
 /// The running registry.
@@ -73,8 +75,18 @@ pub async fn start(image: Image<'_>) -> Registry {
     let mut blobs: Vec<Vec<u8>> = vec![image.config.to_vec()];
     blobs.extend(image.layers.iter().map(|l| l.to_vec()));
     let mut descriptors = Vec::new();
+    let mut requests = Vec::new();
     if image.signed {
-        let bundle = sigstore.sign(&SignRequest::dsse(digest.clone()));
+        requests.push(SignRequest::dsse(digest.clone()));
+    }
+    if let Some(predicate_type) = image.attested {
+        requests.push(SignRequest {
+            predicate_type: predicate_type.to_owned(),
+            ..SignRequest::dsse(digest.clone())
+        });
+    }
+    for request in &requests {
+        let bundle = sigstore.sign(request);
         let referrer = serde_json::to_vec(&json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,

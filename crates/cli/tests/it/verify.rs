@@ -17,6 +17,7 @@ async fn registry(signed: bool, referrers_status: Option<u16>) -> Registry {
         signed,
         referrers_status,
         legacy: false,
+        attested: None,
     })
     .await
 }
@@ -75,6 +76,7 @@ async fn a_legacy_signed_image_verifies_with_format_legacy() {
         signed: false,
         referrers_status: None,
         legacy: true,
+        attested: None,
     })
     .await;
     let out = verify(&f, IDENTITY).await;

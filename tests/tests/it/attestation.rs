@@ -1,0 +1,121 @@
+//! `CosignVerifier::verify_attestations`: in-toto statements of one predicate type, verified
+//! like signatures (issue 9 table: right type, missing type, wrong identity, another subject).
+
+use std::sync::Arc;
+
+use trustpull_policy::{Digest, TrustPolicy};
+use trustpull_testkit::sigstore::{default_spec, San, SignRequest, VirtualSigstore, IDENTITY};
+use trustpull_verifier::{
+    predicate_type_uri, BundleRejection, CandidateReason, CosignVerifier, ImageSubject,
+    StaticSource, VerifyError,
+};
+
+const SLSA: &str = "https://slsa.dev/provenance/v1";
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+fn digest() -> Digest {
+    Digest::of(b"an attested manifest")
+}
+
+fn attest(digest: &Digest, predicate_type: &str) -> SignRequest {
+    SignRequest {
+        predicate_type: predicate_type.to_owned(),
+        ..SignRequest::dsse(digest.clone())
+    }
+}
+
+async fn attestations(
+    sigstore: &VirtualSigstore,
+    requests: &[SignRequest],
+    predicate_type: &str,
+) -> Result<Vec<trustpull_verifier::VerifiedAttestation>, VerifyError> {
+    let source = requests.iter().fold(StaticSource::new(), |s, r| {
+        s.with_bundle(digest(), sigstore.sign(r))
+    });
+    let verifier = CosignVerifier::new(
+        Arc::new(TrustPolicy::new(default_spec()).expect("valid")),
+        Arc::new(sigstore.trust_root()),
+    );
+    let subject = ImageSubject::new("registry.test", "acme/backend", digest(), MANIFEST);
+    verifier
+        .verify_attestations(&subject, &source, predicate_type)
+        .await
+}
+
+#[tokio::test]
+async fn the_right_type_passes_with_its_statement() {
+    let sigstore = VirtualSigstore::new();
+    let got = attestations(
+        &sigstore,
+        &[SignRequest::dsse(digest()), attest(&digest(), SLSA)],
+        SLSA,
+    )
+    .await
+    .expect("the SLSA attestation verifies");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].predicate_type(), SLSA);
+    assert_eq!(got[0].identity(), IDENTITY);
+    assert_eq!(got[0].statement()["predicateType"], SLSA);
+    assert_eq!(
+        got[0].statement()["subject"][0]["digest"]["sha256"],
+        digest().hex()
+    );
+}
+
+#[tokio::test]
+async fn a_missing_type_is_rejected_listing_what_was_there() {
+    let sigstore = VirtualSigstore::new();
+    let got = attestations(&sigstore, &[SignRequest::dsse(digest())], SLSA).await;
+    assert!(
+        matches!(&got, Err(VerifyError::Rejected(r)) if r.candidates.len() == 1
+            && matches!(r.candidates[0].reason, CandidateReason::Bundle(BundleRejection::Policy(_)))),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_wrong_identity_is_rejected() {
+    let sigstore = VirtualSigstore::new();
+    let evil = SignRequest {
+        san: San::Email("mallory@evil.test".into()),
+        ..attest(&digest(), SLSA)
+    };
+    let got = attestations(&sigstore, &[evil], SLSA).await;
+    assert!(
+        matches!(&got, Err(VerifyError::Rejected(r)) if matches!(r.candidates[0].reason, CandidateReason::Bundle(BundleRejection::Policy(_)))),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_statement_about_another_digest_is_rejected() {
+    let sigstore = VirtualSigstore::new();
+    let other = SignRequest {
+        statement_subject: Some(Digest::of(b"another image")),
+        ..attest(&digest(), SLSA)
+    };
+    let got = attestations(&sigstore, &[other], SLSA).await;
+    assert!(
+        matches!(&got, Err(VerifyError::Rejected(r)) if matches!(r.candidates[0].reason, CandidateReason::Bundle(BundleRejection::SubjectDigest { .. }))),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn cosign_type_names_map_to_their_uris() {
+    for (name, uri) in [
+        ("slsaprovenance", "https://slsa.dev/provenance/v0.2"),
+        ("slsaprovenance02", "https://slsa.dev/provenance/v0.2"),
+        ("slsaprovenance1", SLSA),
+        ("spdx", "https://spdx.dev/Document"),
+        ("spdxjson", "https://spdx.dev/Document"),
+        ("cyclonedx", "https://cyclonedx.org/bom"),
+        ("vuln", "https://cosign.sigstore.dev/attestation/vuln/v1"),
+        ("openvex", "https://openvex.dev/ns"),
+        ("link", "https://in-toto.io/Link/v1"),
+        (SLSA, SLSA),
+    ] {
+        assert_eq!(predicate_type_uri(name).as_deref(), Some(uri), "{name}");
+    }
+    assert_eq!(predicate_type_uri("provenance"), None);
+}
