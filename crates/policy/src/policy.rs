@@ -92,6 +92,10 @@ pub struct PolicySpec {
     /// Which signature formats count (default: both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub formats: Option<Vec<SignatureFormat>>,
+    /// Predicate types (URIs) that must each be attested for the image, by a signer this policy
+    /// accepts (DESIGN §6). Empty or absent: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require_attestations: Vec<String>,
 }
 
 /// Why a `verification:` block is not a usable policy. Raised at load time, never at install.
@@ -142,6 +146,12 @@ pub enum PolicyError {
     /// `predicate_types: []`.
     #[error("`predicate_types` is empty, so no DSSE bundle could pass; remove it to accept {COSIGN_SIGN_PREDICATE} or list the types to accept")]
     NoPredicateTypes,
+    /// A `require_attestations:` entry that is not a predicate type URI.
+    #[error("`require_attestations` entry {value:?} is not a predicate type URI; write the URI, e.g. https://slsa.dev/provenance/v1")]
+    BadAttestationType {
+        /// The entry as written.
+        value: String,
+    },
     /// `formats: []`.
     #[error("`formats` is empty, so no signature could pass; remove it to accept both `bundle` and `legacy`, or list the formats to accept")]
     NoFormats,
@@ -160,6 +170,7 @@ impl PolicyError {
             Self::UnknownExtension { name, .. } => format!("extensions.{name}"),
             Self::NoPredicateTypes => "predicate_types".into(),
             Self::NoFormats => "formats".into(),
+            Self::BadAttestationType { .. } => "require_attestations".into(),
         }
     }
 }
@@ -339,6 +350,13 @@ impl TrustPolicy {
             }
         };
         let signed = spec.signed.unwrap_or_default();
+        if let Some(bad) = spec
+            .require_attestations
+            .iter()
+            .find(|t| !t.contains("://") || t.trim() != t.as_str())
+        {
+            return Err(PolicyError::BadAttestationType { value: bad.clone() });
+        }
         let formats = match &spec.formats {
             None => SignatureFormat::ALL.to_vec(),
             Some(f) if f.is_empty() => return Err(PolicyError::NoFormats),
@@ -395,6 +413,11 @@ impl TrustPolicy {
     /// The accepted signature formats, in the order they are tried (bundles first).
     pub fn formats(&self) -> &[SignatureFormat] {
         &self.0.formats
+    }
+
+    /// The predicate types that must each be attested (in the order written).
+    pub fn require_attestations(&self) -> &[String] {
+        &self.0.spec.require_attestations
     }
 
     /// True when signatures of `format` count.
@@ -494,6 +517,31 @@ mod tests {
                 ..spec("https://i", "me")
             },
             Err(PolicyError::NoFormats),
+        );
+    }
+
+    #[test]
+    fn required_attestations_are_uris_and_fingerprinted() {
+        let none = TrustPolicy::new(spec("https://i", "me")).unwrap();
+        assert!(none.require_attestations().is_empty());
+        let slsa = TrustPolicy::new(PolicySpec {
+            require_attestations: vec!["https://slsa.dev/provenance/v1".into()],
+            ..spec("https://i", "me")
+        })
+        .unwrap();
+        assert_eq!(
+            slsa.require_attestations(),
+            ["https://slsa.dev/provenance/v1"]
+        );
+        assert_ne!(none.fingerprint(), slsa.fingerprint());
+        check(
+            PolicySpec {
+                require_attestations: vec!["slsaprovenance1".into()],
+                ..spec("https://i", "me")
+            },
+            Err(PolicyError::BadAttestationType {
+                value: "slsaprovenance1".into(),
+            }),
         );
     }
 

@@ -326,6 +326,36 @@ impl ImageVerifier for CosignVerifier {
         subject: &ImageSubject,
         signatures: &dyn SignatureSource,
     ) -> Result<Verification, VerifyError> {
+        let mut receipt = self.verify_signatures(subject, signatures).await?;
+        // Required attestations (`require_attestations:`), each by a signer the same policy
+        // accepts, for the digests `signed:` allows; only once a signature passed.
+        for predicate_type in self.policy.require_attestations() {
+            match self
+                .verify_attestations(subject, signatures, predicate_type)
+                .await
+            {
+                Ok(_) => receipt.attestations.push(predicate_type.clone()),
+                Err(VerifyError::Rejected(rejection)) => {
+                    return Err(VerifyError::MissingAttestation {
+                        image: subject.name(),
+                        digest: subject.digest().clone(),
+                        predicate_type: predicate_type.clone(),
+                        rejection: Box::new(rejection),
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Verification::Verified(receipt))
+    }
+}
+
+impl CosignVerifier {
+    async fn verify_signatures(
+        &self,
+        subject: &ImageSubject,
+        signatures: &dyn SignatureSource,
+    ) -> Result<Receipt, VerifyError> {
         let unavailable = |source: SignatureSourceError| VerifyError::Unavailable {
             image: subject.name(),
             digest: subject.digest().clone(),
@@ -366,7 +396,7 @@ impl ImageVerifier for CosignVerifier {
             .try_candidates(signatures, subject, interleave(bundles), &mut attempt)
             .await
         {
-            return Ok(Verification::Verified(r));
+            return Ok(r);
         }
         // Then legacy signatures (the `.sig` tag costs a request), if the policy accepts them.
         if self.policy.accepts(SignatureFormat::Legacy) {
@@ -397,7 +427,7 @@ impl ImageVerifier for CosignVerifier {
                 .try_candidates(signatures, subject, interleave(lists), &mut attempt)
                 .await
             {
-                return Ok(Verification::Verified(r));
+                return Ok(r);
             }
         } else {
             for ((digest, _), referrers) in targets.iter().zip(legacy_referrers) {
@@ -457,6 +487,7 @@ fn receipt(
         rekor_log_index: v.rekor_log_index(),
         referrer: Some(candidate.digest().clone()),
         format: candidate.format(),
+        attestations: Vec::new(),
         trust_root_fingerprint: v.trust_root_fingerprint().clone(),
         policy_fingerprint: v.policy_fingerprint().clone(),
     }

@@ -39,6 +39,19 @@ pub enum VerifyError {
         /// What does not match.
         reason: String,
     },
+    /// A signature passed, but the policy requires an attestation of `predicate_type` and none
+    /// verified (`require_attestations:`). Deterministic.
+    #[error("{image}@{digest} is signed, but the policy requires a {predicate_type} attestation and none verified: {rejection}")]
+    MissingAttestation {
+        /// `registry/repository`.
+        image: String,
+        /// The manifest digest.
+        digest: Digest,
+        /// The required predicate type.
+        predicate_type: String,
+        /// The attestation candidates and why each failed.
+        rejection: Box<Rejection>,
+    },
     /// A strict installer has no policy for this image ([`crate::StrictVerifier`]).
     #[error("refusing {image}@{digest}: {reason}")]
     Refused {
@@ -62,6 +75,7 @@ impl VerifyError {
         match self {
             Self::Rejected(r) => &r.digest,
             Self::Unavailable { digest, .. }
+            | Self::MissingAttestation { digest, .. }
             | Self::IndexMismatch { digest, .. }
             | Self::Refused { digest, .. } => digest,
         }

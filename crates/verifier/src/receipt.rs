@@ -54,6 +54,9 @@ pub struct Receipt {
     /// Receipts written before legacy signatures were supported are bundle receipts.
     #[serde(default)]
     pub(crate) format: SignatureFormat,
+    /// The predicate types the policy required and that verified (`require_attestations:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) attestations: Vec<String>,
     pub(crate) trust_root_fingerprint: Digest,
     pub(crate) policy_fingerprint: Digest,
 }
@@ -107,6 +110,10 @@ impl Receipt {
     /// signature.
     pub fn format(&self) -> SignatureFormat {
         self.format
+    }
+    /// The attestation predicate types the policy required, each verified for this image.
+    pub fn attestations(&self) -> &[String] {
+        &self.attestations
     }
     /// The fingerprint of the trust root used.
     pub fn trust_root_fingerprint(&self) -> &Digest {

@@ -119,3 +119,102 @@ fn cosign_type_names_map_to_their_uris() {
     }
     assert_eq!(predicate_type_uri("provenance"), None);
 }
+
+/// `require_attestations:`: the verifier refuses a signed image unless each type is attested.
+mod required {
+    use super::*;
+    use trustpull_policy::{Platform, PolicySpec, SignedBy};
+    use trustpull_verifier::{ImageVerifier, Verification};
+
+    async fn verify(
+        sigstore: &VirtualSigstore,
+        source: StaticSource,
+        subject: &ImageSubject,
+        signed: SignedBy,
+    ) -> Result<Verification, VerifyError> {
+        let spec = PolicySpec {
+            require_attestations: vec![SLSA.into()],
+            signed: Some(signed),
+            ..default_spec()
+        };
+        CosignVerifier::new(
+            Arc::new(TrustPolicy::new(spec).expect("valid")),
+            Arc::new(sigstore.trust_root()),
+        )
+        .verify(subject, &source)
+        .await
+    }
+
+    fn subject() -> ImageSubject {
+        ImageSubject::new("registry.test", "acme/backend", digest(), MANIFEST)
+    }
+
+    #[tokio::test]
+    async fn a_signed_and_attested_image_passes_and_the_receipt_lists_the_type() {
+        let sigstore = VirtualSigstore::new();
+        let source = StaticSource::new()
+            .with_bundle(digest(), sigstore.sign(&SignRequest::dsse(digest())))
+            .with_bundle(digest(), sigstore.sign(&attest(&digest(), SLSA)));
+        let got = verify(&sigstore, source, &subject(), SignedBy::Either).await;
+        assert!(
+            matches!(&got, Ok(Verification::Verified(r)) if r.attestations() == [SLSA]),
+            "{got:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_or_foreign_attestation_is_refused() {
+        let sigstore = VirtualSigstore::new();
+        let signed_only =
+            StaticSource::new().with_bundle(digest(), sigstore.sign(&SignRequest::dsse(digest())));
+        let got = verify(&sigstore, signed_only, &subject(), SignedBy::Either).await;
+        assert!(
+            matches!(&got, Err(VerifyError::MissingAttestation { predicate_type, .. }) if predicate_type == SLSA),
+            "{got:?}"
+        );
+        let foreign = StaticSource::new()
+            .with_bundle(digest(), sigstore.sign(&SignRequest::dsse(digest())))
+            .with_bundle(
+                digest(),
+                sigstore.sign(&SignRequest {
+                    san: San::Email("mallory@evil.test".into()),
+                    ..attest(&digest(), SLSA)
+                }),
+            );
+        let got = verify(&sigstore, foreign, &subject(), SignedBy::Either).await;
+        assert!(
+            matches!(&got, Err(VerifyError::MissingAttestation { .. })),
+            "{got:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_index_attestation_counts_only_when_signed_allows_the_index() {
+        let sigstore = VirtualSigstore::new();
+        let child = digest();
+        let index_bytes = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{MANIFEST}","digest":"{child}","size":20,"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#
+        )
+        .into_bytes();
+        let index = Digest::of(&index_bytes);
+        let subject = ImageSubject::new("registry.test", "acme/backend", child.clone(), MANIFEST)
+            .with_index(index.clone(), index_bytes)
+            .with_platform(Platform::new("linux", "amd64"));
+        // The child is signed; the attestation names the index.
+        let source = || {
+            StaticSource::new()
+                .with_bundle(
+                    child.clone(),
+                    sigstore.sign(&SignRequest::dsse(child.clone())),
+                )
+                .with_bundle(index.clone(), sigstore.sign(&attest(&index, SLSA)))
+        };
+        let got = verify(&sigstore, source(), &subject, SignedBy::Either).await;
+        assert!(matches!(&got, Ok(Verification::Verified(_))), "{got:?}");
+        let got = verify(&sigstore, source(), &subject, SignedBy::Platform).await;
+        assert!(
+            matches!(&got, Err(VerifyError::MissingAttestation { .. })),
+            "{got:?}"
+        );
+    }
+}

@@ -99,3 +99,75 @@ async fn an_unknown_type_name_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("slsaprovenance1"));
 }
+
+/// `trustpull install` from a gallery whose policy says `require_attestations: [T]`, over a
+/// plain-HTTP registry on 127.0.0.1: refused (exit 1, nothing installed) unless T is attested
+/// for the image by the gallery's signer; the receipt lists the attested types.
+async fn install_requiring(f: &Registry, dir: &std::path::Path) -> (Output, std::path::PathBuf) {
+    let host = f.server.address().to_string();
+    std::fs::write(
+        dir.join("backends.yaml"),
+        format!("- name: demo\n  uri: {host}/{REPO}:v1\n"),
+    )
+    .unwrap();
+    let config = dir.join("galleries.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "registries:\n  - host: \"{host}\"\n    plain_http: true\ntrusted_root: {}\ngalleries:\n  - name: demo\n    url: ./backends.yaml\n    verification:\n      issuer: {ISSUER}\n      identity: {IDENTITY}\n      require_attestations: [{SLSA1}]\n",
+            f.dir.path().join("trusted_root.json").display()
+        ),
+    )
+    .unwrap();
+    let dest = dir.join("backends");
+    let docker_config = f.dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking({
+        let dest = dest.clone();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_trustpull"))
+                .args(["install", "demo", "--output", "json", "--galleries"])
+                .arg(config)
+                .arg("--dest")
+                .arg(dest)
+                .env("DOCKER_CONFIG", docker_config)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    (out, dest)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gallery_requiring_an_attestation_installs_only_attested_images() {
+    let attested = registry(Some(SLSA1)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, dest) = install_requiring(&attested, tmp.path()).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let receipt: Value =
+        serde_json::from_slice(&std::fs::read(dest.join("demo.receipt.json")).unwrap()).unwrap();
+    assert_eq!(receipt["verification"]["attestations"], json!([SLSA1]));
+
+    let signed_only = registry(None).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, dest) = install_requiring(&signed_only, tmp.path()).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("requires a https://slsa.dev/provenance/v1 attestation"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!dest.join("demo").exists());
+}
