@@ -4,7 +4,7 @@
 //! matching `trusted_root.json` in a temp dir. Used by the `verify` and `interrupt` tests.
 
 use serde_json::json;
-use trustpull_policy::Digest;
+use trustpull_policy::{Digest, FulcioClaim};
 use trustpull_testkit::sigstore::{legacy_manifest, SignRequest, VirtualSigstore};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -15,6 +15,18 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// The GitHub workflow claims the signature's certificate carries besides the testkit's
+/// defaults (which include `github_workflow_repository` = `acme/backends`).
+pub const WORKFLOW_CLAIMS: [(FulcioClaim, &str); 4] = [
+    (FulcioClaim::GithubWorkflowRef, "refs/heads/main"),
+    (
+        FulcioClaim::GithubWorkflowSha,
+        "0123456789abcdef0123456789abcdef01234567",
+    ),
+    (FulcioClaim::GithubWorkflowName, "release"),
+    (FulcioClaim::GithubWorkflowTrigger, "push"),
+];
 
 /// What the image is made of.
 pub struct Image<'a> {
@@ -77,7 +89,11 @@ pub async fn start(image: Image<'_>) -> Registry {
     let mut descriptors = Vec::new();
     let mut requests = Vec::new();
     if image.signed {
-        requests.push(SignRequest::dsse(digest.clone()));
+        let mut request = SignRequest::dsse(digest.clone());
+        request
+            .claims
+            .extend(WORKFLOW_CLAIMS.map(|(c, v)| (c, v.to_owned())));
+        requests.push(request);
     }
     if let Some(predicate_type) = image.attested {
         requests.push(SignRequest {
