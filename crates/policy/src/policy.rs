@@ -96,6 +96,11 @@ pub struct PolicySpec {
     /// accepts (DESIGN §6). Empty or absent: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub require_attestations: Vec<String>,
+    /// Bind signatures to a repository (DESIGN §6, off by default): the legacy payload's
+    /// `critical.identity.docker-reference`, or the in-toto subject's name, must equal this
+    /// (`registry/repository`, e.g. `quay.io/go-skynet/local-ai-backends`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
 }
 
 /// Why a `verification:` block is not a usable policy. Raised at load time, never at install.
@@ -357,6 +362,7 @@ impl TrustPolicy {
         {
             return Err(PolicyError::BadAttestationType { value: bad.clone() });
         }
+        let repository = non_blank("repository", &spec.repository)?;
         let formats = match &spec.formats {
             None => SignatureFormat::ALL.to_vec(),
             Some(f) if f.is_empty() => return Err(PolicyError::NoFormats),
@@ -373,6 +379,7 @@ impl TrustPolicy {
             predicate_types: Some(predicate_types.clone()),
             signed: Some(signed),
             formats: Some(formats.clone()),
+            repository,
             not_before: not_before.map(|t| t.to_rfc3339()),
             ..spec.clone()
         };
@@ -413,6 +420,11 @@ impl TrustPolicy {
     /// The accepted signature formats, in the order they are tried (bundles first).
     pub fn formats(&self) -> &[SignatureFormat] {
         &self.0.formats
+    }
+
+    /// The repository signatures must name, when the policy binds them to one.
+    pub fn repository(&self) -> Option<&str> {
+        self.0.spec.repository.as_deref()
     }
 
     /// The predicate types that must each be attested (in the order written).

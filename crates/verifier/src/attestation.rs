@@ -206,7 +206,13 @@ impl CosignVerifier {
                         };
                         match verify_bundle(&bundle, signs, &policy, root) {
                             Ok(v) => match statement_of(&bundle) {
-                                Ok(statement) => (i, Outcome::Passed(Box::new((v, statement)))),
+                                Ok(statement) => match crate::repository::check(
+                                    policy.repository(),
+                                    crate::repository::of_statement(&statement, signs),
+                                ) {
+                                    Ok(()) => (i, Outcome::Passed(Box::new((v, statement)))),
+                                    Err(reason) => (i, Outcome::Failed(reason)),
+                                },
                                 Err(reason) => (
                                     i,
                                     Outcome::Failed(CandidateReason::Bundle(

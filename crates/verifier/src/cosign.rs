@@ -27,6 +27,8 @@ use trustpull_policy::{Digest, Platform, SignedBy, TrustPolicy};
 
 use trustpull_policy::SignatureFormat;
 
+use crate::repository;
+
 use crate::{
     verify_bundle, verify_legacy, CacheScope, CandidateList, CandidateReason, CandidateRejection,
     ImageSubject, ImageVerifier, Receipt, Rejection, SignatureCandidate, SignatureSource,
@@ -146,16 +148,26 @@ impl CosignVerifier {
                     .legacy_signature(subject, candidate)
                     .await
                     .map_err(CandidateReason::Source)?;
-                verify_legacy(&signature, signs, &self.policy, &self.root)
-                    .map_err(CandidateReason::Legacy)
+                let verified = verify_legacy(&signature, signs, &self.policy, &self.root)
+                    .map_err(CandidateReason::Legacy)?;
+                repository::check(
+                    self.policy.repository(),
+                    repository::of_payload(&signature.payload),
+                )?;
+                Ok(verified)
             }
             _ => {
                 let bundle = signatures
                     .bundle(subject, candidate)
                     .await
                     .map_err(CandidateReason::Source)?;
-                verify_bundle(&bundle, signs, &self.policy, &self.root)
-                    .map_err(CandidateReason::Bundle)
+                let verified = verify_bundle(&bundle, signs, &self.policy, &self.root)
+                    .map_err(CandidateReason::Bundle)?;
+                repository::check(
+                    self.policy.repository(),
+                    repository::of_bundle(&bundle, signs),
+                )?;
+                Ok(verified)
             }
         }
     }

@@ -164,6 +164,15 @@ pub enum CandidateReason {
     /// The legacy (simple-signing) signature was read and rejected.
     #[error(transparent)]
     Legacy(LegacyRejection),
+    /// The policy binds signatures to a repository (`repository:`) and this one names another
+    /// (or none).
+    #[error("the signature names repository {found:?}, the policy requires {expected}; sign in that repository or change `repository:`")]
+    Repository {
+        /// The policy's repository.
+        expected: String,
+        /// What the signature names (empty: nothing, e.g. a message-signature bundle).
+        found: Vec<String>,
+    },
     /// The policy's `formats:` does not accept this candidate's format.
     #[error("{format} signatures are not accepted by the policy (formats: {accepted}); sign in an accepted format or add `{format}` to `formats`")]
     FormatRefused {

@@ -66,6 +66,8 @@ mod cosign;
 #[cfg(feature = "cosign")]
 mod legacy;
 #[cfg(feature = "cosign")]
+mod repository;
+#[cfg(feature = "cosign")]
 mod trust_root;
 
 #[cfg(feature = "cosign")]

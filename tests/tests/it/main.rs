@@ -6,4 +6,5 @@ mod determinism;
 mod faults;
 mod legacy;
 mod mutation;
+mod repository;
 mod scenarios;
