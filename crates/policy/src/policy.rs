@@ -530,6 +530,15 @@ mod tests {
             },
             Err(PolicyError::NoFormats),
         );
+        check(
+            PolicySpec {
+                repository: Some(" ".into()),
+                ..spec("https://i", "me")
+            },
+            Err(PolicyError::Blank {
+                field: "repository".into(),
+            }),
+        );
     }
 
     #[test]
