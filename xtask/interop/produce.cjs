@@ -463,6 +463,41 @@ async function main() {
       expect: 'verify',
     });
   }
+  // An SLSA provenance v1 attestation for the manifest, from the @sigstore/cli `attest` command
+  // (logged as an `intoto` entry, v0.3 DSSE bundle): `trustpull verify-attestation --type
+  // slsaprovenance1` must find it once attach.cjs has attached it.
+  const ATTESTATIONS = [];
+  {
+    const slsa = 'https://slsa.dev/provenance/v1';
+    write(
+      'statement-slsa.json',
+      JSON.stringify({
+        _type: 'https://in-toto.io/Statement/v1',
+        subject: [{ name: IMAGE, digest: { sha256: digest } }],
+        predicateType: slsa,
+        predicate: {
+          buildDefinition: {
+            buildType: 'https://trustpull.test/interop/build/v1',
+            externalParameters: { workflow: 'release' },
+          },
+          runDetails: { builder: { id: 'https://github.com/trustpull/interop-fixture/.github/workflows/release.yml' } },
+        },
+      })
+    );
+    tsaMillis = null;
+    await run(
+      process.execPath,
+      [cli, 'attest', path.join(out, 'statement-slsa.json'), '--fulcio-url', base, '--rekor-url', base,
+        '--tsa-server-url', base, '--payload-type', IN_TOTO, '--output-file', path.join(out, 'attest-slsa.sigstore.json')],
+      { CI: 'true', SIGSTORE_ID_TOKEN: token, NO_COLOR: '1' }
+    );
+    ATTESTATIONS.push({
+      file: 'attest-slsa.sigstore.json',
+      predicateType: slsa,
+      producer: `@sigstore/cli ${version('@sigstore/cli')} attest`,
+      expect: 'verify',
+    });
+  }
   server.close();
   fs.rmSync(configDir, { recursive: true, force: true });
 
@@ -474,6 +509,7 @@ async function main() {
     predicateType: COSIGN_PREDICATE,
     bundles: BUNDLES,
     legacy: LEGACY,
+    attestations: ATTESTATIONS,
     producedAt: new Date().toISOString(),
     versions: {
       node: process.version,
