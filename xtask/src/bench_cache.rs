@@ -301,9 +301,10 @@ impl SignatureSource for SlowSource {
         subject: &ImageSubject,
         digest: &Digest,
         referrers: &[SignatureCandidate],
+        kind: trustpull_verifier::LegacyKind,
     ) -> Result<CandidateList, SignatureSourceError> {
         self.inner
-            .legacy_candidates(subject, digest, referrers)
+            .legacy_candidates(subject, digest, referrers, kind)
             .await
     }
 

@@ -24,7 +24,7 @@ use trustpull_verifier::{
 use trustpull_referrers::{
     is_bundle_media_type, is_index_media_type, is_manifest_media_type, Descriptor,
     DiscoveryOptions, ImageIndex, ImageManifest, Limits, ANNOTATION_CREATED,
-    COSIGN_SIGNATURE_ARTIFACT_TYPE, COSIGN_SIMPLE_SIGNING,
+    COSIGN_SIGNATURE_ARTIFACT_TYPE,
 };
 
 use crate::location::{ImageLocation, LayoutLocation, LayoutSelector};
@@ -415,8 +415,9 @@ impl SignatureSource for LayoutSource {
         subject: &ImageSubject,
         digest: &Digest,
         referrers: &[SignatureCandidate],
+        kind: trustpull_verifier::LegacyKind,
     ) -> Result<CandidateList, trustpull_verifier::SignatureSourceError> {
-        let tag = format!("sha256-{}.sig", digest.hex());
+        let tag = format!("sha256-{}.{}", digest.hex(), kind.tag_suffix());
         let tagged: Vec<Digest> = self
             .index()
             .await
@@ -471,7 +472,7 @@ impl SignatureSource for LayoutSource {
                 continue;
             }
             for (index, layer) in m.layers.into_iter().enumerate() {
-                if layer.media_type != COSIGN_SIMPLE_SIGNING {
+                if layer.media_type != kind.layer_media_type() {
                     continue;
                 }
                 list.candidates.push(SignatureCandidate::legacy(

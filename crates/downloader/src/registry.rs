@@ -20,11 +20,11 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use trustpull_policy::Digest;
 use trustpull_referrers::{
-    DiscoveryOptions, ImageReference, RegistryClient, RegistryError, RegistryErrorKind,
+    DiscoveryOptions, ImageReference, LegacyTag, RegistryClient, RegistryError, RegistryErrorKind,
 };
 use trustpull_verifier::{
-    CandidateList, ImageSubject, LegacyLayer, LegacySignature, SignatureCandidate, SignatureSource,
-    SignatureSourceError,
+    CandidateList, ImageSubject, LegacyKind, LegacyLayer, LegacySignature, SignatureCandidate,
+    SignatureSource, SignatureSourceError,
 };
 
 use crate::location::ImageLocation;
@@ -199,13 +199,23 @@ impl SignatureSource for RegistrySource {
         subject: &ImageSubject,
         digest: &Digest,
         referrers: &[SignatureCandidate],
+        kind: LegacyKind,
     ) -> Result<CandidateList, SignatureSourceError> {
         let mut subjects = vec![subject.digest().clone()];
         subjects.extend(subject.index_digest().cloned());
         let referrers: Vec<Digest> = referrers.iter().map(|c| c.digest().clone()).collect();
         let found = match self
             .client
-            .discover_legacy_signatures(self.image.repository(), digest, &referrers, &subjects)
+            .discover_legacy_signatures(
+                self.image.repository(),
+                digest,
+                match kind {
+                    LegacyKind::Attestation => LegacyTag::Attestations,
+                    _ => LegacyTag::Signatures,
+                },
+                &referrers,
+                &subjects,
+            )
             .await
         {
             Ok(found) => found,
@@ -213,7 +223,11 @@ impl SignatureSource for RegistrySource {
             Err(e) => {
                 return Err(SignatureSourceError::BadCandidate {
                     candidate: digest.clone(),
-                    reason: format!("the sha256-{}.sig signature manifest: {e}", digest.hex()),
+                    reason: format!(
+                        "the sha256-{}.{} manifest: {e}",
+                        digest.hex(),
+                        kind.tag_suffix()
+                    ),
                 })
             }
         };

@@ -54,30 +54,61 @@ pub struct LegacyDiscovery {
     pub skipped: Vec<SkippedReferrer>,
 }
 
-fn simple_signing_layers(manifest: &ImageManifest) -> Vec<(usize, Descriptor)> {
+/// Which legacy tag to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LegacyTag {
+    /// `sha256-<hex>.sig`, layers of [`COSIGN_SIMPLE_SIGNING`].
+    Signatures,
+    /// `sha256-<hex>.att`, layers of [`DSSE_ENVELOPE`].
+    Attestations,
+}
+
+impl LegacyTag {
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Signatures => "sig",
+            Self::Attestations => "att",
+        }
+    }
+
+    fn layer_media_type(self) -> &'static str {
+        match self {
+            Self::Signatures => COSIGN_SIMPLE_SIGNING,
+            Self::Attestations => DSSE_ENVELOPE,
+        }
+    }
+}
+
+/// The media type of a legacy attestation layer (a DSSE envelope).
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+
+fn layers_of(manifest: &ImageManifest, media_type: &str) -> Vec<(usize, Descriptor)> {
     manifest
         .layers
         .iter()
         .enumerate()
-        .filter(|(_, l)| l.media_type == COSIGN_SIMPLE_SIGNING)
+        .filter(|(_, l)| l.media_type == media_type)
         .map(|(i, l)| (i, l.clone()))
         .collect()
 }
 
 impl RegistryClient {
-    /// Reads the legacy signature manifests for `digest` in `repo`: the `sha256-<hex>.sig`
-    /// tag, then each of `referrers` (old-format referrer manifests, whose subject must be one
+    /// Reads the legacy signature (or attestation) manifests for `digest` in `repo`: the
+    /// `sha256-<hex>.sig` (`.att`) tag, then each of `referrers` (old-format referrer manifests, whose subject must be one
     /// of `subjects`). See the module docs.
     pub async fn discover_legacy_signatures(
         &self,
         repo: &Repository,
         digest: &Digest,
+        which: LegacyTag,
         referrers: &[Digest],
         subjects: &[Digest],
     ) -> Result<LegacyDiscovery, RegistryError> {
         let mut manifests = Vec::new();
         let mut skipped = Vec::new();
-        let tag = format!("manifests/sha256-{}.sig", digest.hex());
+        let media_type = which.layer_media_type();
+        let tag = format!("manifests/sha256-{}.{}", digest.hex(), which.suffix());
         let (url, resp) = self.get(repo, &tag, MANIFEST_ACCEPT, true).await?;
         if resp.status().as_u16() != 404 {
             if !resp.status().is_success() {
@@ -95,7 +126,7 @@ impl RegistryClient {
             manifests.push(LegacyManifest {
                 digest: Digest::of(&body),
                 source: LegacySource::SignatureTag,
-                layers: simple_signing_layers(&manifest),
+                layers: layers_of(&manifest, media_type),
             });
         }
         for referrer in referrers {
@@ -118,7 +149,7 @@ impl RegistryClient {
                 Ok(manifest) => manifests.push(LegacyManifest {
                     digest: referrer.clone(),
                     source: LegacySource::Referrer,
-                    layers: simple_signing_layers(&manifest),
+                    layers: layers_of(&manifest, media_type),
                 }),
                 Err(e) if e.is_unavailable() => return Err(e),
                 Err(reason) => skipped.push(SkippedReferrer {

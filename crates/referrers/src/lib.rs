@@ -61,8 +61,8 @@ pub use discovery::{
 };
 pub use error::{RegistryError, RegistryErrorKind};
 pub use legacy::{
-    LegacyDiscovery, LegacyManifest, LegacySource, COSIGN_SIGNATURE_ARTIFACT_TYPE,
-    COSIGN_SIMPLE_SIGNING,
+    LegacyDiscovery, LegacyManifest, LegacySource, LegacyTag, COSIGN_SIGNATURE_ARTIFACT_TYPE,
+    COSIGN_SIMPLE_SIGNING, DSSE_ENVELOPE,
 };
 pub use limits::Limits;
 pub use manifest::{

@@ -5,7 +5,9 @@
 //!
 //! Sources: the bundle referrers the image's [`SignatureSource`] lists (`cosign attest
 //! --new-bundle-format` and `@sigstore/cli attest` + `attach` write them with the bundle
-//! artifactType). Legacy `.att` tags (DSSE envelopes in layers) are not read yet.
+//! artifactType), and, when the policy accepts legacy signatures, the layers of cosign's legacy
+//! `sha256-<hex>.att` tag (DSSE envelopes with the same annotations as `.sig` layers, verified
+//! by [`crate::verify_legacy_attestation`] through the same core).
 //!
 //! The statement's subject must hold the digest (the platform child's, or the index's when the
 //! policy's `signed:` accepts index attestations), checked by the bundle core before any
@@ -23,9 +25,9 @@ use serde_json::Value;
 use trustpull_policy::{Digest, PolicySpec, SignatureFormat, TrustPolicy};
 
 use crate::{
-    verify_bundle, CandidateReason, CandidateRejection, CosignVerifier, ImageSubject, Rejection,
-    SignatureCandidate, SignatureSource, SignatureSourceError, SignedTarget, VerifiedBundle,
-    VerifyError,
+    verify_bundle, verify_legacy_attestation, CandidateReason, CandidateRejection, CosignVerifier,
+    ImageSubject, LegacyKind, Rejection, SignatureCandidate, SignatureSource, SignatureSourceError,
+    SignedTarget, VerifiedBundle, VerifyError,
 };
 
 /// cosign's `--type` short names and the predicate type URIs they stand for.
@@ -180,6 +182,26 @@ impl CosignVerifier {
                     .filter(|c| c.format() == SignatureFormat::Bundle)
                     .map(|c| (digest.clone(), target, c)),
             );
+            if policy.accepts(SignatureFormat::Legacy) {
+                let found = signatures
+                    .legacy_candidates(subject, &digest, &[], LegacyKind::Attestation)
+                    .await
+                    .map_err(unavailable)?;
+                truncated = truncated.or(found.truncated);
+                for (candidate, e) in found.unusable {
+                    failures.push(CandidateRejection {
+                        candidate,
+                        signs: digest.clone(),
+                        reason: CandidateReason::Source(e),
+                    });
+                }
+                work.extend(
+                    found
+                        .candidates
+                        .into_iter()
+                        .map(|c| (digest.clone(), target, c)),
+                );
+            }
         }
         if work.len() > self.max_candidates() {
             truncated = truncated.or(Some(format!(
@@ -200,6 +222,30 @@ impl CosignVerifier {
                 )| {
                     let policy = Arc::clone(&policy);
                     async move {
+                        if candidate.format() == SignatureFormat::Legacy {
+                            let attestation = match signatures
+                                .legacy_signature(subject, candidate)
+                                .await
+                            {
+                                Ok(a) => a,
+                                Err(e) => return (i, Outcome::Failed(CandidateReason::Source(e))),
+                            };
+                            return match verify_legacy_attestation(
+                                &attestation,
+                                signs,
+                                &policy,
+                                root,
+                            ) {
+                                Ok((v, statement)) => match crate::repository::check(
+                                    policy.repository(),
+                                    crate::repository::of_statement(&statement, signs),
+                                ) {
+                                    Ok(()) => (i, Outcome::Passed(Box::new((v, statement)))),
+                                    Err(reason) => (i, Outcome::Failed(reason)),
+                                },
+                                Err(e) => (i, Outcome::Failed(CandidateReason::Legacy(e))),
+                            };
+                        }
                         let bundle = match signatures.bundle(subject, candidate).await {
                             Ok(b) => b,
                             Err(e) => return (i, Outcome::Failed(CandidateReason::Source(e))),

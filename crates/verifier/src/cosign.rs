@@ -415,7 +415,7 @@ impl CosignVerifier {
             let mut lists = Vec::new();
             for ((digest, target), referrers) in targets.iter().zip(&legacy_referrers) {
                 match signatures
-                    .legacy_candidates(subject, digest, referrers)
+                    .legacy_candidates(subject, digest, referrers, crate::LegacyKind::Signature)
                     .await
                 {
                     Ok(mut found) => {

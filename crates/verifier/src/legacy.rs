@@ -62,6 +62,87 @@ pub fn verify_legacy(
         .map_err(LegacyRejection::Bundle)
 }
 
+/// Verifies a legacy attestation (a `.att` layer: a DSSE envelope, with the same annotations
+/// as a signature) for `digest`, through the same core: the envelope and annotations become a
+/// v0.1 DSSE bundle (its log entry an `intoto` or `dsse` entry), verified by
+/// [`verify_bundle`], which checks that the statement's subject holds `digest` and that its
+/// predicate type is one `policy` accepts. Returns the verified bundle and the statement.
+pub fn verify_legacy_attestation(
+    attestation: &LegacySignature,
+    digest: &Digest,
+    policy: &TrustPolicy,
+    root: &TrustRoot,
+) -> Result<(VerifiedBundle, Value), LegacyRejection> {
+    if attestation.payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(LegacyRejection::PayloadTooLarge {
+            size: attestation.payload.len(),
+            limit: MAX_PAYLOAD_BYTES,
+        });
+    }
+    let envelope: Value =
+        serde_json::from_slice(&attestation.payload).map_err(|e| LegacyRejection::Payload {
+            reason: format!("not a DSSE envelope: {e}"),
+        })?;
+    let field = |name: &str| -> Result<&str, LegacyRejection> {
+        envelope
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| LegacyRejection::Payload {
+                reason: format!("the DSSE envelope has no {name}"),
+            })
+    };
+    let (payload, payload_type) = (field("payload")?, field("payloadType")?);
+    let signatures = envelope
+        .get("signatures")
+        .and_then(Value::as_array)
+        .filter(|s| s.len() == 1)
+        .ok_or_else(|| LegacyRejection::Payload {
+            reason: "the DSSE envelope must carry exactly one signature".into(),
+        })?;
+    let sig = signatures[0]
+        .get("sig")
+        .and_then(Value::as_str)
+        .ok_or_else(|| LegacyRejection::Payload {
+            reason: "the DSSE signature has no sig".into(),
+        })?;
+    let statement: Value = STANDARD
+        .decode(payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| LegacyRejection::Payload {
+            reason: "the DSSE payload is not a base64 JSON statement".into(),
+        })?;
+    let leaf = certificates(
+        ANNOTATION_CERTIFICATE,
+        annotation(attestation, ANNOTATION_CERTIFICATE)?,
+    )?;
+    let [leaf] = leaf.as_slice() else {
+        return Err(bad(
+            ANNOTATION_CERTIFICATE,
+            format!("{} certificates, expected exactly 1", leaf.len()),
+        ));
+    };
+    let entry = tlog_entry(
+        annotation(attestation, ANNOTATION_BUNDLE)?,
+        &["intoto", "dsse"],
+    )?;
+    let bundle = json!({
+        "mediaType": BUNDLE_V01,
+        "verificationMaterial": {
+            "x509CertificateChain": {"certificates": [{"rawBytes": STANDARD.encode(leaf)}]},
+            "tlogEntries": [entry],
+        },
+        "dsseEnvelope": {
+            "payload": payload,
+            "payloadType": payload_type,
+            "signatures": [{"sig": sig, "keyid": ""}],
+        },
+    });
+    let bytes = serde_json::to_vec(&bundle).map_err(|e| bad(ANNOTATION_BUNDLE, e.to_string()))?;
+    let verified = verify_bundle(&bytes, digest, policy, root).map_err(LegacyRejection::Bundle)?;
+    Ok((verified, statement))
+}
+
 /// The payload must be a simple-signing document for `digest`.
 fn check_payload(payload: &[u8], digest: &Digest) -> Result<(), LegacyRejection> {
     if payload.len() > MAX_PAYLOAD_BYTES {
@@ -159,7 +240,7 @@ fn to_bundle(signature: &LegacySignature) -> Result<Vec<u8>, LegacyRejection> {
             format!("{} certificates, expected exactly 1", leaf.len()),
         ));
     };
-    let entry = tlog_entry(annotation(signature, ANNOTATION_BUNDLE)?)?;
+    let entry = tlog_entry(annotation(signature, ANNOTATION_BUNDLE)?, &["hashedrekord"])?;
     let mut material = json!({
         "x509CertificateChain": {"certificates": [{"rawBytes": STANDARD.encode(leaf)}]},
         "tlogEntries": [entry],
@@ -192,7 +273,7 @@ fn to_bundle(signature: &LegacySignature) -> Result<Vec<u8>, LegacyRejection> {
 /// The transparency-log entry of cosign's Rekor bundle annotation:
 /// `{"SignedEntryTimestamp": b64, "Payload": {"body": b64, "integratedTime": n, "logIndex": n,
 /// "logID": hex}}`.
-fn tlog_entry(text: &str) -> Result<Value, LegacyRejection> {
+fn tlog_entry(text: &str, kinds: &[&str]) -> Result<Value, LegacyRejection> {
     const K: &str = ANNOTATION_BUNDLE;
     let rekor: Value = serde_json::from_str(text).map_err(|e| bad(K, format!("not JSON ({e})")))?;
     let set = rekor
@@ -214,10 +295,13 @@ fn tlog_entry(text: &str) -> Result<Value, LegacyRejection> {
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if kind != "hashedrekord" {
+    if !kinds.contains(&kind) {
         return Err(bad(
             K,
-            format!("Payload.body is a {kind:?} entry, expected hashedrekord"),
+            format!(
+                "Payload.body is a {kind:?} entry, expected {}",
+                kinds.join(" or ")
+            ),
         ));
     }
     let number = |field: &str| -> Result<i64, LegacyRejection> {

@@ -46,10 +46,10 @@ pub use error::{
 };
 pub use receipt::{Receipt, SignedTarget, Verification};
 pub use source::{
-    CandidateList, LegacyLayer, LegacySignature, SignatureCandidate, SignatureSource,
+    CandidateList, LegacyKind, LegacyLayer, LegacySignature, SignatureCandidate, SignatureSource,
     SignatureSourceError, StaticSource, ANNOTATION_BUNDLE, ANNOTATION_CERTIFICATE,
-    ANNOTATION_CHAIN, ANNOTATION_RFC3161, ANNOTATION_SIGNATURE, LEGACY_SIGNATURE_ARTIFACT_TYPE,
-    SIMPLE_SIGNING_MEDIA_TYPE,
+    ANNOTATION_CHAIN, ANNOTATION_RFC3161, ANNOTATION_SIGNATURE, DSSE_ENVELOPE_MEDIA_TYPE,
+    LEGACY_SIGNATURE_ARTIFACT_TYPE, SIMPLE_SIGNING_MEDIA_TYPE,
 };
 pub use subject::ImageSubject;
 pub use trustpull_policy::SignatureFormat;
@@ -80,6 +80,8 @@ pub use bundle::{
 #[cfg(feature = "cosign")]
 pub use cosign::{CosignVerifier, DEFAULT_CONCURRENCY, DEFAULT_MAX_CANDIDATES};
 #[cfg(feature = "cosign")]
-pub use legacy::{verify_legacy, COSIGN_SIGNATURE_TYPE, MAX_PAYLOAD_BYTES};
+pub use legacy::{
+    verify_legacy, verify_legacy_attestation, COSIGN_SIGNATURE_TYPE, MAX_PAYLOAD_BYTES,
+};
 #[cfg(feature = "cosign")]
 pub use trust_root::{TrustRoot, TrustRootError};

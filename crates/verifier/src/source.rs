@@ -82,6 +82,38 @@ pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesi
 /// The artifactType of cosign's old-format signatures stored as OCI 1.1 referrers.
 pub const LEGACY_SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
 
+/// The media type of a legacy attestation layer (a DSSE envelope with an in-toto statement).
+pub const DSSE_ENVELOPE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
+
+/// Which of cosign's legacy tags to read: `sha256-<hex>.sig` (simple-signing signatures) or
+/// `sha256-<hex>.att` (DSSE attestations). Both carry the same annotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum LegacyKind {
+    /// The `.sig` tag: layers of [`SIMPLE_SIGNING_MEDIA_TYPE`].
+    Signature,
+    /// The `.att` tag: layers of [`DSSE_ENVELOPE_MEDIA_TYPE`].
+    Attestation,
+}
+
+impl LegacyKind {
+    /// The tag suffix: `sig` or `att`.
+    pub fn tag_suffix(self) -> &'static str {
+        match self {
+            Self::Signature => "sig",
+            Self::Attestation => "att",
+        }
+    }
+
+    /// The media type of the layers that are candidates.
+    pub fn layer_media_type(self) -> &'static str {
+        match self {
+            Self::Signature => SIMPLE_SIGNING_MEDIA_TYPE,
+            Self::Attestation => DSSE_ENVELOPE_MEDIA_TYPE,
+        }
+    }
+}
+
 /// One simple-signing layer of a legacy signature manifest: where its payload is and the
 /// annotations that carry its signature, certificate, chain and Rekor bundle. Untrusted until
 /// the verifier has checked it.
@@ -263,16 +295,19 @@ pub trait SignatureSource: Send + Sync + Debug {
         candidate: &SignatureCandidate,
     ) -> Result<Vec<u8>, SignatureSourceError>;
 
-    /// The legacy (simple-signing) candidates for `digest`, one per layer: the layers of the
-    /// `sha256-<hex>.sig` manifest, and of each old-format referrer in `referrers` (the
+    /// The legacy candidates of `kind` for `digest`, one per layer of
+    /// [`LegacyKind::layer_media_type`]: the layers of the `sha256-<hex>.sig` (or `.att`)
+    /// manifest, and of each old-format referrer in `referrers` (the
     /// [`SignatureFormat::Legacy`] candidates [`SignatureSource::candidates`] listed for this
-    /// digest). No `.sig` manifest means none (an empty list); a failed lookup is
-    /// [`SignatureSourceError::Unavailable`]. Called only when no bundle passed.
+    /// digest; signatures only). No such tag means none (an empty list); a failed lookup is
+    /// [`SignatureSourceError::Unavailable`]. The verifier asks for signatures only when no
+    /// bundle passed, and for attestations only when asked for attestations.
     async fn legacy_candidates(
         &self,
         subject: &ImageSubject,
         digest: &Digest,
         referrers: &[SignatureCandidate],
+        kind: LegacyKind,
     ) -> Result<CandidateList, SignatureSourceError>;
 
     /// The payload of legacy `candidate` (fetched by its layer digest, size-bounded and
@@ -289,7 +324,7 @@ pub trait SignatureSource: Send + Sync + Debug {
 #[derive(Debug, Clone, Default)]
 pub struct StaticSource {
     bundles: BTreeMap<Digest, Vec<Vec<u8>>>,
-    legacy: BTreeMap<Digest, Vec<LegacySignature>>,
+    legacy: BTreeMap<(LegacyKind, Digest), Vec<LegacySignature>>,
 }
 
 impl StaticSource {
@@ -306,7 +341,21 @@ impl StaticSource {
     /// their payloads.
     #[must_use]
     pub fn with_legacy(mut self, signs: Digest, signature: LegacySignature) -> Self {
-        self.legacy.entry(signs).or_default().push(signature);
+        self.legacy
+            .entry((LegacyKind::Signature, signs))
+            .or_default()
+            .push(signature);
+        self
+    }
+
+    /// Adds a legacy attestation (DSSE envelope + annotations, as in a `.att` layer) for images
+    /// with digest `signs`.
+    #[must_use]
+    pub fn with_legacy_attestation(mut self, signs: Digest, attestation: LegacySignature) -> Self {
+        self.legacy
+            .entry((LegacyKind::Attestation, signs))
+            .or_default()
+            .push(attestation);
         self
     }
 
@@ -366,8 +415,9 @@ impl SignatureSource for StaticSource {
         _subject: &ImageSubject,
         digest: &Digest,
         _referrers: &[SignatureCandidate],
+        kind: LegacyKind,
     ) -> Result<CandidateList, SignatureSourceError> {
-        let Some(signatures) = self.legacy.get(digest) else {
+        let Some(signatures) = self.legacy.get(&(kind, digest.clone())) else {
             return Ok(CandidateList::default());
         };
         let manifest = Self::legacy_manifest(signatures);

@@ -76,10 +76,20 @@ impl VirtualSigstore {
             ..req.clone()
         };
         let bundle = self.sign_value(&request);
+        let annotations = self.cosign_annotations(&bundle, req.fault);
+        LegacySignature {
+            payload,
+            annotations,
+        }
+    }
+
+    /// cosign's layer annotations for a fixture bundle's material (certificate, chain, the Rekor
+    /// entry as cosign's bundle annotation, the RFC 3161 token).
+    fn cosign_annotations(&self, bundle: &Value, fault: Option<Fault>) -> BTreeMap<String, String> {
         let cert = STANDARD
-            .decode(text(&bundle, "/verificationMaterial/certificate/rawBytes"))
+            .decode(text(bundle, "/verificationMaterial/certificate/rawBytes"))
             .expect("the fixture bundle carries its certificate");
-        let chain: Vec<&[u8]> = if req.fault == Some(Fault::UntrustedCa) {
+        let chain: Vec<&[u8]> = if fault == Some(Fault::UntrustedCa) {
             vec![&self.rogue_intermediate.cert]
         } else {
             vec![&self.intermediate.cert, &self.root.cert]
@@ -87,7 +97,7 @@ impl VirtualSigstore {
         let mut annotations = BTreeMap::from([
             (
                 ANNOTATION_SIGNATURE.to_owned(),
-                text(&bundle, "/messageSignature/signature").to_owned(),
+                text(bundle, "/messageSignature/signature").to_owned(),
             ),
             (
                 ANNOTATION_CERTIFICATE.to_owned(),
@@ -121,8 +131,25 @@ impl VirtualSigstore {
                 crate::json::to_string(&json!({"SignedRFC3161Timestamp": token})),
             );
         }
+        annotations
+    }
+
+    /// A legacy attestation (a `.att` layer: the DSSE envelope, with cosign's annotations) for
+    /// `req` (a DSSE request: its statement, signer, times and fault).
+    pub fn sign_legacy_attestation(&self, req: &SignRequest) -> LegacySignature {
+        let request = SignRequest {
+            format: BundleFormat::Dsse,
+            ..req.clone()
+        };
+        let bundle = self.sign_value(&request);
+        let annotations = self.cosign_annotations(&bundle, req.fault);
+        let envelope = json!({
+            "payloadType": text(&bundle, "/dsseEnvelope/payloadType"),
+            "payload": text(&bundle, "/dsseEnvelope/payload"),
+            "signatures": [{"keyid": "", "sig": text(&bundle, "/dsseEnvelope/signatures/0/sig")}],
+        });
         LegacySignature {
-            payload,
+            payload: crate::json::to_vec(&envelope),
             annotations,
         }
     }
@@ -131,12 +158,21 @@ impl VirtualSigstore {
 /// The `sha256-<hex>.sig` manifest cosign writes for `signatures` (one layer each, payloads
 /// stored as blobs by their digest), and the blobs: `(manifest bytes, [(digest, payload)])`.
 pub fn legacy_manifest(signatures: &[LegacySignature]) -> (Vec<u8>, Vec<(Digest, Vec<u8>)>) {
+    legacy_manifest_of(signatures, SIMPLE_SIGNING_MEDIA_TYPE)
+}
+
+/// The manifest cosign writes for legacy layers of `media_type` (the `.att` tag's are
+/// `application/vnd.dsse.envelope.v1+json`), and its blobs, as [`legacy_manifest`].
+pub fn legacy_manifest_of(
+    signatures: &[LegacySignature],
+    media_type: &str,
+) -> (Vec<u8>, Vec<(Digest, Vec<u8>)>) {
     let config = b"{}".to_vec();
     let layers: Vec<Value> = signatures
         .iter()
         .map(|s| {
             json!({
-                "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
+                "mediaType": media_type,
                 "digest": Digest::of(&s.payload).as_str(),
                 "size": s.payload.len(),
                 "annotations": s.annotations,

@@ -38,7 +38,9 @@ use trustpull_verifier::TrustRoot;
 use cert::{Authority, LeafSpec};
 pub use cert::{IssuerExtension, San};
 use key::FixtureKey;
-pub use legacy::{legacy_manifest, pem_certificates, simple_signing_payload, DOCKER_REFERENCE};
+pub use legacy::{
+    legacy_manifest, legacy_manifest_of, pem_certificates, simple_signing_payload, DOCKER_REFERENCE,
+};
 
 /// The identity fixture bundles are signed by unless a request says otherwise.
 pub const IDENTITY: &str =

@@ -218,3 +218,80 @@ mod required {
         );
     }
 }
+
+/// cosign's legacy `.att` attestations (DSSE envelopes in layers, with cosign's annotations).
+mod legacy_att {
+    use super::*;
+    use trustpull_policy::{PolicySpec, SignatureFormat};
+    use trustpull_verifier::{LegacyRejection, SignatureFormat as Format};
+
+    async fn legacy(
+        sigstore: &VirtualSigstore,
+        requests: &[SignRequest],
+        spec: PolicySpec,
+    ) -> Result<Vec<trustpull_verifier::VerifiedAttestation>, VerifyError> {
+        let source = requests.iter().fold(StaticSource::new(), |s, r| {
+            s.with_legacy_attestation(digest(), sigstore.sign_legacy_attestation(r))
+        });
+        CosignVerifier::new(
+            Arc::new(TrustPolicy::new(spec).expect("valid")),
+            Arc::new(sigstore.trust_root()),
+        )
+        .verify_attestations(
+            &ImageSubject::new("registry.test", "acme/backend", digest(), MANIFEST),
+            &source,
+            SLSA,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_legacy_att_of_the_right_type_passes() {
+        let sigstore = VirtualSigstore::new();
+        let got = legacy(&sigstore, &[attest(&digest(), SLSA)], default_spec())
+            .await
+            .expect("verifies");
+        assert_eq!(got[0].format(), Format::Legacy);
+        assert_eq!(got[0].statement()["predicateType"], SLSA);
+    }
+
+    #[tokio::test]
+    async fn a_legacy_att_is_rejected_for_type_identity_subject_and_log_faults() {
+        let sigstore = VirtualSigstore::new();
+        let cases = [
+            SignRequest::dsse(digest()),
+            SignRequest {
+                san: San::Email("mallory@evil.test".into()),
+                ..attest(&digest(), SLSA)
+            },
+            SignRequest {
+                statement_subject: Some(Digest::of(b"another image")),
+                ..attest(&digest(), SLSA)
+            },
+            attest(&digest(), SLSA)
+                .with_fault(trustpull_testkit::sigstore::Fault::BadInclusionPromise),
+            attest(&digest(), SLSA).with_fault(trustpull_testkit::sigstore::Fault::BadSignature),
+        ];
+        for case in cases {
+            let got = legacy(&sigstore, std::slice::from_ref(&case), default_spec()).await;
+            assert!(
+                matches!(&got, Err(VerifyError::Rejected(r)) if matches!(r.candidates[0].reason, CandidateReason::Legacy(LegacyRejection::Bundle(_)))),
+                "{case:?}: {got:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn formats_bundle_does_not_read_att_tags() {
+        let sigstore = VirtualSigstore::new();
+        let spec = PolicySpec {
+            formats: Some(vec![SignatureFormat::Bundle]),
+            ..default_spec()
+        };
+        let got = legacy(&sigstore, &[attest(&digest(), SLSA)], spec).await;
+        assert!(
+            matches!(&got, Err(VerifyError::Rejected(r)) if r.candidates.is_empty()),
+            "{got:?}"
+        );
+    }
+}

@@ -665,3 +665,55 @@ fn annotation_mutants(good: &LegacySignature) -> Vec<LegacySignature> {
     ));
     out
 }
+
+#[tokio::test]
+async fn a_legacy_att_tag_is_read_for_attestations_only() {
+    let sigstore = VirtualSigstore::new();
+    let slsa = "https://slsa.dev/provenance/v1";
+    let attestation = sigstore.sign_legacy_attestation(&SignRequest {
+        predicate_type: slsa.into(),
+        ..SignRequest::dsse(image_digest())
+    });
+    let (manifest, blobs) = trustpull_testkit::sigstore::legacy_manifest_of(
+        &[attestation],
+        "application/vnd.dsse.envelope.v1+json",
+    );
+    let server = MockServer::start().await;
+    let hex = image_digest().hex().to_owned();
+    let v2 = format!("/v2/{REPO}");
+    mount(
+        &server,
+        &format!("{v2}/referrers/{}", image_digest()),
+        not_found(),
+        1,
+    )
+    .await;
+    mount(
+        &server,
+        &format!("{v2}/manifests/sha256-{hex}"),
+        not_found(),
+        1,
+    )
+    .await;
+    mount(
+        &server,
+        &format!("{v2}/manifests/sha256-{hex}.att"),
+        sig_manifest(&manifest),
+        1,
+    )
+    .await;
+    for (d, bytes) in &blobs {
+        Mock::given(method("GET"))
+            .and(path(format!("{v2}/blobs/{d}")))
+            .respond_with(blob(bytes))
+            .mount(&server)
+            .await;
+    }
+    let got = verifier(&sigstore, default_spec())
+        .verify_attestations(&subject(&server), &source(&server), slsa)
+        .await;
+    assert!(
+        matches!(&got, Ok(a) if a.len() == 1 && a[0].format() == SignatureFormat::Legacy),
+        "{got:?}"
+    );
+}

@@ -226,6 +226,7 @@ impl SignatureSource for MemorySource {
         _subject: &ImageSubject,
         _digest: &Digest,
         _referrers: &[SignatureCandidate],
+        _kind: trustpull_verifier::LegacyKind,
     ) -> Result<CandidateList, SignatureSourceError> {
         Ok(CandidateList::default())
     }

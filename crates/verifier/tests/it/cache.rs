@@ -44,9 +44,10 @@ impl SignatureSource for Counting {
         subject: &ImageSubject,
         digest: &Digest,
         referrers: &[SignatureCandidate],
+        kind: trustpull_verifier::LegacyKind,
     ) -> Result<CandidateList, SignatureSourceError> {
         self.inner
-            .legacy_candidates(subject, digest, referrers)
+            .legacy_candidates(subject, digest, referrers, kind)
             .await
     }
     async fn legacy_signature(

@@ -197,9 +197,10 @@ impl SignatureSource for Flaky {
         subject: &ImageSubject,
         digest: &Digest,
         referrers: &[SignatureCandidate],
+        kind: trustpull_verifier::LegacyKind,
     ) -> Result<CandidateList, SignatureSourceError> {
         self.inner
-            .legacy_candidates(subject, digest, referrers)
+            .legacy_candidates(subject, digest, referrers, kind)
             .await
     }
     async fn legacy_signature(
@@ -329,8 +330,11 @@ impl SignatureSource for Truncating {
         subject: &ImageSubject,
         digest: &Digest,
         referrers: &[SignatureCandidate],
+        kind: trustpull_verifier::LegacyKind,
     ) -> Result<CandidateList, SignatureSourceError> {
-        self.0.legacy_candidates(subject, digest, referrers).await
+        self.0
+            .legacy_candidates(subject, digest, referrers, kind)
+            .await
     }
     async fn legacy_signature(
         &self,
@@ -497,9 +501,10 @@ impl SignatureSource for ListsBad {
         subject: &ImageSubject,
         digest: &Digest,
         referrers: &[SignatureCandidate],
+        kind: trustpull_verifier::LegacyKind,
     ) -> Result<CandidateList, SignatureSourceError> {
         StaticSource::new()
-            .legacy_candidates(subject, digest, referrers)
+            .legacy_candidates(subject, digest, referrers, kind)
             .await
     }
     async fn legacy_signature(
