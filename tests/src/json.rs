@@ -14,6 +14,11 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
     serde_json::to_vec(&Sorted(value)).expect("JSON values encode")
 }
 
+/// `value` as compact JSON text, object keys sorted.
+pub fn to_string(value: &Value) -> String {
+    String::from_utf8(to_vec(value)).expect("serde_json writes UTF-8")
+}
+
 /// `value` as pretty-printed JSON (two-space indent), object keys sorted.
 pub fn to_vec_pretty(value: &Value) -> Vec<u8> {
     serde_json::to_vec_pretty(&Sorted(value)).expect("JSON values encode")

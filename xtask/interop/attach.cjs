@@ -7,7 +7,7 @@
 // that takes HTTP basic auth as USER/PASSWORD (throwaway test credentials): `sigstore attach`
 // (@sigstore/oci 0.7.2) cannot talk to a registry without auth — it takes the 202 that starts an
 // anonymous upload for a failed auth challenge ("Invalid challenge"). DIR is what produce.cjs
-// wrote. For every bundle in DIR/interop.json this pushes the signed
+// wrote. For every bundle (and attestation) in DIR/interop.json this pushes the signed
 // image (manifest.json and its `{}` config blob) to REGISTRY/trustpull/interop-<bundle name>,
 // then runs `sigstore attach --attestation <bundle> <image>@<digest>` (@sigstore/cli), which
 // stores the bundle as an OCI referrer (an artifact manifest with a `subject`; on registries
@@ -90,7 +90,7 @@ async function main() {
     JSON.stringify({ auths: { [registry]: { auth: Buffer.from(`${user}:${password}`).toString('base64') } } }) + '\n'
   );
 
-  for (const bundle of interop.bundles) {
+  for (const bundle of [...interop.bundles, ...(interop.attestations || [])]) {
     const repo = `trustpull/interop-${bundle.file.replace(/\.sigstore\.json$/, '')}`;
     await pushBlob(base, auth, repo, configBytes);
     await expectStatus(

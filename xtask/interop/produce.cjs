@@ -11,7 +11,9 @@
 //
 // OUT_DIR receives trusted_root.json (the mock's CA, CT log, Rekor and TSA keys, trusted root
 // v0.1), manifest.json (the signed artifact: a fixed OCI image manifest), statement.json (the
-// in-toto statement v1 the DSSE bundles carry), one *.sigstore.json per entry of BUNDLES below, and
+// in-toto statement v1 the DSSE bundles carry), one *.sigstore.json per entry of BUNDLES below,
+// simple-signing.json with legacy-python.sigstore.json (a legacy cosign signature's payload and
+// sigstore-python's bundle over it, entry LEGACY of interop.json), and
 // interop.json: the identity, issuer and digest, each bundle with how it was made and what a
 // conforming verifier must do with it, and the package versions.
 //
@@ -427,6 +429,73 @@ async function main() {
       throw new Error(`${b.file}: expected media type ${want}, the producer wrote ${written.mediaType}`);
     }
   }
+  // A legacy cosign signature (simple signing, cosign 1.x/2.x's default): sigstore-python signs
+  // the simple-signing payload for the manifest digest as a plain artifact (hashedrekord in Rekor
+  // v1, a whole-second TSA time); the xtask assembles cosign's `sha256-<hex>.sig` manifest and
+  // annotations around that bundle (sigstore-python does not write OCI signatures).
+  const LEGACY = [];
+  {
+    const payload = Buffer.from(
+      JSON.stringify({
+        critical: {
+          identity: { 'docker-reference': IMAGE },
+          image: { 'docker-manifest-digest': `sha256:${digest}` },
+          type: 'cosign container image signature',
+        },
+        optional: null,
+      })
+    );
+    write('simple-signing.json', payload);
+    await run(
+      sigstorePython,
+      ['--trust-config', trustConfig(true), 'sign', '--identity-token', token, '--rekor-version', '1',
+        '--bundle', path.join(out, 'legacy-python.sigstore.json'), path.join(out, 'simple-signing.json')],
+      { NO_COLOR: '1' }
+    );
+    LEGACY.push({
+      payload: 'simple-signing.json',
+      bundle: 'legacy-python.sigstore.json',
+      producer: pythonVersion.replace(/^sigstore /, 'sigstore-python ') + ' sign (payload); xtask (.sig layout)',
+      rekor: 'v1 hashedrekord 0.0.1',
+      tsa: 'whole seconds',
+      expect: 'verify',
+    });
+  }
+  // An SLSA provenance v1 attestation for the manifest, from the @sigstore/cli `attest` command
+  // (logged as an `intoto` entry, v0.3 DSSE bundle): `trustpull verify-attestation --type
+  // slsaprovenance1` must find it once attach.cjs has attached it.
+  const ATTESTATIONS = [];
+  {
+    const slsa = 'https://slsa.dev/provenance/v1';
+    write(
+      'statement-slsa.json',
+      JSON.stringify({
+        _type: 'https://in-toto.io/Statement/v1',
+        subject: [{ name: IMAGE, digest: { sha256: digest } }],
+        predicateType: slsa,
+        predicate: {
+          buildDefinition: {
+            buildType: 'https://trustpull.test/interop/build/v1',
+            externalParameters: { workflow: 'release' },
+          },
+          runDetails: { builder: { id: 'https://github.com/trustpull/interop-fixture/.github/workflows/release.yml' } },
+        },
+      })
+    );
+    tsaMillis = null;
+    await run(
+      process.execPath,
+      [cli, 'attest', path.join(out, 'statement-slsa.json'), '--fulcio-url', base, '--rekor-url', base,
+        '--tsa-server-url', base, '--payload-type', IN_TOTO, '--output-file', path.join(out, 'attest-slsa.sigstore.json')],
+      { CI: 'true', SIGSTORE_ID_TOKEN: token, NO_COLOR: '1' }
+    );
+    ATTESTATIONS.push({
+      file: 'attest-slsa.sigstore.json',
+      predicateType: slsa,
+      producer: `@sigstore/cli ${version('@sigstore/cli')} attest`,
+      expect: 'verify',
+    });
+  }
   server.close();
   fs.rmSync(configDir, { recursive: true, force: true });
 
@@ -437,6 +506,8 @@ async function main() {
     digest: `sha256:${digest}`,
     predicateType: COSIGN_PREDICATE,
     bundles: BUNDLES,
+    legacy: LEGACY,
+    attestations: ATTESTATIONS,
     producedAt: new Date().toISOString(),
     versions: {
       node: process.version,

@@ -295,4 +295,24 @@ impl SignatureSource for SlowSource {
     ) -> Result<Vec<u8>, SignatureSourceError> {
         self.inner.bundle(subject, candidate).await
     }
+
+    async fn legacy_candidates(
+        &self,
+        subject: &ImageSubject,
+        digest: &Digest,
+        referrers: &[SignatureCandidate],
+        kind: trustpull_verifier::LegacyKind,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        self.inner
+            .legacy_candidates(subject, digest, referrers, kind)
+            .await
+    }
+
+    async fn legacy_signature(
+        &self,
+        subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<trustpull_verifier::LegacySignature, SignatureSourceError> {
+        self.inner.legacy_signature(subject, candidate).await
+    }
 }

@@ -20,7 +20,11 @@
 //! the bundle with `sigstore attach` (`xtask/interop/attach.cjs`; @sigstore/oci writes the
 //! referrer manifest and the `sha256-<hex>` fallback index), then runs `trustpull verify` on
 //! each image: bundles marked `verify` pass by digest and by tag and fail for another identity;
-//! known gaps fail for their recorded reason.
+//! known gaps fail for their recorded reason. Then the legacy leg (`interop_legacy.rs`): the
+//! simple-signing payload sigstore-python signed, assembled into cosign's `sha256-<hex>.sig`
+//! manifest, pushed, and verified (and rejected for another identity or a flipped signature).
+//! Attestations (`interop.json`'s `attestations`: an SLSA provenance v1 statement from
+//! `@sigstore/cli attest`) are attached the same way and checked with `verify-attestation`.
 //!
 //! `--out DIR` keeps the producer's output there (`--out tests/fixtures/interop` refreshes the
 //! vendored fixtures); without it a temporary directory is used and removed on success. Node.js
@@ -391,13 +395,70 @@ fn check_registry(trustpull: &Path, dir: &Path) -> Result<(), String> {
         let placed: Value =
             serde_json::from_str(line).map_err(|e| format!("attach.cjs printed {line:?}: {e}"))?;
         let (file, image) = (text(&placed, "file"), text(&placed, "image"));
-        let entry = doc
-            .get("bundles")
-            .and_then(Value::as_array)
-            .and_then(|b| b.iter().find(|b| text(b, "file") == file))
-            .ok_or_else(|| {
-                format!("attach.cjs attached {file}, which interop.json does not list")
-            })?;
+        let listed = |list: &str| {
+            doc.get(list)
+                .and_then(Value::as_array)
+                .and_then(|b| b.iter().find(|b| text(b, "file") == file))
+        };
+        if let Some(attestation) = listed("attestations") {
+            // An attestation, not a signature: `verify-attestation` must find it by type.
+            let predicate_type = text(attestation, "predicateType");
+            let verify_attestation = |kind: &str, identity: &str| -> Vec<String> {
+                [
+                    "verify-attestation",
+                    image.as_str(),
+                    "--type",
+                    kind,
+                    "--plain-http",
+                    "--certificate-identity",
+                    identity,
+                    "--certificate-oidc-issuer",
+                    &issuer,
+                    "--trusted-root",
+                    &root,
+                ]
+                .map(str::to_owned)
+                .to_vec()
+            };
+            for (what, args, want) in [
+                (
+                    "verifies the attestation by its type",
+                    verify_attestation(&predicate_type, &identity),
+                    Want::Verified,
+                ),
+                (
+                    "rejects another predicate type",
+                    verify_attestation("spdxjson", &identity),
+                    Want::Rejected(None),
+                ),
+                (
+                    "rejects another identity",
+                    verify_attestation(&predicate_type, OTHER_IDENTITY),
+                    Want::Rejected(None),
+                ),
+            ] {
+                runs += 1;
+                let output = Command::new(trustpull)
+                    .args(&args)
+                    .env("DOCKER_CONFIG", &docker)
+                    .output()
+                    .map_err(|e| format!("cannot run {}: {e}", trustpull.display()))?;
+                match judge(&output, want) {
+                    Ok(()) => eprintln!("ok    registry {file}: {what}"),
+                    Err(surprise) => {
+                        eprintln!("FAIL  registry {file}: {what}: {surprise}");
+                        failures.push(format!(
+                            "registry {file}: {what}: {surprise}\n      trustpull {}",
+                            args.join(" ")
+                        ));
+                    }
+                }
+            }
+            continue;
+        }
+        let entry = listed("bundles").ok_or_else(|| {
+            format!("attach.cjs attached {file}, which interop.json does not list")
+        })?;
         let by_tag = match image.split_once('@') {
             Some((repo, _)) => format!("{repo}:interop"),
             None => {
@@ -466,10 +527,20 @@ fn check_registry(trustpull: &Path, dir: &Path) -> Result<(), String> {
             }
         }
     }
-    drop(registry);
     if runs == 0 {
         return Err("attach.cjs attached nothing".into());
     }
+    let (legacy_failures, legacy_runs) = crate::interop_legacy::check(
+        trustpull,
+        &registry,
+        (REGISTRY_USER, REGISTRY_PASSWORD),
+        dir,
+        &doc,
+        OTHER_IDENTITY,
+    )?;
+    failures.extend(legacy_failures);
+    runs += legacy_runs;
+    drop(registry);
     if failures.is_empty() {
         eprintln!("interop: {runs} registry runs as expected (sigstore attach → trustpull verify)");
         Ok(())

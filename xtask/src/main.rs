@@ -23,6 +23,7 @@ mod fuzz;
 mod install;
 mod interop;
 mod interop_tuf;
+mod interop_legacy;
 mod push;
 mod registry;
 #[cfg(test)]

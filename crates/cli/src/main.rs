@@ -22,6 +22,7 @@ mod trust_root;
 mod uninstall;
 mod upgrade;
 mod verify;
+mod verify_attestation;
 mod verify_bundle;
 
 use std::process::ExitCode;
@@ -64,6 +65,8 @@ enum Command {
     Upgrade(upgrade::Args),
     /// Verify an image in a registry: a Sigstore signature must satisfy the signer policy.
     Verify(verify::Args),
+    /// Verify an image's in-toto attestations of one predicate type (SLSA provenance, SBOMs, …).
+    VerifyAttestation(verify_attestation::Args),
     /// Re-check installed backends' receipts against today's gallery policies.
     VerifyInstalled(install::VerifyArgs),
     /// Verify one Sigstore bundle for a file or digest (sigstore-conformance protocol).
@@ -91,6 +94,7 @@ impl Command {
             Self::Uninstall(a) => a.output == Json,
             Self::Upgrade(a) => a.output == Json,
             Self::Verify(a) => a.output == Json,
+            Self::VerifyAttestation(a) => a.output == Json,
             Self::VerifyInstalled(a) => a.output == Json,
             Self::VerifyBundle(_) | Self::Completions(_) | Self::Man => false,
             Self::TrustRoot { command } => command.output() == Json,
@@ -126,6 +130,7 @@ async fn run(command: Command, quiet: bool) -> Result<(), CliError> {
         Command::Uninstall(args) => uninstall::run(args).await,
         Command::Upgrade(args) => upgrade::run(args, quiet).await,
         Command::Verify(args) => verify::run(args).await,
+        Command::VerifyAttestation(args) => verify_attestation::run(args).await,
         Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::Completions(args) => completions::run(&args, Cli::command()),
         Command::Man => completions::man(Cli::command()),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use trustpull_downloader::{Downloader, DownloaderBuilder, ImageLocation};
-use trustpull_policy::{PolicySpec, SignedBy, TrustPolicy};
+use trustpull_policy::{FulcioClaim, PolicySpec, SignedBy, TrustPolicy};
 use trustpull_referrers::{Credentials, DiscoveryOptions, DockerConfig, RegistryClient};
 use trustpull_verifier::{ImageVerifier, TrustRoot, TrustRootError, TrustRootSource, TufCache};
 
@@ -54,12 +54,54 @@ pub struct TrustArgs {
     /// Which digest's signature counts for a platform image selected from an index.
     #[arg(long, value_enum, default_value_t = Signed::Either)]
     pub signed: Signed,
+    /// The exact GitHub workflow repository claim (e.g. acme/backends) the certificate must carry.
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub certificate_github_workflow_repository: Option<String>,
+    /// The exact GitHub workflow ref claim (e.g. refs/heads/main).
+    #[arg(long, value_name = "REF")]
+    pub certificate_github_workflow_ref: Option<String>,
+    /// The exact GitHub workflow commit SHA claim.
+    #[arg(long, value_name = "SHA")]
+    pub certificate_github_workflow_sha: Option<String>,
+    /// The exact GitHub workflow name claim.
+    #[arg(long, value_name = "NAME")]
+    pub certificate_github_workflow_name: Option<String>,
+    /// The exact GitHub workflow trigger claim (e.g. push).
+    #[arg(long, value_name = "EVENT")]
+    pub certificate_github_workflow_trigger: Option<String>,
 }
 
 impl TrustArgs {
     /// The validated policy; a bad flag value is a usage error.
     pub fn policy(&self) -> Result<TrustPolicy, CliError> {
+        // cosign's claim flags, as the policy's `extensions:` (the same Fulcio claim names).
+        let extensions = [
+            (
+                FulcioClaim::GithubWorkflowRepository,
+                &self.certificate_github_workflow_repository,
+            ),
+            (
+                FulcioClaim::GithubWorkflowRef,
+                &self.certificate_github_workflow_ref,
+            ),
+            (
+                FulcioClaim::GithubWorkflowSha,
+                &self.certificate_github_workflow_sha,
+            ),
+            (
+                FulcioClaim::GithubWorkflowName,
+                &self.certificate_github_workflow_name,
+            ),
+            (
+                FulcioClaim::GithubWorkflowTrigger,
+                &self.certificate_github_workflow_trigger,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(claim, value)| value.clone().map(|v| (claim.name().to_owned(), v)))
+        .collect();
         TrustPolicy::new(PolicySpec {
+            extensions,
             identity: self.certificate_identity.clone(),
             identity_regex: self.certificate_identity_regexp.clone(),
             issuer: self.certificate_oidc_issuer.clone(),

@@ -101,15 +101,16 @@ pub async fn run(args: Args) -> Result<(), CliError> {
                 "index_digest": subject.index_digest(),
                 "platform": subject.platform().map(ToString::to_string),
                 "verified": true,
-                "format": "bundle",
+                "format": receipt.format(),
                 "receipt": output::to_json(receipt)?,
             }),
         ),
         Output::Text => output::line(format_args!(
-            "verified {subject}: signed by {} ({}) on the {target} digest {}",
+            "verified {subject}: signed by {} ({}) on the {target} digest {} ({} signature)",
             receipt.identity(),
             receipt.issuer().unwrap_or("no issuer"),
-            receipt.signed_digest()
+            receipt.signed_digest(),
+            receipt.format()
         )),
     }
     Ok(())

@@ -6,7 +6,9 @@
 //! digest the layout must hold exactly one untagged-or-tagged image entry. Signatures are
 //! referrer manifests listed in `index.json` (directly, or inside an index listed there, such as
 //! a `sha256-<hex>` referrers-tag index) whose `subject` is the digest and whose artifactType or
-//! single layer is a Sigstore bundle.
+//! single layer is a Sigstore bundle. Legacy cosign signatures: the manifest `index.json` tags
+//! `sha256-<hex>.sig` (its simple-signing layers), and old-format referrers (artifactType
+//! `application/vnd.dev.cosign.artifact.sig.v1+json`) listed like bundle referrers.
 
 use std::path::{Path, PathBuf};
 
@@ -15,11 +17,14 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::AsyncReadExt;
 use trustpull_policy::Digest;
-use trustpull_verifier::{CandidateList, ImageSubject, SignatureCandidate, SignatureSource};
+use trustpull_verifier::{
+    CandidateList, ImageSubject, LegacyLayer, LegacySignature, SignatureCandidate, SignatureSource,
+};
 
 use trustpull_referrers::{
     is_bundle_media_type, is_index_media_type, is_manifest_media_type, Descriptor,
     DiscoveryOptions, ImageIndex, ImageManifest, Limits, ANNOTATION_CREATED,
+    COSIGN_SIGNATURE_ARTIFACT_TYPE,
 };
 
 use crate::location::{ImageLocation, LayoutLocation, LayoutSelector};
@@ -343,6 +348,10 @@ impl SignatureSource for LayoutSource {
                 continue;
             }
             let artifact_type = m.artifact_type.clone().or_else(|| d.artifact_type.clone());
+            if artifact_type.as_deref() == Some(COSIGN_SIGNATURE_ARTIFACT_TYPE) {
+                found.push(SignatureCandidate::legacy_referrer(d.digest.clone()));
+                continue;
+            }
             let is_bundle = artifact_type.as_deref().is_some_and(is_bundle_media_type)
                 || matches!(m.layers.as_slice(), [l] if is_bundle_media_type(&l.media_type));
             if !is_bundle {
@@ -361,10 +370,9 @@ impl SignatureSource for LayoutSource {
         // future or unparsable ones (every layout candidate was classified by its manifest).
         found.sort_by_key(|c| self.discovery.rank(c.created(), true));
         let limit = self.limits.max_referrers;
-        Ok(CandidateList {
-            candidates: found,
-            truncated: cut.then(|| format!("more than {limit} manifests listed in the layout")),
-        })
+        let mut list = CandidateList::complete(found);
+        list.truncated = cut.then(|| format!("more than {limit} manifests listed in the layout"));
+        Ok(list)
     }
 
     async fn bundle(
@@ -400,5 +408,113 @@ impl SignatureSource for LayoutSource {
             .await
             .map_err(|e| bad(crate::error::error_chain(&e)))?;
         Ok(bundle.to_vec())
+    }
+
+    async fn legacy_candidates(
+        &self,
+        subject: &ImageSubject,
+        digest: &Digest,
+        referrers: &[SignatureCandidate],
+        kind: trustpull_verifier::LegacyKind,
+    ) -> Result<CandidateList, trustpull_verifier::SignatureSourceError> {
+        let tag = format!("sha256-{}.{}", digest.hex(), kind.tag_suffix());
+        let tagged: Vec<Digest> = self
+            .index()
+            .await
+            .map_err(|e| lookup_failed(self, &e))?
+            .manifests
+            .into_iter()
+            .filter(|d| d.annotations.get(ANNOTATION_REF_NAME) == Some(&tag))
+            .map(|d| d.digest)
+            .collect();
+        let mut subjects = vec![subject.digest().clone()];
+        subjects.extend(subject.index_digest().cloned());
+        let mut list = CandidateList::default();
+        let manifests = tagged
+            .into_iter()
+            .map(|d| (d, false))
+            .chain(referrers.iter().map(|c| (c.digest().clone(), true)));
+        for (manifest, is_referrer) in manifests {
+            let unusable = |reason: String| {
+                (
+                    SignatureCandidate::legacy_referrer(manifest.clone()),
+                    trustpull_verifier::SignatureSourceError::BadCandidate {
+                        candidate: manifest.clone(),
+                        reason,
+                    },
+                )
+            };
+            let m: ImageManifest = match self
+                .read_blob(&manifest, self.limits.max_manifest_bytes)
+                .await
+            {
+                Ok(bytes) => match serde_json::from_slice(&bytes) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        list.unusable
+                            .push(unusable(format!("signature manifest does not parse: {e}")));
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    list.unusable.push(unusable(crate::error::error_chain(&e)));
+                    continue;
+                }
+            };
+            if is_referrer
+                && !m
+                    .subject
+                    .as_ref()
+                    .is_some_and(|s| subjects.contains(&s.digest))
+            {
+                list.unusable
+                    .push(unusable("its subject is not this image".to_owned()));
+                continue;
+            }
+            for (index, layer) in m.layers.into_iter().enumerate() {
+                if layer.media_type != kind.layer_media_type() {
+                    continue;
+                }
+                list.candidates.push(SignatureCandidate::legacy(
+                    manifest.clone(),
+                    LegacyLayer {
+                        index,
+                        digest: layer.digest,
+                        size: layer.size,
+                        annotations: layer.annotations,
+                    },
+                ));
+            }
+        }
+        Ok(list)
+    }
+
+    async fn legacy_signature(
+        &self,
+        _subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<LegacySignature, trustpull_verifier::SignatureSourceError> {
+        let bad = |reason: String| trustpull_verifier::SignatureSourceError::BadCandidate {
+            candidate: candidate.digest().clone(),
+            reason,
+        };
+        let Some(layer) = candidate.layer() else {
+            return Err(bad("not a legacy signature layer".into()));
+        };
+        let limit = self.limits.max_bundle_bytes;
+        if layer.size > limit {
+            return Err(bad(format!(
+                "signature payload is {} bytes, more than {limit}",
+                layer.size
+            )));
+        }
+        let payload = self
+            .read_blob(&layer.digest, layer.size)
+            .await
+            .map_err(|e| bad(crate::error::error_chain(&e)))?;
+        Ok(LegacySignature {
+            payload: payload.to_vec(),
+            annotations: layer.annotations.clone(),
+        })
     }
 }

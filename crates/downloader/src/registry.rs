@@ -3,7 +3,10 @@
 //! retries, capped and hashed reads).
 //!
 //! Signature candidates come from [`RegistryClient::discover_signatures`] (referrers API, else
-//! the `sha256-<hex>` tag, DESIGN.md §5); bundles from [`RegistryClient::fetch_signature_bundle`],
+//! the `sha256-<hex>` tag, DESIGN.md §5; old-format cosign referrers it lists become legacy
+//! candidates), legacy ones from [`RegistryClient::discover_legacy_signatures`] (the
+//! `sha256-<hex>.sig` tag, one candidate per simple-signing layer, payloads by
+//! [`RegistryClient::fetch_legacy_payload`]); bundles from [`RegistryClient::fetch_signature_bundle`],
 //! which fetches the referrer manifest and its single bundle layer by digest, capped, and checks
 //! that the manifest's subject is the image (or, for a platform child, its index).
 //!
@@ -17,10 +20,11 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use trustpull_policy::Digest;
 use trustpull_referrers::{
-    DiscoveryOptions, ImageReference, RegistryClient, RegistryError, RegistryErrorKind,
+    DiscoveryOptions, ImageReference, LegacyTag, RegistryClient, RegistryError, RegistryErrorKind,
 };
 use trustpull_verifier::{
-    CandidateList, ImageSubject, SignatureCandidate, SignatureSource, SignatureSourceError,
+    CandidateList, ImageSubject, LegacyKind, LegacyLayer, LegacySignature, SignatureCandidate,
+    SignatureSource, SignatureSourceError,
 };
 
 use crate::location::ImageLocation;
@@ -148,9 +152,8 @@ impl SignatureSource for RegistrySource {
             .discover_signatures(self.image.repository(), digest, &self.discovery)
             .await
             .map_err(|e| self.signature_error(digest, &e))?;
-        Ok(CandidateList {
-            truncated: found.truncated.map(|t| t.to_string()),
-            candidates: found
+        let mut list = CandidateList::complete(
+            found
                 .candidates
                 .into_iter()
                 .map(|c| {
@@ -163,8 +166,16 @@ impl SignatureSource for RegistrySource {
                     }
                     out
                 })
+                .chain(
+                    found
+                        .legacy_referrers
+                        .into_iter()
+                        .map(SignatureCandidate::legacy_referrer),
+                )
                 .collect(),
-        })
+        );
+        list.truncated = found.truncated.map(|t| t.to_string());
+        Ok(list)
     }
 
     async fn bundle(
@@ -184,6 +195,107 @@ impl SignatureSource for RegistrySource {
             Err(e) => Err(SignatureSourceError::BadCandidate {
                 candidate: candidate.digest().clone(),
                 reason: e.to_string(),
+            }),
+        }
+    }
+
+    async fn legacy_candidates(
+        &self,
+        subject: &ImageSubject,
+        digest: &Digest,
+        referrers: &[SignatureCandidate],
+        kind: LegacyKind,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        let mut subjects = vec![subject.digest().clone()];
+        subjects.extend(subject.index_digest().cloned());
+        let referrers: Vec<Digest> = referrers.iter().map(|c| c.digest().clone()).collect();
+        let found = match self
+            .client
+            .discover_legacy_signatures(
+                self.image.repository(),
+                digest,
+                match kind {
+                    LegacyKind::Attestation => LegacyTag::Attestations,
+                    _ => LegacyTag::Signatures,
+                },
+                &referrers,
+                &subjects,
+            )
+            .await
+        {
+            Ok(found) => found,
+            Err(e) if e.is_unavailable() => return Err(self.signature_error(digest, &e)),
+            Err(e) => {
+                return Err(SignatureSourceError::BadCandidate {
+                    candidate: digest.clone(),
+                    reason: format!(
+                        "the sha256-{}.{} manifest: {e}",
+                        digest.hex(),
+                        kind.tag_suffix()
+                    ),
+                })
+            }
+        };
+        let mut list = CandidateList::complete(
+            found
+                .manifests
+                .into_iter()
+                .flat_map(|m| {
+                    let manifest = m.digest;
+                    m.layers.into_iter().map(move |(index, layer)| {
+                        SignatureCandidate::legacy(
+                            manifest.clone(),
+                            LegacyLayer {
+                                index,
+                                digest: layer.digest,
+                                size: layer.size,
+                                annotations: layer.annotations,
+                            },
+                        )
+                    })
+                })
+                .collect(),
+        );
+        list.unusable = found
+            .skipped
+            .into_iter()
+            .map(|s| {
+                (
+                    SignatureCandidate::legacy_referrer(s.manifest_digest.clone()),
+                    SignatureSourceError::BadCandidate {
+                        candidate: s.manifest_digest,
+                        reason: s.reason.to_string(),
+                    },
+                )
+            })
+            .collect();
+        Ok(list)
+    }
+
+    async fn legacy_signature(
+        &self,
+        _subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<LegacySignature, SignatureSourceError> {
+        let Some(layer) = candidate.layer() else {
+            return Err(SignatureSourceError::BadCandidate {
+                candidate: candidate.digest().clone(),
+                reason: "not a legacy signature layer".into(),
+            });
+        };
+        match self
+            .client
+            .fetch_legacy_payload(self.image.repository(), &layer.digest, layer.size)
+            .await
+        {
+            Ok(payload) => Ok(LegacySignature {
+                payload: payload.to_vec(),
+                annotations: layer.annotations.clone(),
+            }),
+            Err(e) if e.is_unavailable() => Err(self.signature_error(&layer.digest, &e)),
+            Err(e) => Err(SignatureSourceError::BadCandidate {
+                candidate: candidate.digest().clone(),
+                reason: format!("layer {}: {e}", layer.index),
             }),
         }
     }

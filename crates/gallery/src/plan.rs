@@ -276,6 +276,43 @@ mod tests {
         );
     }
 
+    /// `require_attestations:` rides on the gallery's policy: OCI sources plan the cosign
+    /// verifier with it (which refuses unless each type is attested), tarballs stay refused.
+    #[test]
+    fn required_attestations_keep_the_table_and_reach_the_verifier() {
+        let slsa = "https://slsa.dev/provenance/v1";
+        let mut g = gallery(true);
+        g.verification = Some(
+            TrustPolicy::new(PolicySpec {
+                issuer: Some("https://i".into()),
+                identity: Some("me".into()),
+                require_attestations: vec![slsa.into()],
+                ..PolicySpec::default()
+            })
+            .expect("valid"),
+        );
+        for (uri, sha, strict, expected) in [
+            ("quay.io/acme/b:v1", None, false, Row::Cosign),
+            ("oci-layout:/srv/b:v1", None, true, Row::Cosign),
+            (
+                "https://example.com/b.tar.gz",
+                Some(SHA),
+                false,
+                Row::Refuse,
+            ),
+        ] {
+            let p = plan(&entry(uri, sha), &g, strict);
+            assert_eq!(classify(&p.primary), expected, "{uri}");
+            if let SourcePlan::Oci {
+                verifier: VerifierChoice::Cosign(policy),
+                ..
+            } = &p.primary
+            {
+                assert_eq!(policy.require_attestations(), [slsa]);
+            }
+        }
+    }
+
     #[test]
     fn entry_without_uri_is_refused() {
         let mut e = entry("", None);

@@ -37,4 +37,6 @@ pub use claims::{FulcioClaim, FULCIO_OID_ARC};
 pub use digest::{Digest, DigestError};
 pub use evaluate::{evaluate, PolicyViolation, SignerFacts};
 pub use platform::{Platform, PlatformParseError};
-pub use policy::{PolicyError, PolicySpec, SignedBy, TrustPolicy, COSIGN_SIGN_PREDICATE};
+pub use policy::{
+    PolicyError, PolicySpec, SignatureFormat, SignedBy, TrustPolicy, COSIGN_SIGN_PREDICATE,
+};

@@ -26,6 +26,39 @@ pub enum SignedBy {
     Either,
 }
 
+/// A signature format a policy accepts (DESIGN §3, §6): `formats: [bundle, legacy]`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureFormat {
+    /// A Sigstore bundle (v0.1–v0.3) found as an OCI referrer (`cosign sign --new-bundle-format`).
+    #[default]
+    Bundle,
+    /// cosign's simple-signing signature: a `sha256-<hex>.sig` tag (or an old-format referrer)
+    /// whose layers carry the payload, with signature, certificate and Rekor SET in annotations.
+    Legacy,
+}
+
+impl SignatureFormat {
+    /// Every format, in the order a verifier tries them.
+    pub const ALL: [SignatureFormat; 2] = [SignatureFormat::Bundle, SignatureFormat::Legacy];
+
+    /// The name used in policies and receipts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bundle => "bundle",
+            Self::Legacy => "legacy",
+        }
+    }
+}
+
+impl fmt::Display for SignatureFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The `verification:` block as written, before validation. Unknown keys are rejected.
 ///
 /// Build a [`TrustPolicy`] from it with [`TrustPolicy::new`]; nothing else consumes a spec.
@@ -56,6 +89,18 @@ pub struct PolicySpec {
     /// Which digest must carry the signature for an image selected from an index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed: Option<SignedBy>,
+    /// Which signature formats count (default: both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formats: Option<Vec<SignatureFormat>>,
+    /// Predicate types (URIs) that must each be attested for the image, by a signer this policy
+    /// accepts (DESIGN §6). Empty or absent: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require_attestations: Vec<String>,
+    /// Bind signatures to a repository (DESIGN §6, off by default): the legacy payload's
+    /// `critical.identity.docker-reference`, or the in-toto subject's name, must equal this
+    /// (`registry/repository`, e.g. `quay.io/go-skynet/local-ai-backends`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
 }
 
 /// Why a `verification:` block is not a usable policy. Raised at load time, never at install.
@@ -106,6 +151,15 @@ pub enum PolicyError {
     /// `predicate_types: []`.
     #[error("`predicate_types` is empty, so no DSSE bundle could pass; remove it to accept {COSIGN_SIGN_PREDICATE} or list the types to accept")]
     NoPredicateTypes,
+    /// A `require_attestations:` entry that is not a predicate type URI.
+    #[error("`require_attestations` entry {value:?} is not a predicate type URI; write the URI, e.g. https://slsa.dev/provenance/v1")]
+    BadAttestationType {
+        /// The entry as written.
+        value: String,
+    },
+    /// `formats: []`.
+    #[error("`formats` is empty, so no signature could pass; remove it to accept both `bundle` and `legacy`, or list the formats to accept")]
+    NoFormats,
 }
 
 impl PolicyError {
@@ -120,6 +174,8 @@ impl PolicyError {
             Self::BadNotBefore { .. } => "not_before".into(),
             Self::UnknownExtension { name, .. } => format!("extensions.{name}"),
             Self::NoPredicateTypes => "predicate_types".into(),
+            Self::NoFormats => "formats".into(),
+            Self::BadAttestationType { .. } => "require_attestations".into(),
         }
     }
 }
@@ -242,6 +298,7 @@ pub(crate) struct Validated {
     pub(crate) not_before: Option<DateTime<Utc>>,
     pub(crate) predicate_types: Vec<String>,
     signed: SignedBy,
+    formats: Vec<SignatureFormat>,
     fingerprint: Digest,
 }
 
@@ -298,11 +355,31 @@ impl TrustPolicy {
             }
         };
         let signed = spec.signed.unwrap_or_default();
+        if let Some(bad) = spec
+            .require_attestations
+            .iter()
+            .find(|t| !t.contains("://") || t.trim() != t.as_str())
+        {
+            return Err(PolicyError::BadAttestationType { value: bad.clone() });
+        }
+        let repository = non_blank("repository", &spec.repository)?;
+        let formats = match &spec.formats {
+            None => SignatureFormat::ALL.to_vec(),
+            Some(f) if f.is_empty() => return Err(PolicyError::NoFormats),
+            Some(f) => {
+                let mut f = f.clone();
+                f.sort();
+                f.dedup();
+                f
+            }
+        };
         // The fingerprint covers the policy with its defaults filled in, so two spellings of the
         // same policy share cache entries and a changed default changes the fingerprint.
         let normalized = PolicySpec {
             predicate_types: Some(predicate_types.clone()),
             signed: Some(signed),
+            formats: Some(formats.clone()),
+            repository,
             not_before: not_before.map(|t| t.to_rfc3339()),
             ..spec.clone()
         };
@@ -317,6 +394,7 @@ impl TrustPolicy {
             not_before,
             predicate_types,
             signed,
+            formats,
         })))
     }
 
@@ -337,6 +415,26 @@ impl TrustPolicy {
     /// Which digest must carry the signature for an image selected from an index.
     pub fn signed(&self) -> SignedBy {
         self.0.signed
+    }
+
+    /// The accepted signature formats, in the order they are tried (bundles first).
+    pub fn formats(&self) -> &[SignatureFormat] {
+        &self.0.formats
+    }
+
+    /// The repository signatures must name, when the policy binds them to one.
+    pub fn repository(&self) -> Option<&str> {
+        self.0.spec.repository.as_deref()
+    }
+
+    /// The predicate types that must each be attested (in the order written).
+    pub fn require_attestations(&self) -> &[String] {
+        &self.0.spec.require_attestations
+    }
+
+    /// True when signatures of `format` count.
+    pub fn accepts(&self, format: SignatureFormat) -> bool {
+        self.0.formats.contains(&format)
     }
 
     /// The accepted in-toto predicate types.
@@ -425,6 +523,69 @@ mod tests {
             },
             Err(PolicyError::NoPredicateTypes),
         );
+        check(
+            PolicySpec {
+                formats: Some(vec![]),
+                ..spec("https://i", "me")
+            },
+            Err(PolicyError::NoFormats),
+        );
+        check(
+            PolicySpec {
+                repository: Some(" ".into()),
+                ..spec("https://i", "me")
+            },
+            Err(PolicyError::Blank {
+                field: "repository".into(),
+            }),
+        );
+    }
+
+    #[test]
+    fn required_attestations_are_uris_and_fingerprinted() {
+        let none = TrustPolicy::new(spec("https://i", "me")).unwrap();
+        assert!(none.require_attestations().is_empty());
+        let slsa = TrustPolicy::new(PolicySpec {
+            require_attestations: vec!["https://slsa.dev/provenance/v1".into()],
+            ..spec("https://i", "me")
+        })
+        .unwrap();
+        assert_eq!(
+            slsa.require_attestations(),
+            ["https://slsa.dev/provenance/v1"]
+        );
+        assert_ne!(none.fingerprint(), slsa.fingerprint());
+        check(
+            PolicySpec {
+                require_attestations: vec!["slsaprovenance1".into()],
+                ..spec("https://i", "me")
+            },
+            Err(PolicyError::BadAttestationType {
+                value: "slsaprovenance1".into(),
+            }),
+        );
+    }
+
+    #[test]
+    fn formats_default_to_both_and_are_fingerprinted() {
+        let both = TrustPolicy::new(spec("https://i", "me")).unwrap();
+        assert_eq!(both.formats(), SignatureFormat::ALL);
+        let spelled = TrustPolicy::new(PolicySpec {
+            formats: Some(vec![SignatureFormat::Legacy, SignatureFormat::Bundle]),
+            ..spec("https://i", "me")
+        })
+        .unwrap();
+        assert_eq!(both.fingerprint(), spelled.fingerprint());
+        let bundle_only: TrustPolicy =
+            serde_json::from_str(r#"{"issuer":"https://i","identity":"me","formats":["bundle"]}"#)
+                .unwrap();
+        assert!(!bundle_only.accepts(SignatureFormat::Legacy));
+        assert!(bundle_only.accepts(SignatureFormat::Bundle));
+        assert_ne!(both.fingerprint(), bundle_only.fingerprint());
+        assert!(serde_json::from_str::<TrustPolicy>(
+            r#"{"issuer":"https://i","identity":"me","formats":["sig"]}"#
+        )
+        .is_err());
     }
 
     #[test]

@@ -60,7 +60,9 @@ use crate::manifest::{
     is_bundle_media_type, Descriptor, ImageIndex, ImageManifest, ANNOTATION_CREATED,
     MANIFEST_ACCEPT, OCI_EMPTY, OCI_INDEX, SIGSTORE_BUNDLE_V03,
 };
-use crate::{RegistryClient, RegistryError, RegistryErrorKind, Repository};
+use crate::{
+    RegistryClient, RegistryError, RegistryErrorKind, Repository, COSIGN_SIGNATURE_ARTIFACT_TYPE,
+};
 
 /// Where a candidate was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,6 +110,12 @@ pub struct Discovery {
     /// Set when something listed was not considered: which limit cut the list (the first one
     /// hit). Then the absence of a valid signature among `candidates` proves nothing.
     pub truncated: Option<DiscoveryTruncation>,
+    /// Listed descriptors of artifactType [`crate::COSIGN_SIGNATURE_ARTIFACT_TYPE`] (cosign's
+    /// old-format signatures in referrers mode), for
+    /// [`RegistryClient::discover_legacy_signatures`]. Found only when the listing includes
+    /// them: the referrers tag index always does, a referrers API that applies the bundle
+    /// artifactType filter does not.
+    pub legacy_referrers: Vec<Digest>,
 }
 
 /// Per-call settings of [`RegistryClient::discover_signatures`].
@@ -259,6 +267,7 @@ impl RegistryClient {
         let mut seen = HashSet::new();
         let mut ranked = Vec::new();
         let mut untyped = Vec::new();
+        let mut legacy_referrers = Vec::new();
         for d in descriptors {
             if !seen.insert(d.digest.clone()) {
                 continue;
@@ -281,6 +290,7 @@ impl RegistryClient {
                     });
                 }
                 None | Some(OCI_EMPTY) => untyped.push(d),
+                Some(COSIGN_SIGNATURE_ARTIFACT_TYPE) => legacy_referrers.push(d.digest.clone()),
                 Some(_) => {}
             }
         }
@@ -322,6 +332,7 @@ impl RegistryClient {
             candidates: ranked.into_iter().map(|r| r.candidate).collect(),
             skipped,
             truncated,
+            legacy_referrers,
         })
     }
 

@@ -48,6 +48,7 @@ mod client;
 mod credentials;
 pub mod discovery;
 mod error;
+mod legacy;
 mod limits;
 mod manifest;
 mod reference;
@@ -63,6 +64,10 @@ pub use discovery::{
     SignatureBundle, SignatureCandidate, SkippedReferrer,
 };
 pub use error::{RegistryError, RegistryErrorKind};
+pub use legacy::{
+    LegacyDiscovery, LegacyManifest, LegacySource, LegacyTag, COSIGN_SIGNATURE_ARTIFACT_TYPE,
+    COSIGN_SIMPLE_SIGNING, DSSE_ENVELOPE,
+};
 pub use limits::Limits;
 pub use manifest::{
     effective_media_type, is_bundle_media_type, is_index_media_type, is_manifest_media_type,

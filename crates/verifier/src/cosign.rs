@@ -10,6 +10,13 @@
 //! short ([`SignatureSourceError::Inconclusive`]). An index signature counts only if the index
 //! bytes hash to the index digest and list the manifest for the platform
 //! ([`VerifyError::IndexMismatch`] otherwise).
+//!
+//! Formats (policy `formats:`): Sigstore bundles are tried first. Only when none passed, and the
+//! policy accepts legacy signatures, does it ask the source for legacy candidates (the
+//! `sha256-<hex>.sig` tag's layers and old-format referrers), each verified by
+//! [`crate::verify_legacy`] through the same bundle core, with its own candidate budget so
+//! neither format can starve the other. A rejection lists the candidates of both formats;
+//! candidates of a format the policy refuses are listed as such and never fetched.
 
 use std::sync::Arc;
 
@@ -18,10 +25,14 @@ use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, StreamExt};
 use trustpull_policy::{Digest, Platform, SignedBy, TrustPolicy};
 
+use trustpull_policy::SignatureFormat;
+
+use crate::repository;
+
 use crate::{
-    verify_bundle, CacheScope, CandidateReason, CandidateRejection, ImageSubject, ImageVerifier,
-    Receipt, Rejection, SignatureCandidate, SignatureSource, SignatureSourceError, SignedTarget,
-    TrustRoot, Verification, VerifiedBundle, VerifyError,
+    verify_bundle, verify_legacy, CacheScope, CandidateList, CandidateReason, CandidateRejection,
+    ImageSubject, ImageVerifier, Receipt, Rejection, SignatureCandidate, SignatureSource,
+    SignatureSourceError, SignedTarget, TrustRoot, Verification, VerifiedBundle, VerifyError,
 };
 
 /// How many candidates are verified at most, by default (DESIGN.md §5).
@@ -73,6 +84,16 @@ impl CosignVerifier {
         &self.policy
     }
 
+    /// How many candidates are verified at most.
+    pub(crate) fn max_candidates(&self) -> usize {
+        self.max_candidates
+    }
+
+    /// How many candidates are verified at once.
+    pub(crate) fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
     /// The trust root this verifier uses.
     pub fn trust_root(&self) -> &TrustRoot {
         &self.root
@@ -88,7 +109,7 @@ impl CosignVerifier {
     }
 
     /// The digests whose signatures count for `subject`, in the order they are tried.
-    fn targets(&self, subject: &ImageSubject) -> Vec<(Digest, SignedTarget)> {
+    pub(crate) fn targets(&self, subject: &ImageSubject) -> Vec<(Digest, SignedTarget)> {
         let manifest = (subject.digest().clone(), SignedTarget::Manifest);
         let index = subject
             .index_digest()
@@ -109,17 +130,129 @@ impl CosignVerifier {
         signs: &Digest,
         candidate: &SignatureCandidate,
     ) -> Result<VerifiedBundle, CandidateReason> {
-        let bundle = signatures
-            .bundle(subject, candidate)
-            .await
-            .map_err(CandidateReason::Source)?;
-        verify_bundle(&bundle, signs, &self.policy, &self.root).map_err(CandidateReason::Bundle)
+        if !self.policy.accepts(candidate.format()) {
+            return Err(CandidateReason::FormatRefused {
+                format: candidate.format(),
+                accepted: self
+                    .policy
+                    .formats()
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        match candidate.format() {
+            SignatureFormat::Legacy => {
+                let signature = signatures
+                    .legacy_signature(subject, candidate)
+                    .await
+                    .map_err(CandidateReason::Source)?;
+                let verified = verify_legacy(&signature, signs, &self.policy, &self.root)
+                    .map_err(CandidateReason::Legacy)?;
+                repository::check(
+                    self.policy.repository(),
+                    repository::of_payload(&signature.payload),
+                )?;
+                Ok(verified)
+            }
+            _ => {
+                let bundle = signatures
+                    .bundle(subject, candidate)
+                    .await
+                    .map_err(CandidateReason::Source)?;
+                let verified = verify_bundle(&bundle, signs, &self.policy, &self.root)
+                    .map_err(CandidateReason::Bundle)?;
+                repository::check(
+                    self.policy.repository(),
+                    repository::of_bundle(&bundle, signs),
+                )?;
+                Ok(verified)
+            }
+        }
+    }
+
+    /// Verifies `work` (at most `max_candidates` of it, `concurrency` at a time) until one
+    /// passes; records every failure in `attempt`.
+    async fn try_candidates(
+        &self,
+        signatures: &dyn SignatureSource,
+        subject: &ImageSubject,
+        mut work: Vec<(Digest, SignedTarget, SignatureCandidate)>,
+        attempt: &mut Attempt,
+    ) -> Option<Receipt> {
+        if work.len() > self.max_candidates {
+            attempt.truncated.get_or_insert(format!(
+                "the verifier's bound of {} candidates ({} listed)",
+                self.max_candidates,
+                work.len()
+            ));
+            work.truncate(self.max_candidates);
+        }
+        // Boxed up front: a closure returning the future trips the compiler's Send inference.
+        let checks: Vec<BoxFuture<'_, (usize, Outcome)>> = work
+            .iter()
+            .enumerate()
+            .map(|(i, (signs, _, candidate))| {
+                let check = self.check(signatures, subject, signs, candidate);
+                async move {
+                    match check.await {
+                        Ok(v) => (i, Outcome::Passed(Box::new(v))),
+                        Err(reason) => (i, Outcome::Failed(reason)),
+                    }
+                }
+                .boxed()
+            })
+            .collect();
+        let mut results = stream::iter(checks).buffer_unordered(self.concurrency);
+        let mut failures: Vec<(usize, CandidateReason)> = Vec::new();
+        while let Some((i, outcome)) = results.next().await {
+            match outcome {
+                Outcome::Passed(v) => {
+                    let (signs, target, candidate) = &work[i];
+                    return Some(receipt(subject, signs, *target, candidate, &v));
+                }
+                Outcome::Failed(reason) => failures.push((i, reason)),
+            }
+        }
+        failures.sort_by_key(|(i, _)| *i);
+        attempt
+            .failures
+            .extend(failures.into_iter().map(|(i, reason)| CandidateRejection {
+                candidate: work[i].2.clone(),
+                signs: work[i].0.clone(),
+                reason,
+            }));
+        None
+    }
+}
+
+/// What the candidates tried so far left behind: every failure, and which limit cut a list.
+#[derive(Default)]
+struct Attempt {
+    failures: Vec<CandidateRejection>,
+    truncated: Option<String>,
+}
+
+impl Attempt {
+    /// Takes in a listing: its truncation and the candidates the source found unusable.
+    fn listed(&mut self, signs: &Digest, list: &mut CandidateList) {
+        if let Some(t) = list.truncated.take() {
+            self.truncated.get_or_insert(t);
+        }
+        for (candidate, e) in list.unusable.drain(..) {
+            self.failures.push(CandidateRejection {
+                candidate,
+                signs: signs.clone(),
+                reason: CandidateReason::Source(e),
+            });
+        }
     }
 }
 
 /// Checks that the index a manifest was selected from is the one its digest names and lists
 /// the manifest (for the subject's platform): only then does an index signature vouch for it.
-fn check_index_membership(subject: &ImageSubject) -> Result<(), VerifyError> {
+pub(crate) fn check_index_membership(subject: &ImageSubject) -> Result<(), VerifyError> {
     let (Some(index), Some(bytes)) = (subject.index_digest(), subject.index_bytes()) else {
         return Ok(());
     };
@@ -205,104 +338,142 @@ impl ImageVerifier for CosignVerifier {
         subject: &ImageSubject,
         signatures: &dyn SignatureSource,
     ) -> Result<Verification, VerifyError> {
+        let mut receipt = self.verify_signatures(subject, signatures).await?;
+        // Required attestations (`require_attestations:`), each by a signer the same policy
+        // accepts, for the digests `signed:` allows; only once a signature passed.
+        for predicate_type in self.policy.require_attestations() {
+            match self
+                .verify_attestations(subject, signatures, predicate_type)
+                .await
+            {
+                Ok(_) => receipt.attestations.push(predicate_type.clone()),
+                Err(VerifyError::Rejected(rejection)) => {
+                    return Err(VerifyError::MissingAttestation {
+                        image: subject.name(),
+                        digest: subject.digest().clone(),
+                        predicate_type: predicate_type.clone(),
+                        rejection: Box::new(rejection),
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Verification::Verified(receipt))
+    }
+}
+
+impl CosignVerifier {
+    async fn verify_signatures(
+        &self,
+        subject: &ImageSubject,
+        signatures: &dyn SignatureSource,
+    ) -> Result<Receipt, VerifyError> {
         let unavailable = |source: SignatureSourceError| VerifyError::Unavailable {
             image: subject.name(),
             digest: subject.digest().clone(),
             source,
         };
         check_index_membership(subject)?;
-        let mut lists = Vec::new();
-        // Which limit cut a list, if any: then a rejection is only "inconclusive".
-        let mut truncated: Option<String> = None;
-        // Candidates a source rejected while listing them (BadCandidate from `candidates`).
-        let mut listed_bad: Vec<CandidateRejection> = Vec::new();
-        for (digest, target) in self.targets(subject) {
-            match signatures.candidates(subject, &digest).await {
-                Ok(found) => {
-                    truncated = truncated.or(found.truncated);
-                    lists.push((digest, target, found.candidates));
+        let targets = self.targets(subject);
+        let mut attempt = Attempt::default();
+        // Bundles first: they cost the listing every verification makes anyway.
+        let mut bundles = Vec::new();
+        let mut legacy_referrers = Vec::new();
+        for (digest, target) in &targets {
+            match signatures.candidates(subject, digest).await {
+                Ok(mut found) => {
+                    attempt.listed(digest, &mut found);
+                    let (legacy, bundle): (Vec<_>, Vec<_>) = found
+                        .candidates
+                        .into_iter()
+                        .partition(|c| c.format() == SignatureFormat::Legacy);
+                    bundles.push((digest.clone(), *target, bundle));
+                    legacy_referrers.push(legacy);
                 }
                 Err(SignatureSourceError::BadCandidate { candidate, reason }) => {
-                    listed_bad.push(CandidateRejection {
+                    attempt.failures.push(CandidateRejection {
                         candidate: SignatureCandidate::new(candidate.clone()),
                         signs: digest.clone(),
                         reason: CandidateReason::Source(SignatureSourceError::BadCandidate {
                             candidate,
                             reason,
                         }),
-                    })
+                    });
+                    legacy_referrers.push(Vec::new());
                 }
                 Err(e) => return Err(unavailable(e)),
             }
         }
-        let mut work = interleave(lists);
-        if work.len() > self.max_candidates {
-            truncated = truncated.or(Some(format!(
-                "the verifier's bound of {} candidates ({} listed)",
-                self.max_candidates,
-                work.len()
-            )));
-            work.truncate(self.max_candidates);
+        if let Some(r) = self
+            .try_candidates(signatures, subject, interleave(bundles), &mut attempt)
+            .await
+        {
+            return Ok(r);
         }
-
-        // Boxed up front: a closure returning the future trips the compiler's Send inference.
-        let checks: Vec<BoxFuture<'_, (usize, Outcome)>> = work
-            .iter()
-            .enumerate()
-            .map(|(i, (signs, _, candidate))| {
-                let check = self.check(signatures, subject, signs, candidate);
-                async move {
-                    match check.await {
-                        Ok(v) => (i, Outcome::Passed(Box::new(v))),
-                        Err(reason) => (i, Outcome::Failed(reason)),
+        // Then legacy signatures (the `.sig` tag costs a request), if the policy accepts them.
+        if self.policy.accepts(SignatureFormat::Legacy) {
+            let mut lists = Vec::new();
+            for ((digest, target), referrers) in targets.iter().zip(&legacy_referrers) {
+                match signatures
+                    .legacy_candidates(subject, digest, referrers, crate::LegacyKind::Signature)
+                    .await
+                {
+                    Ok(mut found) => {
+                        attempt.listed(digest, &mut found);
+                        lists.push((digest.clone(), *target, found.candidates));
                     }
+                    Err(SignatureSourceError::BadCandidate { candidate, reason }) => {
+                        attempt.failures.push(CandidateRejection {
+                            candidate: SignatureCandidate::legacy_referrer(candidate.clone()),
+                            signs: digest.clone(),
+                            reason: CandidateReason::Source(SignatureSourceError::BadCandidate {
+                                candidate,
+                                reason,
+                            }),
+                        });
+                    }
+                    Err(e) => return Err(unavailable(e)),
                 }
-                .boxed()
-            })
-            .collect();
-        let mut results = stream::iter(checks).buffer_unordered(self.concurrency);
-        let mut failures: Vec<(usize, CandidateReason)> = Vec::new();
-        while let Some((i, outcome)) = results.next().await {
-            match outcome {
-                Outcome::Passed(v) => {
-                    let (signs, target, candidate) = &work[i];
-                    return Ok(Verification::Verified(receipt(
-                        subject, signs, *target, candidate, &v,
-                    )));
+            }
+            if let Some(r) = self
+                .try_candidates(signatures, subject, interleave(lists), &mut attempt)
+                .await
+            {
+                return Ok(r);
+            }
+        } else {
+            for ((digest, _), referrers) in targets.iter().zip(legacy_referrers) {
+                for candidate in referrers {
+                    attempt.failures.push(CandidateRejection {
+                        signs: digest.clone(),
+                        reason: CandidateReason::FormatRefused {
+                            format: candidate.format(),
+                            accepted: SignatureFormat::Bundle.name().to_owned(),
+                        },
+                        candidate,
+                    });
                 }
-                Outcome::Failed(reason) => failures.push((i, reason)),
             }
         }
-        drop(results);
         // None passed. If any candidate could not be fetched for a retryable reason, the answer
         // is "unavailable": that candidate might have passed. Likewise when a limit left
         // candidates unread.
-        if let Some(source) = failures.iter().find_map(|(_, r)| match r {
+        if let Some(source) = attempt.failures.iter().find_map(|f| match &f.reason {
             CandidateReason::Source(e) if e.is_unavailable() => Some(e.clone()),
             _ => None,
         }) {
             return Err(unavailable(source));
         }
-        if let Some(limit) = truncated {
+        if let Some(limit) = attempt.truncated {
             return Err(unavailable(SignatureSourceError::Inconclusive {
                 image: subject.to_string(),
                 limit,
             }));
         }
-        failures.sort_by_key(|(i, _)| *i);
-        let mut candidates: Vec<CandidateRejection> = failures
-            .into_iter()
-            .map(|(i, reason)| CandidateRejection {
-                candidate: work[i].2.clone(),
-                signs: work[i].0.clone(),
-                reason,
-            })
-            .collect();
-        candidates.extend(listed_bad);
         Err(VerifyError::Rejected(Rejection {
             image: subject.name(),
             digest: subject.digest().clone(),
-            candidates,
+            candidates: attempt.failures,
         }))
     }
 }
@@ -327,6 +498,8 @@ fn receipt(
         predicate_type: facts.predicate_type.clone(),
         rekor_log_index: v.rekor_log_index(),
         referrer: Some(candidate.digest().clone()),
+        format: candidate.format(),
+        attestations: Vec::new(),
         trust_root_fingerprint: v.trust_root_fingerprint().clone(),
         policy_fingerprint: v.policy_fingerprint().clone(),
     }

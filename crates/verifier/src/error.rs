@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use trustpull_policy::{Digest, PolicyViolation};
+use trustpull_policy::{Digest, PolicyViolation, SignatureFormat};
 
 use crate::{SignatureCandidate, SignatureSourceError};
 
@@ -39,6 +39,19 @@ pub enum VerifyError {
         /// What does not match.
         reason: String,
     },
+    /// A signature passed, but the policy requires an attestation of `predicate_type` and none
+    /// verified (`require_attestations:`). Deterministic.
+    #[error("{image}@{digest} is signed, but the policy requires a {predicate_type} attestation and none verified: {rejection}")]
+    MissingAttestation {
+        /// `registry/repository`.
+        image: String,
+        /// The manifest digest.
+        digest: Digest,
+        /// The required predicate type.
+        predicate_type: String,
+        /// The attestation candidates and why each failed.
+        rejection: Box<Rejection>,
+    },
     /// A strict installer has no policy for this image ([`crate::StrictVerifier`]).
     #[error("refusing {image}@{digest}: {reason}")]
     Refused {
@@ -62,6 +75,7 @@ impl VerifyError {
         match self {
             Self::Rejected(r) => &r.digest,
             Self::Unavailable { digest, .. }
+            | Self::MissingAttestation { digest, .. }
             | Self::IndexMismatch { digest, .. }
             | Self::Refused { digest, .. } => digest,
         }
@@ -117,13 +131,23 @@ pub struct CandidateRejection {
 
 impl fmt::Display for CandidateRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "candidate {} (for {}): {}",
-            self.candidate.digest(),
-            self.signs,
-            self.reason
-        )
+        match self.candidate.layer() {
+            Some(layer) => write!(
+                f,
+                "legacy signature {} layer {} (for {}): {}",
+                self.candidate.digest(),
+                layer.index,
+                self.signs,
+                self.reason
+            ),
+            None => write!(
+                f,
+                "candidate {} (for {}): {}",
+                self.candidate.digest(),
+                self.signs,
+                self.reason
+            ),
+        }
     }
 }
 
@@ -135,6 +159,72 @@ pub enum CandidateReason {
     #[error(transparent)]
     Source(SignatureSourceError),
     /// The bundle was read and rejected.
+    #[error(transparent)]
+    Bundle(BundleRejection),
+    /// The legacy (simple-signing) signature was read and rejected.
+    #[error(transparent)]
+    Legacy(LegacyRejection),
+    /// The policy binds signatures to a repository (`repository:`) and this one names another
+    /// (or none).
+    #[error("the signature names repository {found:?}, the policy requires {expected}; sign in that repository or change `repository:`")]
+    Repository {
+        /// The policy's repository.
+        expected: String,
+        /// What the signature names (empty: nothing, e.g. a message-signature bundle).
+        found: Vec<String>,
+    },
+    /// The policy's `formats:` does not accept this candidate's format.
+    #[error("{format} signatures are not accepted by the policy (formats: {accepted}); sign in an accepted format or add `{format}` to `formats`")]
+    FormatRefused {
+        /// The candidate's format.
+        format: SignatureFormat,
+        /// The formats the policy accepts, comma separated.
+        accepted: String,
+    },
+}
+
+/// Why one legacy (simple-signing) signature does not vouch for a digest. Deterministic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LegacyRejection {
+    /// An annotation is missing or unreadable.
+    #[error("annotation {annotation} is {reason}")]
+    Annotation {
+        /// The annotation key.
+        annotation: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The payload is bigger than the verifier accepts.
+    #[error("payload is {size} bytes, over the {limit}-byte limit")]
+    PayloadTooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The payload is not a simple-signing JSON document.
+    #[error("payload is not a simple-signing document: {reason}")]
+    Payload {
+        /// What the parser said.
+        reason: String,
+    },
+    /// The payload signs another image.
+    #[error("payload signs {found}, not {expected}; the signature is for another image")]
+    PayloadDigest {
+        /// The digest that had to be signed.
+        expected: Digest,
+        /// `critical.image.docker-manifest-digest` as written.
+        found: String,
+    },
+    /// `critical.type` is not cosign's container image signature type.
+    #[error("payload type {found:?} is not \"cosign container image signature\"")]
+    PayloadType {
+        /// `critical.type` as written.
+        found: String,
+    },
+    /// The signature, certificate, chain or Rekor entry did not verify (the legacy signature
+    /// was checked as the equivalent v0.1 bundle over the payload).
     #[error(transparent)]
     Bundle(BundleRejection),
 }

@@ -44,14 +44,22 @@ pub use cache::{
     CacheScope, CachingVerifier, Clock, MonotonicClock, VerificationCache, DEFAULT_MAX_ENTRIES,
     DEFAULT_VERIFIED_TTL,
 };
-pub use error::{BundleRejection, CandidateReason, CandidateRejection, Rejection, VerifyError};
+pub use error::{
+    BundleRejection, CandidateReason, CandidateRejection, LegacyRejection, Rejection, VerifyError,
+};
 pub use receipt::{Receipt, SignedTarget, Verification};
 pub use source::{
-    CandidateList, SignatureCandidate, SignatureSource, SignatureSourceError, StaticSource,
+    CandidateList, LegacyKind, LegacyLayer, LegacySignature, SignatureCandidate, SignatureSource,
+    SignatureSourceError, StaticSource, ANNOTATION_BUNDLE, ANNOTATION_CERTIFICATE,
+    ANNOTATION_CHAIN, ANNOTATION_RFC3161, ANNOTATION_SIGNATURE, DSSE_ENVELOPE_MEDIA_TYPE,
+    LEGACY_SIGNATURE_ARTIFACT_TYPE, SIMPLE_SIGNING_MEDIA_TYPE,
 };
 pub use subject::ImageSubject;
+pub use trustpull_policy::SignatureFormat;
 pub use verifier::{ImageVerifier, NoopVerifier, StrictVerifier};
 
+#[cfg(feature = "cosign")]
+mod attestation;
 #[cfg(feature = "cosign")]
 mod bundle;
 #[cfg(feature = "cosign")]
@@ -65,8 +73,14 @@ mod rekor_v2;
 #[cfg(feature = "cosign")]
 mod timestamp;
 #[cfg(feature = "cosign")]
+mod legacy;
+#[cfg(feature = "cosign")]
+mod repository;
+#[cfg(feature = "cosign")]
 mod trust_root;
 
+#[cfg(feature = "cosign")]
+pub use attestation::{predicate_type_uri, VerifiedAttestation, COSIGN_PREDICATE_TYPES};
 #[cfg(feature = "cosign")]
 pub use bundle::{
     verify_bundle, verify_signature, verify_with_key, KeyError, ManagedKey, SignedBundle,
@@ -78,6 +92,10 @@ pub use cosign::{CosignVerifier, DEFAULT_CONCURRENCY, DEFAULT_MAX_CANDIDATES};
 pub use trust_root::tuf::{
     CachedRootRecord, TufCache, TufError, TufFailure, TufMirror, TufUpdate, TufVersions,
     MAX_TRUSTED_ROOT_BYTES, PUBLIC_GOOD_MIRROR, TRUSTED_ROOT_TARGET,
+};
+#[cfg(feature = "cosign")]
+pub use legacy::{
+    verify_legacy, verify_legacy_attestation, COSIGN_SIGNATURE_TYPE, MAX_PAYLOAD_BYTES,
 };
 #[cfg(feature = "cosign")]
 pub use trust_root::{KeyValidity, Service, TrustRoot, TrustRootError, TrustRootSource};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use trustpull_policy::Digest;
+use trustpull_policy::{Digest, SignatureFormat};
 
 /// The outcome of a verification that did not fail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +51,12 @@ pub struct Receipt {
     pub(crate) predicate_type: Option<String>,
     pub(crate) rekor_log_index: Option<u64>,
     pub(crate) referrer: Option<Digest>,
+    /// Receipts written before legacy signatures were supported are bundle receipts.
+    #[serde(default)]
+    pub(crate) format: SignatureFormat,
+    /// The predicate types the policy required and that verified (`require_attestations:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) attestations: Vec<String>,
     pub(crate) trust_root_fingerprint: Digest,
     pub(crate) policy_fingerprint: Digest,
 }
@@ -99,6 +105,15 @@ impl Receipt {
     /// The referrer manifest (signature candidate) that held the bundle.
     pub fn referrer(&self) -> Option<&Digest> {
         self.referrer.as_ref()
+    }
+    /// The format of the signature that passed: a Sigstore bundle or a legacy simple-signing
+    /// signature.
+    pub fn format(&self) -> SignatureFormat {
+        self.format
+    }
+    /// The attestation predicate types the policy required, each verified for this image.
+    pub fn attestations(&self) -> &[String] {
+        &self.attestations
     }
     /// The fingerprint of the trust root used.
     pub fn trust_root_fingerprint(&self) -> &Digest {

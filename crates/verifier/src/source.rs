@@ -1,9 +1,19 @@
 //! Where signature candidates come from: the [`SignatureSource`] trait.
 //!
-//! A source answers two questions for an image digest: which signature artifacts might sign it
-//! ([`SignatureSource::candidates`]), and what bytes a given candidate's Sigstore bundle has
-//! ([`SignatureSource::bundle`]). It decides nothing about trust; the verifier checks every
-//! bundle it returns.
+//! A source answers, for an image digest, which signature artifacts might sign it and what they
+//! hold, in two formats (DESIGN.md §5):
+//!
+//! - Sigstore bundles: [`SignatureSource::candidates`] lists them (one request or two on a
+//!   registry), [`SignatureSource::bundle`] reads one.
+//! - cosign's legacy simple-signing signatures: [`SignatureSource::legacy_candidates`] lists the
+//!   layers of the `sha256-<hex>.sig` tag (and of old-format referrers that
+//!   [`SignatureSource::candidates`] listed with [`SignatureFormat::Legacy`]), each layer one
+//!   candidate carrying its [`LegacyLayer`] (payload descriptor + annotations);
+//!   [`SignatureSource::legacy_signature`] reads its payload. The verifier asks for legacy
+//!   candidates only when no bundle passed and the policy accepts legacy signatures, so a
+//!   bundle-signed image costs no extra request.
+//!
+//! It decides nothing about trust; the verifier checks everything it returns.
 //!
 //! Implementations (the trait lives here, in the trait-only part of the crate, so that both can
 //! be written without the `cosign` feature's crypto dependencies):
@@ -37,17 +47,96 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use trustpull_policy::Digest;
+use trustpull_policy::{Digest, SignatureFormat};
 
 use crate::ImageSubject;
 
-/// One signature artifact that may sign an image: typically a referrer manifest whose single
-/// layer is a Sigstore bundle.
+/// One signature artifact that may sign an image: a referrer manifest whose single layer is a
+/// Sigstore bundle, or one simple-signing layer of a legacy signature manifest.
+///
+/// Identity: the manifest digest, plus the layer index for a legacy layer (several layers of
+/// one `.sig` manifest may carry the same payload with different signatures).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SignatureCandidate {
     digest: Digest,
     artifact_type: Option<String>,
     created: Option<String>,
+    #[serde(default)]
+    format: SignatureFormat,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    layer: Option<LegacyLayer>,
+}
+
+/// The annotation holding a legacy layer's base64 signature over the payload.
+pub const ANNOTATION_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+/// The annotation holding a legacy layer's PEM signing certificate.
+pub const ANNOTATION_CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
+/// The annotation holding a legacy layer's PEM certificate chain (intermediates, root).
+pub const ANNOTATION_CHAIN: &str = "dev.sigstore.cosign/chain";
+/// The annotation holding a legacy layer's Rekor bundle (the SET and the entry it signs).
+pub const ANNOTATION_BUNDLE: &str = "dev.sigstore.cosign/bundle";
+/// The annotation holding a legacy layer's RFC 3161 timestamp (optional).
+pub const ANNOTATION_RFC3161: &str = "dev.sigstore.cosign/rfc3161timestamp";
+/// The media type of a legacy signature layer (the payload).
+pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The artifactType of cosign's old-format signatures stored as OCI 1.1 referrers.
+pub const LEGACY_SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+
+/// The media type of a legacy attestation layer (a DSSE envelope with an in-toto statement).
+pub const DSSE_ENVELOPE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
+
+/// Which of cosign's legacy tags to read: `sha256-<hex>.sig` (simple-signing signatures) or
+/// `sha256-<hex>.att` (DSSE attestations). Both carry the same annotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum LegacyKind {
+    /// The `.sig` tag: layers of [`SIMPLE_SIGNING_MEDIA_TYPE`].
+    Signature,
+    /// The `.att` tag: layers of [`DSSE_ENVELOPE_MEDIA_TYPE`].
+    Attestation,
+}
+
+impl LegacyKind {
+    /// The tag suffix: `sig` or `att`.
+    pub fn tag_suffix(self) -> &'static str {
+        match self {
+            Self::Signature => "sig",
+            Self::Attestation => "att",
+        }
+    }
+
+    /// The media type of the layers that are candidates.
+    pub fn layer_media_type(self) -> &'static str {
+        match self {
+            Self::Signature => SIMPLE_SIGNING_MEDIA_TYPE,
+            Self::Attestation => DSSE_ENVELOPE_MEDIA_TYPE,
+        }
+    }
+}
+
+/// One simple-signing layer of a legacy signature manifest: where its payload is and the
+/// annotations that carry its signature, certificate, chain and Rekor bundle. Untrusted until
+/// the verifier has checked it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LegacyLayer {
+    /// The layer's position in its manifest.
+    pub index: usize,
+    /// The payload blob's digest.
+    pub digest: Digest,
+    /// The payload blob's size, from the descriptor.
+    pub size: u64,
+    /// The layer descriptor's annotations.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A legacy signature read by [`SignatureSource::legacy_signature`]: the payload bytes (already
+/// checked against the layer's digest) and the layer's annotations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacySignature {
+    /// The simple-signing payload, the bytes that were signed.
+    pub payload: Vec<u8>,
+    /// The layer's annotations (signature, certificate, chain, Rekor bundle, timestamp).
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl SignatureCandidate {
@@ -58,7 +147,39 @@ impl SignatureCandidate {
             digest,
             artifact_type: None,
             created: None,
+            format: SignatureFormat::Bundle,
+            layer: None,
         }
+    }
+
+    /// A legacy candidate: layer `layer` of the signature manifest `manifest`.
+    pub fn legacy(manifest: Digest, layer: LegacyLayer) -> Self {
+        Self {
+            format: SignatureFormat::Legacy,
+            layer: Some(layer),
+            ..Self::new(manifest)
+        }
+    }
+
+    /// An old-format referrer (artifactType [`LEGACY_SIGNATURE_ARTIFACT_TYPE`]) not yet
+    /// expanded into its layers: [`SignatureSource::candidates`] lists it,
+    /// [`SignatureSource::legacy_candidates`] expands it.
+    pub fn legacy_referrer(manifest: Digest) -> Self {
+        Self {
+            format: SignatureFormat::Legacy,
+            artifact_type: Some(LEGACY_SIGNATURE_ARTIFACT_TYPE.to_owned()),
+            ..Self::new(manifest)
+        }
+    }
+
+    /// Which format the candidate is.
+    pub fn format(&self) -> SignatureFormat {
+        self.format
+    }
+
+    /// The legacy layer, for a legacy candidate expanded into its layers.
+    pub fn layer(&self) -> Option<&LegacyLayer> {
+        self.layer.as_ref()
     }
 
     /// Records the descriptor's `artifactType`.
@@ -75,7 +196,7 @@ impl SignatureCandidate {
         self
     }
 
-    /// The digest that identifies the candidate (referrer manifest digest).
+    /// The digest that identifies the candidate (referrer or legacy signature manifest digest).
     pub fn digest(&self) -> &Digest {
         &self.digest
     }
@@ -98,6 +219,9 @@ pub struct CandidateList {
     pub candidates: Vec<SignatureCandidate>,
     /// Which limit cut the list, if one did (e.g. "more than 1000 referrer descriptors").
     pub truncated: Option<String>,
+    /// Candidates the source found but could not use (e.g. an old-format referrer whose
+    /// manifest names another subject), each with why; the verifier lists them in a rejection.
+    pub unusable: Vec<(SignatureCandidate, SignatureSourceError)>,
 }
 
 impl CandidateList {
@@ -106,6 +230,7 @@ impl CandidateList {
         Self {
             candidates,
             truncated: None,
+            unusable: Vec::new(),
         }
     }
 }
@@ -169,6 +294,29 @@ pub trait SignatureSource: Send + Sync + Debug {
         subject: &ImageSubject,
         candidate: &SignatureCandidate,
     ) -> Result<Vec<u8>, SignatureSourceError>;
+
+    /// The legacy candidates of `kind` for `digest`, one per layer of
+    /// [`LegacyKind::layer_media_type`]: the layers of the `sha256-<hex>.sig` (or `.att`)
+    /// manifest, and of each old-format referrer in `referrers` (the
+    /// [`SignatureFormat::Legacy`] candidates [`SignatureSource::candidates`] listed for this
+    /// digest; signatures only). No such tag means none (an empty list); a failed lookup is
+    /// [`SignatureSourceError::Unavailable`]. The verifier asks for signatures only when no
+    /// bundle passed, and for attestations only when asked for attestations.
+    async fn legacy_candidates(
+        &self,
+        subject: &ImageSubject,
+        digest: &Digest,
+        referrers: &[SignatureCandidate],
+        kind: LegacyKind,
+    ) -> Result<CandidateList, SignatureSourceError>;
+
+    /// The payload of legacy `candidate` (fetched by its layer digest, size-bounded and
+    /// digest-checked) with its annotations.
+    async fn legacy_signature(
+        &self,
+        subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<LegacySignature, SignatureSourceError>;
 }
 
 /// An in-memory source: bundles keyed by the digest they sign. Candidates are identified by
@@ -176,6 +324,7 @@ pub trait SignatureSource: Send + Sync + Debug {
 #[derive(Debug, Clone, Default)]
 pub struct StaticSource {
     bundles: BTreeMap<Digest, Vec<Vec<u8>>>,
+    legacy: BTreeMap<(LegacyKind, Digest), Vec<LegacySignature>>,
 }
 
 impl StaticSource {
@@ -183,7 +332,39 @@ impl StaticSource {
     pub const fn new() -> Self {
         Self {
             bundles: BTreeMap::new(),
+            legacy: BTreeMap::new(),
         }
+    }
+
+    /// Adds a legacy signature (payload + annotations) for images with digest `signs`. All
+    /// legacy signatures for one digest are layers of one manifest, identified by the digest of
+    /// their payloads.
+    #[must_use]
+    pub fn with_legacy(mut self, signs: Digest, signature: LegacySignature) -> Self {
+        self.legacy
+            .entry((LegacyKind::Signature, signs))
+            .or_default()
+            .push(signature);
+        self
+    }
+
+    /// Adds a legacy attestation (DSSE envelope + annotations, as in a `.att` layer) for images
+    /// with digest `signs`.
+    #[must_use]
+    pub fn with_legacy_attestation(mut self, signs: Digest, attestation: LegacySignature) -> Self {
+        self.legacy
+            .entry((LegacyKind::Attestation, signs))
+            .or_default()
+            .push(attestation);
+        self
+    }
+
+    fn legacy_manifest(signatures: &[LegacySignature]) -> Digest {
+        let mut all = Vec::new();
+        for s in signatures {
+            all.extend_from_slice(Digest::of(&s.payload).as_str().as_bytes());
+        }
+        Digest::of(&all)
     }
 
     /// Adds a bundle for images with digest `signs`.
@@ -226,6 +407,53 @@ impl SignatureSource for StaticSource {
             .ok_or_else(|| SignatureSourceError::BadCandidate {
                 candidate: candidate.digest().clone(),
                 reason: "no bundle with this digest in the static source".into(),
+            })
+    }
+
+    async fn legacy_candidates(
+        &self,
+        _subject: &ImageSubject,
+        digest: &Digest,
+        _referrers: &[SignatureCandidate],
+        kind: LegacyKind,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        let Some(signatures) = self.legacy.get(&(kind, digest.clone())) else {
+            return Ok(CandidateList::default());
+        };
+        let manifest = Self::legacy_manifest(signatures);
+        Ok(CandidateList::complete(
+            signatures
+                .iter()
+                .enumerate()
+                .map(|(index, s)| {
+                    SignatureCandidate::legacy(
+                        manifest.clone(),
+                        LegacyLayer {
+                            index,
+                            digest: Digest::of(&s.payload),
+                            size: s.payload.len() as u64,
+                            annotations: s.annotations.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    async fn legacy_signature(
+        &self,
+        _subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<LegacySignature, SignatureSourceError> {
+        let layer = candidate.layer();
+        self.legacy
+            .values()
+            .find(|sigs| Self::legacy_manifest(sigs) == *candidate.digest())
+            .and_then(|sigs| layer.and_then(|l| sigs.get(l.index)))
+            .cloned()
+            .ok_or_else(|| SignatureSourceError::BadCandidate {
+                candidate: candidate.digest().clone(),
+                reason: "no legacy signature layer with this digest in the static source".into(),
             })
     }
 }

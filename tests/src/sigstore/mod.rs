@@ -26,6 +26,7 @@
 
 mod cert;
 pub(crate) mod key;
+mod legacy;
 mod rekor;
 mod tsa;
 
@@ -43,6 +44,9 @@ use trustpull_verifier::TrustRoot;
 use cert::{Authority, LeafSpec};
 pub use cert::{IssuerExtension, San};
 use key::FixtureKey;
+pub use legacy::{
+    legacy_manifest, legacy_manifest_of, pem_certificates, simple_signing_payload, DOCKER_REFERENCE,
+};
 
 /// The identity fixture bundles are signed by unless a request says otherwise.
 pub const IDENTITY: &str =
@@ -194,6 +198,9 @@ pub struct SignRequest {
     pub predicate_type: String,
     /// DSSE: the statement subject digest, if not [`SignRequest::digest`].
     pub statement_subject: Option<Digest>,
+    /// DSSE: the statement subject's `name` (`image` unless set; the `repository:` binding
+    /// reads it).
+    pub subject_name: Option<String>,
     /// Message signature: the digest actually signed, if not [`SignRequest::digest`].
     pub signed_digest: Option<Digest>,
     /// Add an RFC 3161 timestamp from the fixture TSA at this time (a time with a fraction of
@@ -234,6 +241,7 @@ impl SignRequest {
             signed_at: default_signed_at(),
             predicate_type: COSIGN_SIGN_PREDICATE.into(),
             statement_subject: None,
+            subject_name: None,
             signed_digest: None,
             timestamp: None,
             rekor: Rekor::V1,
@@ -555,7 +563,8 @@ impl VirtualSigstore {
                     .clone()
                     .unwrap_or_else(|| req.digest.clone());
                 let payload =
-                    statement(&subject, &req.predicate_type, is(Fault::WrongStatementType));
+                    statement(&subject, &req.predicate_type, is(Fault::WrongStatementType))
+                        .with_name(req.subject_name.as_deref());
                 let payload_type = if is(Fault::WrongPayloadType) {
                     "application/json"
                 } else {
@@ -724,6 +733,20 @@ fn fix_proof_index(bundle: &mut Value, index: usize) {
         bundle.pointer_mut("/verificationMaterial/tlogEntries/0/inclusionProof/logIndex")
     {
         *proof = Value::String(index.to_string());
+    }
+}
+
+/// Renames a serialized statement's subject (for [`SignRequest::subject_name`]).
+trait WithName {
+    fn with_name(self, name: Option<&str>) -> Vec<u8>;
+}
+
+impl WithName for Vec<u8> {
+    fn with_name(self, name: Option<&str>) -> Vec<u8> {
+        let Some(name) = name else { return self };
+        let mut v: Value = serde_json::from_slice(&self).expect("the statement is JSON");
+        v["subject"][0]["name"] = Value::String(name.to_owned());
+        crate::json::to_vec(&v)
     }
 }
 

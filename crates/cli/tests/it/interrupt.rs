@@ -669,6 +669,8 @@ async fn a_trickling_registry_hits_the_overall_deadline() {
         layers: &[&layer],
         signed: true,
         referrers_status: None,
+        legacy: false,
+        attested: None,
     })
     .await;
     let layer_digest = trustpull_policy::Digest::of(&layer);

@@ -5,6 +5,7 @@
 
 mod completions;
 mod faults;
+mod attestation;
 mod install;
 mod interop;
 mod interrupt;

@@ -1,10 +1,11 @@
 //! A registry on 127.0.0.1 (wiremock) serving one image `acme/app` (tag `v1` and by digest),
-//! optionally signed by the testkit's virtual Sigstore through the referrers API, with the
+//! optionally signed by the testkit's virtual Sigstore through the referrers API (and/or a
+//! legacy `.sig` tag), with the
 //! matching `trusted_root.json` in a temp dir. Used by the `verify` and `interrupt` tests.
 
 use serde_json::json;
-use trustpull_policy::Digest;
-use trustpull_testkit::sigstore::{SignRequest, VirtualSigstore};
+use trustpull_policy::{Digest, FulcioClaim};
+use trustpull_testkit::sigstore::{legacy_manifest, SignRequest, VirtualSigstore};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -14,6 +15,18 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// The GitHub workflow claims the signature's certificate carries besides the testkit's
+/// defaults (which include `github_workflow_repository` = `acme/backends`).
+pub const WORKFLOW_CLAIMS: [(FulcioClaim, &str); 4] = [
+    (FulcioClaim::GithubWorkflowRef, "refs/heads/main"),
+    (
+        FulcioClaim::GithubWorkflowSha,
+        "0123456789abcdef0123456789abcdef01234567",
+    ),
+    (FulcioClaim::GithubWorkflowName, "release"),
+    (FulcioClaim::GithubWorkflowTrigger, "push"),
+];
 
 /// What the image is made of.
 pub struct Image<'a> {
@@ -25,6 +38,10 @@ pub struct Image<'a> {
     pub signed: bool,
     /// The referrers API answers this status instead (e.g. 503).
     pub referrers_status: Option<u16>,
+    /// Attach a legacy cosign signature (the `sha256-<hex>.sig` tag).
+    pub legacy: bool,
+    /// Attach an attestation of this predicate type (a DSSE bundle referrer).
+    pub attested: Option<&'a str>,
 }
 
 /// The running registry.
@@ -70,8 +87,22 @@ pub async fn start(image: Image<'_>) -> Registry {
     let mut blobs: Vec<Vec<u8>> = vec![image.config.to_vec()];
     blobs.extend(image.layers.iter().map(|l| l.to_vec()));
     let mut descriptors = Vec::new();
+    let mut requests = Vec::new();
     if image.signed {
-        let bundle = sigstore.sign(&SignRequest::dsse(digest.clone()));
+        let mut request = SignRequest::dsse(digest.clone());
+        request
+            .claims
+            .extend(WORKFLOW_CLAIMS.map(|(c, v)| (c, v.to_owned())));
+        requests.push(request);
+    }
+    if let Some(predicate_type) = image.attested {
+        requests.push(SignRequest {
+            predicate_type: predicate_type.to_owned(),
+            ..SignRequest::dsse(digest.clone())
+        });
+    }
+    for request in &requests {
+        let bundle = sigstore.sign(request);
         let referrer = serde_json::to_vec(&json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
@@ -86,6 +117,18 @@ pub async fn start(image: Image<'_>) -> Registry {
         let body = ResponseTemplate::new(200).set_body_raw(referrer, OCI_MANIFEST);
         mount(&server, &format!("{v2}/manifests/{referrer_digest}"), body).await;
         blobs.push(bundle);
+    }
+    if image.legacy {
+        let signature = sigstore.sign_legacy(&SignRequest::message(digest.clone()));
+        let (sig_manifest, payloads) = legacy_manifest(&[signature]);
+        let body = ResponseTemplate::new(200).set_body_raw(sig_manifest, OCI_MANIFEST);
+        mount(
+            &server,
+            &format!("{v2}/manifests/sha256-{}.sig", digest.hex()),
+            body,
+        )
+        .await;
+        blobs.extend(payloads.into_iter().map(|(_, b)| b));
     }
     for blob in blobs {
         let at = format!("{v2}/blobs/{}", Digest::of(&blob));

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use serde_json::{json, Value};
 use trustpull_testkit::sigstore::{IDENTITY, ISSUER};
 
-use crate::registry::{Image, Registry, REPO};
+use crate::registry::{Image, Registry, REPO, WORKFLOW_CLAIMS};
 
 /// A registry with image `acme/app:v1` (no layers); `signed` attaches a referrer through the
 /// referrers API; `referrers_status` overrides the referrers answer (e.g. 503).
@@ -16,6 +16,8 @@ async fn registry(signed: bool, referrers_status: Option<u16>) -> Registry {
         layers: &[],
         signed,
         referrers_status,
+        legacy: false,
+        attested: None,
     })
     .await
 }
@@ -24,8 +26,8 @@ async fn verify(f: &Registry, identity: &str) -> Output {
     verify_with(f, identity, &[]).await
 }
 
-async fn verify_with(f: &Registry, identity: &str, extra: &[&str]) -> Output {
-    let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+async fn verify_with(f: &Registry, identity: &str, extra: &[String]) -> Output {
+    let extra = extra.to_vec();
     let image = format!("{}/{REPO}:v1", f.server.address());
     let root = f.dir.path().join("trusted_root.json");
     let docker_config = f.dir.path().to_path_buf();
@@ -40,6 +42,7 @@ async fn verify_with(f: &Registry, identity: &str, extra: &[&str]) -> Output {
                 "--certificate-oidc-issuer",
                 ISSUER,
             ])
+            .args(&extra)
             .args(["--plain-http", "--output", "json", "--trusted-root"])
             .arg(root)
             .args(extra)
@@ -78,7 +81,7 @@ async fn debug_logs_of_registry_requests_need_vv() {
     let f = registry(true, None).await;
     let manifest_request = format!("/v2/{REPO}/manifests/v1");
     let quiet = verify(&f, IDENTITY).await;
-    let logged = verify_with(&f, IDENTITY, &["-vv"]).await;
+    let logged = verify_with(&f, IDENTITY, &["-vv".to_owned()]).await;
     assert_eq!(
         (quiet.status.code(), logged.status.code()),
         (Some(0), Some(0))
@@ -94,6 +97,64 @@ async fn debug_logs_of_registry_requests_need_vv() {
             .any(|l| l.contains("registry answered") && l.contains(&manifest_request)),
         "{logged}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_signed_image_verifies_with_format_legacy() {
+    let f = crate::registry::start(Image {
+        config: b"cfg",
+        layers: &[],
+        signed: false,
+        referrers_status: None,
+        legacy: true,
+        attested: None,
+    })
+    .await;
+    let out = verify(&f, IDENTITY).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["format"], json!("legacy"));
+    assert_eq!(doc["receipt"]["format"], json!("legacy"));
+    assert_eq!(doc["receipt"]["identity"], json!(IDENTITY));
+}
+
+/// cosign's GitHub workflow claim flags reach the policy: the certificate's value passes,
+/// another value is rejected (exit 1), for each flag.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_github_workflow_claim_flag_constrains_the_certificate() {
+    let f = registry(true, None).await;
+    let flags = [
+        ("--certificate-github-workflow-repository", "acme/backends"),
+        ("--certificate-github-workflow-ref", WORKFLOW_CLAIMS[0].1),
+        ("--certificate-github-workflow-sha", WORKFLOW_CLAIMS[1].1),
+        ("--certificate-github-workflow-name", WORKFLOW_CLAIMS[2].1),
+        (
+            "--certificate-github-workflow-trigger",
+            WORKFLOW_CLAIMS[3].1,
+        ),
+    ];
+    for (flag, value) in flags {
+        let right = verify_with(&f, IDENTITY, &[flag.to_owned(), value.to_owned()]).await;
+        assert_eq!(
+            right.status.code(),
+            Some(0),
+            "{flag} {value}: {}",
+            String::from_utf8_lossy(&right.stderr)
+        );
+        let wrong = verify_with(&f, IDENTITY, &[flag.to_owned(), format!("{value}-not")]).await;
+        assert_eq!(wrong.status.code(), Some(1), "{flag} with another value");
+        let report: Value = serde_json::from_slice(&wrong.stdout).unwrap();
+        let claim = flag.trim_start_matches("--certificate-").replace('-', "_");
+        assert!(
+            report["error"].as_str().unwrap().contains(&claim),
+            "{flag}: {report}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

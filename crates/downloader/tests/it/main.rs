@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod mirror;
+mod legacy;
 mod registry;
 mod support;
 mod tarball;

@@ -221,6 +221,25 @@ impl SignatureSource for MemorySource {
             reason: "an in-memory source has no signatures".into(),
         })
     }
+    async fn legacy_candidates(
+        &self,
+        _subject: &ImageSubject,
+        _digest: &Digest,
+        _referrers: &[SignatureCandidate],
+        _kind: trustpull_verifier::LegacyKind,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        Ok(CandidateList::default())
+    }
+    async fn legacy_signature(
+        &self,
+        _subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<trustpull_verifier::LegacySignature, SignatureSourceError> {
+        Err(SignatureSourceError::BadCandidate {
+            candidate: candidate.digest().clone(),
+            reason: "an in-memory source has no signatures".into(),
+        })
+    }
 }
 
 /// Parses a location the tests write as text.

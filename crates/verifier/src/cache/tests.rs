@@ -115,6 +115,8 @@ fn receipt(subject: &ImageSubject, scope: &CacheScope) -> Receipt {
         predicate_type: None,
         rekor_log_index: Some(7),
         referrer: Some(Digest::of(b"referrer")),
+        format: trustpull_policy::SignatureFormat::Bundle,
+        attestations: Vec::new(),
         trust_root_fingerprint: scope.trust_root_fingerprint().clone(),
         policy_fingerprint: scope.policy_fingerprint().clone(),
     }

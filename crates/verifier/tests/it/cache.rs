@@ -8,9 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use trustpull_policy::Digest;
 use trustpull_verifier::{
-    CachingVerifier, CandidateList, CosignVerifier, ImageSubject, ImageVerifier, MonotonicClock,
-    SignatureCandidate, SignatureSource, SignatureSourceError, StaticSource, Verification,
-    VerificationCache, VerifyError,
+    CachingVerifier, CandidateList, CosignVerifier, ImageSubject, ImageVerifier, LegacySignature,
+    MonotonicClock, SignatureCandidate, SignatureSource, SignatureSourceError, StaticSource,
+    Verification, VerificationCache, VerifyError,
 };
 
 use crate::cosign::{artifact_digest, case, policy, root, subject, IDENTITY};
@@ -38,6 +38,24 @@ impl SignatureSource for Counting {
         candidate: &SignatureCandidate,
     ) -> Result<Vec<u8>, SignatureSourceError> {
         self.inner.bundle(subject, candidate).await
+    }
+    async fn legacy_candidates(
+        &self,
+        subject: &ImageSubject,
+        digest: &Digest,
+        referrers: &[SignatureCandidate],
+        kind: trustpull_verifier::LegacyKind,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        self.inner
+            .legacy_candidates(subject, digest, referrers, kind)
+            .await
+    }
+    async fn legacy_signature(
+        &self,
+        subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<LegacySignature, SignatureSourceError> {
+        self.inner.legacy_signature(subject, candidate).await
     }
 }
 

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use trustpull_policy::{Digest, Platform, PolicySpec, SignedBy, TrustPolicy};
 use trustpull_verifier::{
     verify_bundle, BundleRejection, CandidateList, CandidateReason, CosignVerifier, ImageSubject,
-    ImageVerifier, SignatureCandidate, SignatureSource, SignatureSourceError, SignedTarget,
-    StaticSource, TrustRoot, Verification, VerifyError,
+    ImageVerifier, LegacySignature, SignatureCandidate, SignatureSource, SignatureSourceError,
+    SignedTarget, StaticSource, TrustRoot, Verification, VerifyError,
 };
 
 pub(crate) const IDENTITY: &str =
@@ -192,6 +192,24 @@ impl SignatureSource for Flaky {
         }
         Ok(bundle)
     }
+    async fn legacy_candidates(
+        &self,
+        subject: &ImageSubject,
+        digest: &Digest,
+        referrers: &[SignatureCandidate],
+        kind: trustpull_verifier::LegacyKind,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        self.inner
+            .legacy_candidates(subject, digest, referrers, kind)
+            .await
+    }
+    async fn legacy_signature(
+        &self,
+        subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<LegacySignature, SignatureSourceError> {
+        self.inner.legacy_signature(subject, candidate).await
+    }
 }
 
 #[tokio::test]
@@ -306,6 +324,24 @@ impl SignatureSource for Truncating {
         candidate: &SignatureCandidate,
     ) -> Result<Vec<u8>, SignatureSourceError> {
         self.0.bundle(subject, candidate).await
+    }
+    async fn legacy_candidates(
+        &self,
+        subject: &ImageSubject,
+        digest: &Digest,
+        referrers: &[SignatureCandidate],
+        kind: trustpull_verifier::LegacyKind,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        self.0
+            .legacy_candidates(subject, digest, referrers, kind)
+            .await
+    }
+    async fn legacy_signature(
+        &self,
+        subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<LegacySignature, SignatureSourceError> {
+        self.0.legacy_signature(subject, candidate).await
     }
 }
 
@@ -459,6 +495,26 @@ impl SignatureSource for ListsBad {
             candidate: c.digest().clone(),
             reason: "unreachable in this test".into(),
         })
+    }
+    async fn legacy_candidates(
+        &self,
+        subject: &ImageSubject,
+        digest: &Digest,
+        referrers: &[SignatureCandidate],
+        kind: trustpull_verifier::LegacyKind,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        StaticSource::new()
+            .legacy_candidates(subject, digest, referrers, kind)
+            .await
+    }
+    async fn legacy_signature(
+        &self,
+        subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<LegacySignature, SignatureSourceError> {
+        StaticSource::new()
+            .legacy_signature(subject, candidate)
+            .await
     }
 }
 
