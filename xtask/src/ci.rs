@@ -50,6 +50,7 @@ pub fn run_ci() -> Result<(), String> {
     unprivileged_tree_tests()?;
     // The published crates package and build from their tarballs alone (no file outside a
     // crate's directory, every path dependency versioned), in dependency order.
+    forget_earlier_packages()?;
     util::run(cargo().args([
         "package",
         "--allow-dirty",
@@ -69,6 +70,48 @@ pub fn run_ci() -> Result<(), String> {
     // A smoke run of every fuzz target (the seeds plus a few seconds of search each).
     crate::fuzz::run(&["--seconds".to_owned(), "5".to_owned()])?;
     crate::e2e::run(&[])?;
+    Ok(())
+}
+
+/// `cargo package` verifies each crate against the ones packaged before it through a local
+/// registry whose sources cargo unpacks under `$CARGO_HOME/registry/src/<that registry>/` and
+/// never unpacks again for the same version: a second run on the same machine would build
+/// against the FIRST run's sources. Remove our crates from every registry but crates.io first.
+fn forget_earlier_packages() -> Result<(), String> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?;
+    for kind in ["src", "cache"] {
+        let Ok(registries) = std::fs::read_dir(home.join("registry").join(kind)) else {
+            continue;
+        };
+        for registry in registries.flatten() {
+            if registry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("index.crates.io")
+            {
+                continue;
+            }
+            for entry in std::fs::read_dir(registry.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if !entry.file_name().to_string_lossy().starts_with("trustpull") {
+                    continue;
+                }
+                let path = entry.path();
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.map_err(|e| format!("remove {}: {e}", path.display()))?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -22,8 +22,8 @@ mod fixtures;
 mod fuzz;
 mod install;
 mod interop;
-mod interop_tuf;
 mod interop_legacy;
+mod interop_tuf;
 mod push;
 mod registry;
 #[cfg(test)]

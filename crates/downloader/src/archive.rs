@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use trustpull_policy::Digest;
 use trustpull_referrers::{DiscoveryOptions, Limits};
 use trustpull_verifier::{
-    CandidateList, ImageSubject, SignatureCandidate, SignatureSource, SignatureSourceError,
+    CandidateList, ImageSubject, LegacyKind, LegacySignature, SignatureCandidate, SignatureSource,
+    SignatureSourceError,
 };
 
 use crate::extract::DeclaredCompression;
@@ -169,5 +170,27 @@ impl SignatureSource for ArchiveSource {
     ) -> Result<Vec<u8>, SignatureSourceError> {
         let layout = self.layout().await.map_err(|e| self.signature_error(e))?;
         layout.bundle(subject, candidate).await
+    }
+
+    async fn legacy_candidates(
+        &self,
+        subject: &ImageSubject,
+        digest: &Digest,
+        referrers: &[SignatureCandidate],
+        kind: LegacyKind,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        let layout = self.layout().await.map_err(|e| self.signature_error(e))?;
+        layout
+            .legacy_candidates(subject, digest, referrers, kind)
+            .await
+    }
+
+    async fn legacy_signature(
+        &self,
+        subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<LegacySignature, SignatureSourceError> {
+        let layout = self.layout().await.map_err(|e| self.signature_error(e))?;
+        layout.legacy_signature(subject, candidate).await
     }
 }

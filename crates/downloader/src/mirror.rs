@@ -29,7 +29,8 @@ use async_trait::async_trait;
 use trustpull_policy::Digest;
 use trustpull_referrers::{DiscoveryOptions, ImageReference, RegistryClient};
 use trustpull_verifier::{
-    CandidateList, ImageSubject, SignatureCandidate, SignatureSource, SignatureSourceError,
+    CandidateList, ImageSubject, LegacyKind, LegacySignature, SignatureCandidate, SignatureSource,
+    SignatureSourceError,
 };
 
 use crate::location::ImageLocation;
@@ -255,6 +256,26 @@ impl SignatureSource for MirroredSource {
         candidate: &SignatureCandidate,
     ) -> Result<Vec<u8>, SignatureSourceError> {
         self.host().bundle(subject, candidate).await
+    }
+
+    async fn legacy_candidates(
+        &self,
+        subject: &ImageSubject,
+        digest: &Digest,
+        referrers: &[SignatureCandidate],
+        kind: LegacyKind,
+    ) -> Result<CandidateList, SignatureSourceError> {
+        self.host()
+            .legacy_candidates(subject, digest, referrers, kind)
+            .await
+    }
+
+    async fn legacy_signature(
+        &self,
+        subject: &ImageSubject,
+        candidate: &SignatureCandidate,
+    ) -> Result<LegacySignature, SignatureSourceError> {
+        self.host().legacy_signature(subject, candidate).await
     }
 }
 

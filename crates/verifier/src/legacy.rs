@@ -329,7 +329,7 @@ fn tlog_entry(text: &str, kinds: &[&str]) -> Result<Value, LegacyRejection> {
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
     (0..text.len())

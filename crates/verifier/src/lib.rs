@@ -69,13 +69,13 @@ mod cosign;
 #[cfg(feature = "cosign")]
 mod fulcio;
 #[cfg(feature = "cosign")]
-mod rekor_v2;
-#[cfg(feature = "cosign")]
-mod timestamp;
-#[cfg(feature = "cosign")]
 mod legacy;
 #[cfg(feature = "cosign")]
+mod rekor_v2;
+#[cfg(feature = "cosign")]
 mod repository;
+#[cfg(feature = "cosign")]
+mod timestamp;
 #[cfg(feature = "cosign")]
 mod trust_root;
 
@@ -88,14 +88,14 @@ pub use bundle::{
 };
 #[cfg(feature = "cosign")]
 pub use cosign::{CosignVerifier, DEFAULT_CONCURRENCY, DEFAULT_MAX_CANDIDATES};
+#[cfg(feature = "cosign")]
+pub use legacy::{
+    verify_legacy, verify_legacy_attestation, COSIGN_SIGNATURE_TYPE, MAX_PAYLOAD_BYTES,
+};
 #[cfg(feature = "tuf")]
 pub use trust_root::tuf::{
     CachedRootRecord, TufCache, TufError, TufFailure, TufMirror, TufUpdate, TufVersions,
     MAX_TRUSTED_ROOT_BYTES, PUBLIC_GOOD_MIRROR, TRUSTED_ROOT_TARGET,
-};
-#[cfg(feature = "cosign")]
-pub use legacy::{
-    verify_legacy, verify_legacy_attestation, COSIGN_SIGNATURE_TYPE, MAX_PAYLOAD_BYTES,
 };
 #[cfg(feature = "cosign")]
 pub use trust_root::{KeyValidity, Service, TrustRoot, TrustRootError, TrustRootSource};

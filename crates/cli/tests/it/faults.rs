@@ -43,6 +43,8 @@ async fn registry_with_a_layer() -> (Registry, Vec<u8>) {
         layers: &[&layer],
         signed: true,
         referrers_status: None,
+        legacy: false,
+        attested: None,
     })
     .await;
     (registry, layer)

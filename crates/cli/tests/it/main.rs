@@ -3,9 +3,9 @@
 // Helpers outside #[test] fns: a panic is how they report a broken fixture.
 #![allow(clippy::unwrap_used)]
 
+mod attestation;
 mod completions;
 mod faults;
-mod attestation;
 mod install;
 mod interop;
 mod interrupt;

@@ -250,6 +250,8 @@ async fn verify_uses_the_cached_root_unless_trusted_root_is_given() {
         layers: &[],
         signed: true,
         referrers_status: None,
+        legacy: false,
+        attested: None,
     })
     .await;
     let m = Mirror::start().await;

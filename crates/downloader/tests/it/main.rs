@@ -4,8 +4,8 @@
 // Test support code outside #[test] fns: a panic is how it reports a broken fixture.
 #![allow(clippy::unwrap_used)]
 
-mod mirror;
 mod legacy;
+mod mirror;
 mod registry;
 mod support;
 mod tarball;
