@@ -83,8 +83,9 @@ pub enum InstallError {
         /// The reason and what to do.
         reason: String,
     },
-    /// The plan is an HTTP(S) or file tarball, which this version cannot install.
-    #[error("backend {name:?} (gallery {gallery:?}) is a tarball at {url}; HTTP(S) tarball installs are not implemented yet — publish it as an OCI image")]
+    /// The plan is a tarball without a sha256, which this version does not install (the
+    /// decision table would allow it with a warning when strict mode is off).
+    #[error("backend {name:?} (gallery {gallery:?}) is a tarball at {url} without a sha256; installing unchecked tarballs is not implemented — add its sha256 to the index entry or publish it as an OCI image")]
     TarballNotImplemented {
         /// The backend.
         name: String,

@@ -271,16 +271,69 @@ fn rejected_primary_does_not_fall_through() {
     assert_nothing_written(&dest);
 }
 
-#[test]
-fn tarball_plans_are_not_implemented_yet() {
-    let tmp = tempfile::tempdir().unwrap();
-    let index = "- name: demo\n  uri: https://example.invalid/demo.tar.gz\n  sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n";
-    let config = setup(tmp.path(), "", index);
-    let dest = tmp.path().join("backends");
-    let out = install(&config, &dest, "demo", &[]);
-    assert_exit(&out, 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
-    assert_nothing_written(&dest);
+/// A tar.gz of one file `VERSION` containing `content`.
+fn tarball(content: &[u8]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "VERSION", content).unwrap();
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+/// A tarball entry with its sha256, from a gallery without a policy: downloaded, checked, then
+/// installed like an image (receipt `verified: false`); a wrong sha256 is a rejection (exit 1)
+/// that writes nothing; an entry without a sha256 is not installed (exit 2).
+#[tokio::test(flavor = "multi_thread")]
+async fn tarball_entries_install_only_with_their_sha256() {
+    use wiremock::{matchers::path, Mock, MockServer, ResponseTemplate};
+
+    let body = tarball(b"1");
+    let server = MockServer::start().await;
+    Mock::given(path("/demo.tar.gz"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(body.clone()))
+        .mount(&server)
+        .await;
+    let host = server.address().to_string();
+    let url = format!("http://{host}/demo.tar.gz");
+    let sha = trustpull_policy::Digest::of(&body);
+    let wrong = trustpull_policy::Digest::of(b"another tarball");
+    for (sha256, code) in [(Some(wrong.hex()), 1), (None, 2), (Some(sha.hex()), 0)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let index = match sha256 {
+            Some(s) => format!("- name: demo\n  uri: {url}\n  sha256: {s}\n"),
+            None => format!("- name: demo\n  uri: {url}\n"),
+        };
+        let config = setup(tmp.path(), "", &index);
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            format!("registries:\n  - host: \"{host}\"\n    plain_http: true\n{text}"),
+        )
+        .unwrap();
+        let dest = tmp.path().join("backends");
+        let out = tokio::task::spawn_blocking({
+            let (config, dest) = (config.clone(), dest.clone());
+            move || install(&config, &dest, "demo", &[])
+        })
+        .await
+        .unwrap();
+        assert_exit(&out, code);
+        if code == 0 {
+            assert_eq!(std::fs::read(dest.join("demo/VERSION")).unwrap(), b"1");
+            let receipt: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dest.join("demo.receipt.json")).unwrap())
+                    .unwrap();
+            assert_eq!(receipt["verified"], serde_json::json!(false));
+            assert_eq!(receipt["digest"], serde_json::json!(sha.as_str()));
+        } else {
+            assert_nothing_written(&dest);
+        }
+    }
 }
 
 /// `registries: [{host, plain_http: true}]` applies: the install talks plain HTTP to the
