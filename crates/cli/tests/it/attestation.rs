@@ -2,7 +2,7 @@
 //! serving testkit-signed attestations: the JSON document, exit 1 for a missing type or
 //! another identity, exit 2 for an unknown type name.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{json, Value};
 use trustpull_testkit::sigstore::{IDENTITY, ISSUER};
@@ -29,7 +29,7 @@ async fn verify_attestation(f: &Registry, kind: &str, identity: &str) -> Output 
     let docker_config = f.dir.path().to_path_buf();
     let (kind, identity) = (kind.to_owned(), identity.to_owned());
     tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_trustpull"))
+        crate::trustpull_command(&[])
             .args(["verify-attestation", &image, "--type", &kind])
             .args(["--certificate-identity", &identity])
             .args(["--certificate-oidc-issuer", ISSUER])
@@ -124,7 +124,7 @@ async fn install_requiring(f: &Registry, dir: &std::path::Path) -> (Output, std:
     let out = tokio::task::spawn_blocking({
         let dest = dest.clone();
         move || {
-            Command::new(env!("CARGO_BIN_EXE_trustpull"))
+            crate::trustpull_command(&[])
                 .args(["install", "demo", "--output", "json", "--galleries"])
                 .arg(config)
                 .arg("--dest")

@@ -366,7 +366,7 @@ async fn registry_settings_apply_and_a_server_error_falls_through() {
     let out = tokio::task::spawn_blocking({
         let (config, dest) = (config.clone(), dest.clone());
         move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_trustpull"))
+            crate::trustpull_command(&[])
                 .arg("install")
                 .arg("demo")
                 .arg("--galleries")

@@ -61,7 +61,14 @@ pub fn assert_exit(out: &Output, code: i32) {
 /// The built `trustpull` binary with `args`, not started.
 pub fn trustpull_command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_trustpull"));
-    command.args(args);
+    // No trust root a developer refreshed with `trust-root update` leaks into the tests: the
+    // cache directory is one nothing writes (tests of the cache set their own).
+    command
+        .env(
+            "XDG_CACHE_HOME",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-xdg-cache"),
+        )
+        .args(args);
     command
 }
 

@@ -1,7 +1,7 @@
 //! `trustpull verify IMAGE` against a registry on 127.0.0.1 (wiremock) serving a testkit-signed
 //! cosign-style signature: exit codes 0 / 1 / 2 / 3 and the JSON receipt.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{json, Value};
 use trustpull_testkit::sigstore::{IDENTITY, ISSUER};
@@ -33,7 +33,7 @@ async fn verify_with(f: &Registry, identity: &str, extra: &[String]) -> Output {
     let docker_config = f.dir.path().to_path_buf();
     let identity = identity.to_owned();
     tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_trustpull"))
+        crate::trustpull_command(&[])
             .args([
                 "verify",
                 &image,
@@ -42,7 +42,6 @@ async fn verify_with(f: &Registry, identity: &str, extra: &[String]) -> Output {
                 "--certificate-oidc-issuer",
                 ISSUER,
             ])
-            .args(&extra)
             .args(["--plain-http", "--output", "json", "--trusted-root"])
             .arg(root)
             .args(extra)
@@ -213,7 +212,7 @@ async fn an_unavailable_referrers_api_exits_3_not_unsigned() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_reference_is_a_usage_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_trustpull"))
+    let out = crate::trustpull_command(&[])
         .args([
             "verify",
             "Not A Reference",
