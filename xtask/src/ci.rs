@@ -74,10 +74,24 @@ pub fn run_ci() -> Result<(), String> {
 }
 
 /// `cargo package` verifies each crate against the ones packaged before it through a local
-/// registry whose sources cargo unpacks under `$CARGO_HOME/registry/src/<that registry>/` and
-/// never unpacks again for the same version: a second run on the same machine would build
-/// against the FIRST run's sources. Remove our crates from every registry but crates.io first.
+/// registry. Cargo treats a registry crate of one version as immutable: it never unpacks it
+/// again under `$CARGO_HOME/registry/src/<that registry>/`, and never rebuilds what it compiled
+/// of it in the target directory. A second run on the same machine would build against the
+/// FIRST run's crates. So first remove our crates from every registry but crates.io, and the
+/// build fingerprints of every `trustpull*` unit (the workspace's own are rebuilt when next
+/// needed).
 fn forget_earlier_packages() -> Result<(), String> {
+    let fingerprints = util::target_dir().join("debug").join(".fingerprint");
+    for entry in std::fs::read_dir(&fingerprints)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().starts_with("trustpull") {
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|e| format!("remove {}: {e}", entry.path().display()))?;
+        }
+    }
     let home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
