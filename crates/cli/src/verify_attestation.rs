@@ -84,11 +84,16 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         .await
         .map_err(|e| {
             let digest = e.digest().clone();
-            let error = PullError::Verify {
+            let kind = PullError::Verify {
                 image: pinned.reference().to_owned(),
-                source: Box::new(e),
-            };
-            CliError::of(error.kind(), error).with_details(serde_json::json!({
+                source: Box::new(e.clone()),
+            }
+            .kind();
+            let reason = format!(
+                "no {predicate_type} attestation for {} verifies: {e}",
+                pinned.reference()
+            );
+            CliError::of(kind, reason).with_details(serde_json::json!({
                 "digest": digest,
                 "verified": false,
                 "predicate_type": predicate_type,
