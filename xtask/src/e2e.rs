@@ -113,7 +113,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "tuf-interop",
         &crate::interop_tuf::run_cases(&env.trustpull, &tuf_work)?,
     )?;
-    // Interop (DESIGN.md §10): bundles from an independent producer (npm @sigstore/mock,
+    // Interop: bundles from an independent producer (npm @sigstore/mock,
     // @sigstore/sign, @sigstore/cli attest/attach) through verify-bundle and a registry.
     crate::interop::run(&["--registry".to_owned()])
 }

@@ -1,5 +1,5 @@
 //! `cargo xtask interop [--out DIR]`: check `trustpull verify-bundle` against Sigstore bundles
-//! made by an independent producer (DESIGN.md §10).
+//! made by an independent producer.
 //!
 //! The producer is `xtask/interop/produce.cjs`: npm `@sigstore/mock` (Fulcio, CT log, Rekor v1/v2,
 //! TSA) served on 127.0.0.1, signing with `@sigstore/sign`, the `@sigstore/cli` `attest`

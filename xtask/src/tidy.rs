@@ -23,7 +23,7 @@ const IO_CRATES: [&str; 9] = [
     "socket2",
 ];
 
-/// The allowed normal (non-dev) dependencies between workspace crates (DESIGN.md §1).
+/// The allowed normal (non-dev) dependencies between workspace crates.
 fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
         ("trustpull-policy", &[][..]),
@@ -286,7 +286,7 @@ fn workspace_dependencies_point_one_way() {
     }
     assert!(
         problems.is_empty(),
-        "dependency direction (DESIGN.md §1: cli -> gallery -> downloader -> verifier -> policy) is broken:\n  {}\n\
+        "dependency direction (ARCHITECTURE.md: cli -> gallery -> downloader -> verifier -> policy) is broken:\n  {}\n\
          Move the code to the crate that is allowed to depend on the other, or pass a trait object in.",
         problems.join("\n  ")
     );

@@ -1,4 +1,4 @@
-//! The CLI's error type and THE mapping from an error's kind to the exit status (DESIGN.md §9):
+//! The CLI's error type and THE mapping from an error's kind to the exit status:
 //! 0 success, 1 rejected, 2 usage / config / local, 3 unavailable, 130 interrupted. Every
 //! command turns library errors into a [`CliError`] through [`Status::from`] on the error's
 //! `kind()`; nothing decides on message text.

@@ -11,7 +11,7 @@ use trustpull_gallery::{Installer, OperatorConfig};
 use crate::trust_args::{discovery_now, docker_credentials};
 use crate::{CliError, Status};
 
-/// The environment variable that forces strict mode on (DESIGN.md §8), like
+/// The environment variable that forces strict mode on, like
 /// `--require-integrity`.
 pub const REQUIRE_INTEGRITY_ENV: &str = "TRUSTPULL_REQUIRE_INTEGRITY";
 

@@ -1,5 +1,5 @@
 //! `trustpull install NAME --galleries FILE --dest DIR` and
-//! `trustpull verify-installed --galleries FILE --dest DIR` (DESIGN.md §8, §9).
+//! `trustpull verify-installed --galleries FILE --dest DIR`.
 //!
 //! The flow lives in `trustpull_gallery::Installer`; this module builds one
 //! (`crate::gallery_args`), prints warnings and results, and maps errors to exit codes through

@@ -6,7 +6,7 @@
 //! error, 3 unavailable (registry, network, trust root). Each subcommand lives in its own module
 //! and returns `Result<(), CliError>`; `main` turns that into output and an exit code.
 
-// The binary is where printing, environment reads and the exit code belong (DESIGN.md §1).
+// The binary is where printing, environment reads and the exit code belong.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod completions;

@@ -1,4 +1,4 @@
-//! What goes to stdout: text lines and `--output json` documents (DESIGN.md §9).
+//! What goes to stdout: text lines and `--output json` documents.
 //!
 //! Every JSON document carries `"schema"` ([`SCHEMA`]) and `"status"` (`verified`, `installed`,
 //! `rejected`, `unavailable`, `error`, `interrupted`, …), on success and on failure alike, so a

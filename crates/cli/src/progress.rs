@@ -1,5 +1,5 @@
 //! Download progress on stderr, shared by `pull` and `install`: a bar per layer when stderr is
-//! a terminal, plain log lines otherwise (DESIGN.md §9).
+//! a terminal, plain log lines otherwise.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! `trustpull pull IMAGE --dest DIR`: verify an image against a signer policy, then install its
-//! filesystem into DIR atomically (DESIGN.md §7, §9).
+//! filesystem into DIR atomically.
 //!
 //! ```text
 //! trustpull pull IMAGE --dest DIR

@@ -123,7 +123,7 @@ impl TrustArgs {
     }
 }
 
-/// THE trust-root resolution order for every command (DESIGN.md §9): the `--trusted-root`
+/// THE trust-root resolution order for every command: the `--trusted-root`
 /// file; else the config's `trusted_root:` (gallery commands); else the root `trustpull
 /// trust-root update` left in the cache ([`cache_dir`]); else the embedded public-good snapshot.
 ///

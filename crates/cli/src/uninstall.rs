@@ -1,4 +1,4 @@
-//! `trustpull uninstall NAME --dest DIR` (DESIGN.md §8, §9): remove an installed backend's tree
+//! `trustpull uninstall NAME --dest DIR`: remove an installed backend's tree
 //! and receipt, by its concrete name, meta name or alias. Not installed (or a name that names
 //! several installed backends) exits 2.
 

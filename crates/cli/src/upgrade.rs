@@ -1,4 +1,4 @@
-//! `trustpull upgrade [NAME ...] --galleries FILE --dest DIR [--dry-run]` (DESIGN.md §8, §9):
+//! `trustpull upgrade [NAME ...] --galleries FILE --dest DIR [--dry-run]`:
 //! resolve each installed backend's location again and install a new digest through the same
 //! plan; the old tree and receipt stay whenever anything fails.
 //!

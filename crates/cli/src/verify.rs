@@ -1,5 +1,5 @@
 //! `trustpull verify IMAGE`: verify an image (registry or `oci-layout:`) against a signer policy
-//! (DESIGN.md §9), through the same spine as `pull` and `install` (pin, then verify; no layer
+//!, through the same spine as `pull` and `install` (pin, then verify; no layer
 //! is fetched).
 //!
 //! ```text

@@ -1,5 +1,5 @@
 //! `trustpull verify-attestation IMAGE --type T`: the in-toto attestations of one predicate type
-//! for an image, verified exactly like signatures (DESIGN.md §6, §9), with the same policy,
+//! for an image, verified exactly like signatures, with the same policy,
 //! trust-root, platform and registry flags as `verify`.
 //!
 //! ```text

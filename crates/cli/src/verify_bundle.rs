@@ -1,6 +1,6 @@
 //! `trustpull verify-bundle`: verify one Sigstore bundle for a file or digest, offline.
 //!
-//! This is the sigstore-conformance client protocol (DESIGN.md §9):
+//! This is the sigstore-conformance client protocol:
 //!
 //! ```text
 //! trustpull verify-bundle --bundle FILE (--certificate-identity I --certificate-oidc-issuer I | --key PEM)

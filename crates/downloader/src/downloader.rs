@@ -1,5 +1,5 @@
 //! [`Downloader`]: resolve once → pin → pick the platform → verify → fetch layers by digest →
-//! extract into staging → rename (DESIGN.md §7).
+//! extract into staging → rename.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Verified, atomic installation of OCI images.
 //!
-//! The spine every command follows (DESIGN.md §7): an image string is parsed once into an
+//! The spine every command follows: an image string is parsed once into an
 //! [`ImageLocation`] (registry reference or `oci-layout:`); [`Downloader::open`] gives the one
 //! [`ImageSource`] for it, which serves the image AND its signatures (every image source is a
 //! `SignatureSource`); [`Downloader::pin`] resolves it once and returns the [`PinnedImage`]

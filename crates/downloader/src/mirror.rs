@@ -1,4 +1,4 @@
-//! Registry mirrors (DESIGN.md §8, containerd `hosts.toml` semantics): [`RegistryMirrors`] maps
+//! Registry mirrors (containerd `hosts.toml` semantics): [`RegistryMirrors`] maps
 //! an upstream host to the hosts that serve its content first, and [`MirroredSource`] is the one
 //! source of an image with mirrors.
 //!

@@ -1,5 +1,5 @@
 //! [`pin`]: resolve once, select the platform, and return the [`PinnedImage`] every command
-//! verifies and installs (DESIGN.md §7, "one spine").
+//! verifies and installs ("one spine").
 //!
 //! The source resolves the location ONCE (a tag lookup, or the document a digest names); from
 //! then on everything is by digest. For an index, the child for the requested platform is

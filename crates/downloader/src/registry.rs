@@ -3,7 +3,7 @@
 //! retries, capped and hashed reads).
 //!
 //! Signature candidates come from [`RegistryClient::discover_signatures`] (referrers API, else
-//! the `sha256-<hex>` tag, DESIGN.md §5; old-format cosign referrers it lists become legacy
+//! the `sha256-<hex>` tag; old-format cosign referrers it lists become legacy
 //! candidates), legacy ones from [`RegistryClient::discover_legacy_signatures`] (the
 //! `sha256-<hex>.sig` tag, one candidate per simple-signing layer, payloads by
 //! [`RegistryClient::fetch_legacy_payload`]); bundles from [`RegistryClient::fetch_signature_bundle`],

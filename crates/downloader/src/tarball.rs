@@ -1,4 +1,4 @@
-//! HTTP(S) tarballs (DESIGN.md §8): `https://…/x.tar`, `.tar.gz` / `.tgz`, `.tar.zst`, installed
+//! HTTP(S) tarballs: `https://…/x.tar`, `.tar.gz` / `.tgz`, `.tar.zst`, installed
 //! only when their sha256 is the one the caller gives.
 //!
 //! [`Downloader::stage_tarball`]: under the destination's per-name lock, the body is streamed

@@ -1,6 +1,6 @@
 //! The installed tree: one lock per destination name, a private staging directory beside the
 //! destination, the atomic swap that installs it together with its sidecar (the receipt), and
-//! the sweep of whatever a crashed run left behind (DESIGN.md §7, "The installed tree").
+//! the sweep of whatever a crashed run left behind ("The installed tree").
 //!
 //! Names beside `<parent>/<name>`, all in `<parent>`, all reached through one open handle of
 //! `<parent>`:

@@ -1,4 +1,4 @@
-//! Where a gallery's backend index comes from (DESIGN.md §8): a local file, `file://`, a path
+//! Where a gallery's backend index comes from: a local file, `file://`, a path
 //! relative to the config, `https://` (system roots plus the host's `ca_file`), `http://` only
 //! for hosts listed `plain_http: true`, and `github:OWNER/REPO/PATH[@REF]` (read as
 //! `https://raw.githubusercontent.com/OWNER/REPO/REF/PATH`, REF `main` by default, as LocalAI

@@ -1,4 +1,4 @@
-//! The install flow of DESIGN.md §8 on top of the downloader: find a backend across the
+//! The install flow on top of the downloader: find a backend across the
 //! configured galleries, plan it with [`plan`](crate::plan), pull it through the verifier the
 //! installer's [`VerifierFactory`](crate::VerifierFactory) gives for the plan cell, and commit
 //! a receipt with the tree.

@@ -1,4 +1,4 @@
-//! [`Installer`]: the library entry point (DESIGN.md §8). One per process or per
+//! [`Installer`]: the library entry point. One per process or per
 //! configuration, it owns what many installs share — the operator config, the registry client
 //! (connections, tokens), the trust root (loaded once), an optional verification cache,
 //! progress — and the [`VerifierFactory`] that turns each plan cell into a verifier.
@@ -25,7 +25,7 @@ use crate::{
 
 /// Chooses the verifier for one plan cell (a gallery's entry at one location, with the
 /// [`VerifierChoice`] the decision table made). The default, [`DecisionTable`], runs the table
-/// as DESIGN.md §8 writes it; a test or an embedding program passes its own to swap verifiers
+/// as the table writes it; a test or an embedding program passes its own to swap verifiers
 /// (a counting one, a key-based one, one that consults an allowlist) without touching the
 /// gallery code. The install flow still refuses what the table refuses outright (tarballs from
 /// signed galleries, entries without a uri) before any factory is asked.
@@ -79,7 +79,7 @@ impl VerifierRequest<'_> {
     }
 }
 
-/// The default [`VerifierFactory`]: DESIGN.md §8's table. `Cosign` → [`CosignVerifier`] with
+/// The default [`VerifierFactory`]: the decision table. `Cosign` → [`CosignVerifier`] with
 /// the gallery's policy and the installer's trust root, behind the installer's cache if it has
 /// one; `Noop` → [`NoopVerifier`] (the install warns); `Strict` → refused before anything is
 /// resolved or fetched ([`InstallError::StrictRefusal`]).

@@ -1,4 +1,4 @@
-//! The decision table of DESIGN.md §8 as a pure function: how to install one index entry.
+//! The decision table (ARCHITECTURE.md, gallery) as a pure function: how to install one index entry.
 //!
 //! Primary locations, mirrors, fallbacks and upgrades all go through [`plan`], so there is one
 //! place that decides which verifier runs and what is refused.
@@ -223,7 +223,7 @@ mod tests {
         let oci = "quay.io/acme/b:v1";
         let layout = "oci-layout:/srv/b:v1";
         let tar = "https://example.com/b.tar.gz";
-        // (uri, sha256, gallery has policy, strict, expected) — one line per cell of DESIGN §8.
+        // (uri, sha256, gallery has policy, strict, expected) — one line per cell of the table.
         let rows = [
             (oci, None, true, false, Row::Cosign),
             (oci, None, true, true, Row::Cosign),

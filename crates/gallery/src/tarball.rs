@@ -1,4 +1,4 @@
-//! Tarball entries (DESIGN.md §8): `http(s)://…` ending in `.tar`, `.tar.gz` / `.tgz` or
+//! Tarball entries: `http(s)://…` ending in `.tar`, `.tar.gz` / `.tgz` or
 //! `.tar.zst`, with the `sha256` the index entry gives. [`Installer::stage_tarball`] stages one into
 //! `DEST/NAME` through the downloader ([`Downloader::stage_tarball`]: streamed, capped, sha256
 //! checked before anything is extracted, the images' safe extractor, the atomic tree install);

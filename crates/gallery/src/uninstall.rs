@@ -1,4 +1,4 @@
-//! `uninstall` (DESIGN.md §8): remove an installed backend's tree and receipt, by its concrete
+//! `uninstall`: remove an installed backend's tree and receipt, by its concrete
 //! name, its meta name or its alias, under the per-name lock installs take (the downloader's
 //! `remove`: the tree is renamed aside before it is deleted, so a crash never leaves half a
 //! tree under the real name).

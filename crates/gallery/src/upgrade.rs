@@ -1,4 +1,4 @@
-//! `upgrade` (DESIGN.md §8): for each installed backend, resolve its entry's location again
+//! `upgrade`: for each installed backend, resolve its entry's location again
 //! through the same spine (open → pin, nothing fetched but the manifest), compare digests, and
 //! when they differ install the new digest through the same plan — the same decision table,
 //! the same verifier factory — and swap it in atomically with its receipt. Anything that fails

@@ -1,4 +1,4 @@
-//! `verify-installed` (DESIGN.md §8): re-check every receipt in a destination against
+//! `verify-installed`: re-check every receipt in a destination against
 //! today's config, by digest, and the tree on disk against the receipt's tree listing.
 //! Nothing is re-downloaded.
 

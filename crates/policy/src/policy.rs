@@ -13,7 +13,7 @@ use crate::{Digest, FulcioClaim};
 /// The predicate type cosign writes for `cosign sign --new-bundle-format`.
 pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 
-/// Which digest must carry the signature when an image is selected from an index (DESIGN §6).
+/// Which digest must carry the signature when an image is selected from an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SignedBy {
@@ -26,7 +26,7 @@ pub enum SignedBy {
     Either,
 }
 
-/// A signature format a policy accepts (DESIGN §3, §6): `formats: [bundle, legacy]`.
+/// A signature format a policy accepts: `formats: [bundle, legacy]`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
@@ -93,10 +93,10 @@ pub struct PolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub formats: Option<Vec<SignatureFormat>>,
     /// Predicate types (URIs) that must each be attested for the image, by a signer this policy
-    /// accepts (DESIGN §6). Empty or absent: none.
+    /// accepts. Empty or absent: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub require_attestations: Vec<String>,
-    /// Bind signatures to a repository (DESIGN §6, off by default): the legacy payload's
+    /// Bind signatures to a repository (off by default): the legacy payload's
     /// `critical.identity.docker-reference`, or the in-toto subject's name, must equal this
     /// (`registry/repository`, e.g. `quay.io/go-skynet/local-ai-backends`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

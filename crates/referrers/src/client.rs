@@ -1,6 +1,6 @@
 //! [`RegistryClient`]: authenticated, bounded, retrying reads from an OCI registry.
 //!
-//! Every request goes through [`RegistryClient::send`], which owns the rules of DESIGN.md §5:
+//! Every request goes through [`RegistryClient::send`], which owns the rules:
 //! plain HTTP only for listed hosts; on a 401 from the registry's own origin one authentication
 //! round (Basic, or a bearer token from the challenge's realm) and one replay, while a 401 from a
 //! redirect target stands (see [`auth`]); retries with exponential backoff and full jitter for

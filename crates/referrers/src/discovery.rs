@@ -1,4 +1,4 @@
-//! Sigstore signature discovery for a digest (DESIGN.md §5).
+//! Sigstore signature discovery for a digest.
 //!
 //! 1. `GET /v2/R/referrers/D?artifactType=<bundle type>` (OCI 1.1 referrers API). A 200 with an
 //!    index content type is used, following `Link: rel="next"` pages up to the page and
@@ -38,7 +38,7 @@
 //! [`Discovery::truncated`] as a [`DiscoveryTruncation`] naming the limit: the first one hit,
 //! listing first, then classification, then the candidate cap. A caller that finds no valid
 //! signature among a truncated list must treat the result as inconclusive, not as "unsigned"
-//! (DESIGN.md §5).
+//!.
 //!
 //! [`RegistryClient::fetch_signature_bundle`] then fetches a candidate's manifest by digest,
 //! checks its subject (registries can lie, the fallback index is just a tag anyone with push

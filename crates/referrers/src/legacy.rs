@@ -1,4 +1,4 @@
-//! cosign's legacy simple-signing signatures (DESIGN.md §5): the `sha256-<hex>.sig` tag, and
+//! cosign's legacy simple-signing signatures: the `sha256-<hex>.sig` tag, and
 //! old-format signatures stored as OCI 1.1 referrers (artifactType
 //! [`COSIGN_SIGNATURE_ARTIFACT_TYPE`], which [`RegistryClient::discover_signatures`] lists in
 //! [`crate::Discovery::legacy_referrers`] from the listing it makes anyway).

@@ -3,7 +3,7 @@
 //! [`RegistryClient`] reads from OCI registries: it resolves references to manifests, fetches
 //! manifests and blobs by digest (every body capped, every by-digest fetch hash-checked), and
 //! discovers the Sigstore bundles attached to a digest through the OCI 1.1 referrers API or the
-//! referrers tag schema ([`discovery`], DESIGN.md §5), in an order no single pusher can
+//! referrers tag schema ([`discovery`]), in an order no single pusher can
 //! monopolise and never silently cut (a [`DiscoveryTruncation`] names the limit). It
 //! authenticates from explicit credentials or a parsed Docker `config.json` (including
 //! credential helpers) only when the registry's own origin asks (never for a redirect target,

@@ -1,10 +1,10 @@
-//! [`Limits`]: every bound the registry client enforces, with DESIGN.md §5 defaults.
+//! [`Limits`]: every bound the registry client enforces, with documented defaults.
 
 use std::time::Duration;
 
 /// Bounds on what the client reads and how long and how often it tries.
 ///
-/// The defaults are the documented ones (DESIGN.md §5); change them only to tighten, or for a
+/// The defaults are the documented ones; change them only to tighten, or for a
 /// registry you control. `Limits::default()`:
 ///
 /// | field | default |

@@ -1,4 +1,4 @@
-//! In-process verification of one bundle with a warm trust root (DESIGN.md §11):
+//! In-process verification of one bundle with a warm trust root:
 //! sigstore-verify alone (parse + verify + identity/issuer check) against trustpull's
 //! `verify_bundle` (parse + binding checks + verify + certificate facts + policy), on the
 //! sigstore-conformance `happy-path-v0.3` bundle. Run by `cargo xtask bench verify`

@@ -1,4 +1,4 @@
-//! Attestations (DESIGN.md §6, §9): in-toto statements in DSSE bundles, verified exactly like
+//! Attestations: in-toto statements in DSSE bundles, verified exactly like
 //! signatures (chain, SCT, log, TSA, identity policy: the same [`crate::verify_bundle`]) and
 //! selected by predicate type. [`CosignVerifier::verify_attestations`] returns every verified
 //! statement of one type for an image; [`predicate_type_uri`] maps cosign's `--type` names.

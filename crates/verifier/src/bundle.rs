@@ -28,7 +28,7 @@ use crate::certificate::certificate_facts;
 use crate::rekor_v2::Route;
 use crate::{BundleRejection, TrustRoot};
 
-/// The largest bundle accepted, in bytes (DESIGN.md §5).
+/// The largest bundle accepted, in bytes.
 pub const MAX_BUNDLE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The DSSE payload type cosign and every in-toto producer use.

@@ -1,4 +1,4 @@
-//! The verification cache (DESIGN.md §4): [`CachingVerifier`] wraps any [`ImageVerifier`] and
+//! The verification cache: [`CachingVerifier`] wraps any [`ImageVerifier`] and
 //! remembers its answers in a [`VerificationCache`] the caller owns and shares by `Arc`.
 //!
 //! - Key: the whole [`ImageSubject`] (registry, repository, manifest digest, media type and the

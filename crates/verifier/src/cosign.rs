@@ -1,5 +1,5 @@
 //! [`CosignVerifier`]: the [`ImageVerifier`] that requires a Sigstore bundle signature
-//! satisfying a [`TrustPolicy`] (DESIGN.md §6).
+//! satisfying a [`TrustPolicy`].
 //!
 //! For the digests the policy accepts (`signed:` platform, index or either), it asks the image's
 //! [`SignatureSource`] for every candidate, interleaves the targets' lists (so one digest's
@@ -35,7 +35,7 @@ use crate::{
     SignatureSourceError, SignedTarget, TrustRoot, Verification, VerifiedBundle, VerifyError,
 };
 
-/// How many candidates are verified at most, by default (DESIGN.md §5).
+/// How many candidates are verified at most, by default.
 pub const DEFAULT_MAX_CANDIDATES: usize = 32;
 /// How many candidates are fetched and verified at once, by default.
 pub const DEFAULT_CONCURRENCY: usize = 4;

@@ -1,4 +1,4 @@
-//! cosign's legacy simple-signing signatures (DESIGN.md §6), verified through the one bundle
+//! cosign's legacy simple-signing signatures, verified through the one bundle
 //! core: [`verify_legacy`] checks the payload's binding to the image, converts the layer into
 //! the Sigstore v0.1 bundle it is equivalent to, and hands that to [`crate::verify_bundle`]
 //! with the payload's sha256 as the artifact.

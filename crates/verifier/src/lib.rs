@@ -1,4 +1,4 @@
-//! The one place where trustpull decides trust (DESIGN.md §4 and §6).
+//! The one place where trustpull decides trust.
 //!
 //! - [`ImageVerifier`]: the object-safe trait installers call with an [`ImageSubject`] (an image
 //!   pinned by digest). It answers [`Verification::Verified`] with a [`Receipt`],
@@ -8,7 +8,7 @@
 //! - [`NoopVerifier`] and [`StrictVerifier`]: the verifiers for galleries without a policy.
 //! - [`SignatureSource`]: where signature candidates come from (registries, OCI layouts).
 //! - [`CachingVerifier`]: wraps any verifier with a [`VerificationCache`] the caller owns
-//!   (DESIGN.md §4): passes kept for a TTL, rejections only if asked, `Unavailable` never,
+//!  : passes kept for a TTL, rejections only if asked, `Unavailable` never,
 //!   concurrent identical verifications coalesced.
 //! - With the default feature `cosign`: `verify_bundle` (bundle bytes + digest + policy + trust
 //!   root, no registry), `TrustRoot` (embedded public-good root or a file, with a fingerprint)

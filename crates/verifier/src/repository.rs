@@ -1,4 +1,4 @@
-//! The optional `repository:` binding (DESIGN.md §6): which repository a verified signature
+//! The optional `repository:` binding: which repository a verified signature
 //! names. A legacy payload names it in `critical.identity.docker-reference`; a DSSE statement
 //! in the `name` of the subject entry that holds the digest. A message-signature bundle names
 //! none, so it cannot satisfy a binding.

@@ -1,7 +1,7 @@
 //! Where signature candidates come from: the [`SignatureSource`] trait.
 //!
 //! A source answers, for an image digest, which signature artifacts might sign it and what they
-//! hold, in two formats (DESIGN.md §5):
+//! hold, in two formats:
 //!
 //! - Sigstore bundles: [`SignatureSource::candidates`] lists them (one request or two on a
 //!   registry), [`SignatureSource::bundle`] reads one.
@@ -18,7 +18,7 @@
 //! Implementations (the trait lives here, in the trait-only part of the crate, so that both can
 //! be written without the `cosign` feature's crypto dependencies):
 //!
-//! - registries (the referrers API with the referrers-tag fallback, DESIGN.md §5) and local OCI
+//! - registries (the referrers API with the referrers-tag fallback) and local OCI
 //!   image layouts (bundles stored as referrers): `trustpull-downloader`'s image sources, so the
 //!   one source that serves an image also serves its signatures. This crate never talks to a
 //!   registry itself.
@@ -34,7 +34,7 @@
 //!   is unusable (its manifest has no bundle layer, two layers, a digest mismatch, an oversized
 //!   body). The verifier records it as that candidate's rejection reason and goes on with the
 //!   others.
-//! - Bound what you read (DESIGN.md §5: bundle ≤ 4 MiB, ≤ 1,000 descriptors) and check digests
+//! - Bound what you read (bundle ≤ 4 MiB, ≤ 1,000 descriptors) and check digests
 //!   of everything fetched by digest.
 //! - Order candidates newest first when you know their creation time; the verifier tries all of
 //!   them (up to its own bound) and passes if any passes.

@@ -9,8 +9,7 @@ use trustpull_policy::{Digest, Platform};
 /// When the manifest was selected from an index (multi-arch), [`ImageSubject::index_digest`]
 /// is the index it was read from and [`ImageSubject::index_bytes`] the index document itself,
 /// fetched by that digest; a verifier that accepts an index signature checks that these bytes
-/// hash to the index digest and list the manifest for [`ImageSubject::platform`] (DESIGN.md §6,
-/// §7), so an index signature vouches only for the children it really names.
+/// hash to the index digest and list the manifest for [`ImageSubject::platform`], so an index signature vouches only for the children it really names.
 ///
 /// ```
 /// use trustpull_verifier::ImageSubject;

@@ -9,11 +9,11 @@ use crate::{ImageSubject, SignatureSource, Verification, VerifyError};
 
 /// Decides whether an image, pinned by digest, may be installed.
 ///
-/// Object-safe: callers hold an `Arc<dyn ImageVerifier>` chosen by policy (DESIGN.md §4, §8).
+/// Object-safe: callers hold an `Arc<dyn ImageVerifier>` chosen by policy.
 #[async_trait]
 pub trait ImageVerifier: Send + Sync + Debug {
     /// Verifies `subject`, reading signature candidates from `signatures`: the same source
-    /// that served the image (DESIGN.md §7, one source per backend). `Ok(Verified)` is a pass
+    /// that served the image (one source per backend). `Ok(Verified)` is a pass
     /// with a receipt, `Ok(Unverified)` means nothing was checked (the caller warns), `Err`
     /// aborts the install.
     async fn verify(

@@ -1,4 +1,4 @@
-//! cosign's legacy simple-signing signatures through `CosignVerifier` (DESIGN.md §6): the
+//! cosign's legacy simple-signing signatures through `CosignVerifier`: the
 //! issue 9 table — each case gets exactly one thing wrong and must be rejected for that reason.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The optional `repository:` binding (DESIGN.md §6): off by default; when set, a legacy
+//! The optional `repository:` binding: off by default; when set, a legacy
 //! payload's `critical.identity.docker-reference`, or the DSSE statement subject's name, must
 //! equal it, for signatures and attestations alike.
 

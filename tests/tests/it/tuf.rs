@@ -1,4 +1,4 @@
-//! Trust-root refresh over TUF (DESIGN.md §4): the verifier's `TufCache` against the testkit's
+//! Trust-root refresh over TUF: the verifier's `TufCache` against the testkit's
 //! TUF repository served from wiremock. Each way a mirror fails is a typed, retryable error that
 //! leaves the cache byte for byte as it was; the next refresh, once the mirror is fixed,
 //! succeeds. Expiry is checked at a `now` the test passes in, never the wall clock.

@@ -1,6 +1,6 @@
 //! Bad days (RELIABILITY.md): a registry answering 503 with `Retry-After`, a connection reset
 //! in the middle of a layer, two installs of one name at once, a corrupted receipt. Each time:
-//! the exit code DESIGN §9 names, the destination as it was (or the new tree complete), nothing
+//! the exit code the CLI contract names, the destination as it was (or the new tree complete), nothing
 //! left behind, and a rerun that succeeds.
 
 use std::path::{Path, PathBuf};

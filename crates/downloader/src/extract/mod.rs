@@ -1,6 +1,6 @@
 //! Safe, layered tar extraction into a root directory that this process owns.
 //!
-//! The rules (DESIGN §7, step 4, and "The installed tree"):
+//! The rules:
 //! - paths: a leading `/` and `./` are dropped; any `..` component is refused;
 //! - everything is created by handle, relative to an open handle of the root: each parent is
 //!   reached by one `openat(O_DIRECTORY | O_NOFOLLOW)` per component, and entries are made with

@@ -1,4 +1,4 @@
-//! Keeping a [`TrustRoot`] fresh over TUF (feature `tuf`, DESIGN.md §4): [`TufCache::update`]
+//! Keeping a [`TrustRoot`] fresh over TUF (feature `tuf`): [`TufCache::update`]
 //! refreshes Sigstore's `trusted_root.json` target from a [`TufMirror`] and keeps the last good
 //! root in a directory the caller owns; [`TufCache::load`] reads it back without the network.
 //!
