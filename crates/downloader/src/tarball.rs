@@ -51,9 +51,11 @@ pub fn tarball_compression(url: &str) -> Option<Compression> {
 
 impl Downloader {
     /// Downloads the tarball at `url` (`https://`, or `http://` for a plain-HTTP host of the
-    /// client), checks it against `sha256`, and extracts it into a staging directory beside
-    /// `dest`; [`StagedImage::commit`] puts it in place (see the module docs). The outcome's
-    /// `digest` is the tarball's sha256 and its verification is `Unverified`.
+    /// client), checks it against `sha256` when one is given, and extracts it into a staging
+    /// directory beside `dest`; [`StagedImage::commit`] puts it in place (see the module docs).
+    /// The outcome's `digest` is the tarball's sha256 (as downloaded) and its verification is
+    /// `Unverified`, saying whether the sha256 was checked. Without `sha256` nothing vouches
+    /// for the content: the caller decides whether that is acceptable.
     ///
     /// Errors: a URL not ending in a tarball suffix is [`PullError::NotATarball`] (nothing is
     /// fetched); a body that does not hash to `sha256` is [`PullError::DigestMismatch`]
@@ -62,7 +64,7 @@ impl Downloader {
     pub async fn stage_tarball(
         &self,
         url: &str,
-        sha256: &Digest,
+        sha256: Option<&Digest>,
         dest: &Path,
     ) -> Result<StagedImage, PullError> {
         let Some(compression) = tarball_compression(url) else {
@@ -84,7 +86,7 @@ impl Downloader {
             .map_err(install_err)?;
         let download_dir = lock.layer_dir().map_err(install_err)?;
         let file = download_dir.path().join("tarball");
-        self.download_checked(client, url, sha256, &file).await?;
+        let digest = self.download_checked(client, url, sha256, &file).await?;
 
         let mut staging = lock.staging().map_err(install_err)?;
         let root = staging.root_handle().map_err(install_err)?;
@@ -94,7 +96,7 @@ impl Downloader {
             file,
             DeclaredCompression::Known(compression),
             url,
-            sha256,
+            &digest,
         )
         .await?;
         drop(download_dir);
@@ -103,15 +105,20 @@ impl Downloader {
         Ok(StagedImage {
             outcome: PullOutcome {
                 reference: url.to_owned(),
-                digest: sha256.clone(),
+                verification: Verification::Unverified {
+                    reason: match sha256 {
+                        Some(_) => format!(
+                            "{url} is a tarball: no signature, only its sha256 {digest} was checked"
+                        ),
+                        None => format!(
+                            "{url} is a tarball without sha256: its content ({digest}) was not checked"
+                        ),
+                    },
+                },
+                digest,
                 index_digest: None,
                 platform: None,
                 tree_digest: tree.digest(),
-                verification: Verification::Unverified {
-                    reason: format!(
-                        "{url} is a tarball: no signature, only its sha256 {sha256} was checked"
-                    ),
-                },
                 dest: dest.to_path_buf(),
                 stats,
             },
@@ -127,9 +134,13 @@ impl Downloader {
         &self,
         client: &trustpull_referrers::RegistryClient,
         url: &str,
-        sha256: &Digest,
+        expected: Option<&Digest>,
         file: &Path,
-    ) -> Result<(), PullError> {
+    ) -> Result<Digest, PullError> {
+        // What progress events name the download by: its sha256 when known in advance.
+        let key = expected
+            .cloned()
+            .unwrap_or_else(|| Digest::of(url.as_bytes()));
         let source_err = |e: RegistryError| PullError::Source {
             image: url.to_owned(),
             source: url_error(url, e),
@@ -155,7 +166,7 @@ impl Downloader {
         self.progress.on_event(&ProgressEvent::LayerStarted {
             index: 0,
             count: 1,
-            digest: sha256.clone(),
+            digest: key.clone(),
             size: stream.content_length.unwrap_or(0),
         });
         while let Some(chunk) = stream.next().await {
@@ -167,25 +178,24 @@ impl Downloader {
             hasher.update(&chunk);
             out.write_all(&chunk).await.map_err(io_err)?;
             self.progress.on_event(&ProgressEvent::LayerBytes {
-                digest: sha256.clone(),
+                digest: key.clone(),
                 received,
                 size: stream.content_length.unwrap_or(received),
             });
         }
         out.flush().await.map_err(io_err)?;
         let actual = Digest::from_sha256(hasher.finalize().into());
-        if &actual != sha256 {
+        if let Some(expected) = expected.filter(|e| **e != actual) {
             return Err(PullError::DigestMismatch {
                 image: url.to_owned(),
                 what: "tarball",
-                expected: sha256.clone(),
+                expected: expected.clone(),
                 actual,
             });
         }
-        self.progress.on_event(&ProgressEvent::LayerFinished {
-            digest: sha256.clone(),
-        });
-        Ok(())
+        self.progress
+            .on_event(&ProgressEvent::LayerFinished { digest: key });
+        Ok(actual)
     }
 }
 

@@ -83,10 +83,10 @@ pub enum InstallError {
         /// The reason and what to do.
         reason: String,
     },
-    /// The plan is a tarball without a sha256, which this version does not install (the
-    /// decision table would allow it with a warning when strict mode is off).
-    #[error("backend {name:?} (gallery {gallery:?}) is a tarball at {url} without a sha256; installing unchecked tarballs is not implemented — add its sha256 to the index entry or publish it as an OCI image")]
-    TarballNotImplemented {
+    /// `upgrade` met a tarball entry: a tarball has no digest to compare before downloading
+    /// it, so this version does not upgrade tarballs (reinstall with `install` instead).
+    #[error("backend {name:?} (gallery {gallery:?}) is a tarball at {url}; upgrading tarball entries is not implemented — run `trustpull install` again to replace it")]
+    TarballUpgrade {
         /// The backend.
         name: String,
         /// The gallery.

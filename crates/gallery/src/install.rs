@@ -24,6 +24,7 @@ use std::sync::Arc;
 use trustpull_downloader::{
     ErrorKind, ExistingDestination, ImageLocation, PullError, PullOutcome, Sidecar, StagedImage,
 };
+use trustpull_policy::Digest;
 use trustpull_referrers::{Credentials, RegistryClient};
 use trustpull_verifier::{ImageVerifier, TrustRoot, Verification};
 
@@ -127,19 +128,15 @@ impl Installer {
         let mut last: Option<InstallError> = None;
         for source in std::iter::once(&install_plan.primary).chain(&install_plan.mirrors) {
             let attempt = async {
-                // A tarball whose sha256 the index gives (the table allows it only from a
-                // gallery without a policy): streamed, checked, then extracted like an image.
-                if let SourcePlan::Tarball {
-                    url,
-                    sha256: Some(sha256),
-                    ..
-                } = source
-                {
+                // A tarball (the table allows one only from a gallery without a policy, and
+                // one without a sha256 only outside strict mode): streamed, checked against
+                // its sha256 when the index gives one, then extracted like an image.
+                if let SourcePlan::Tarball { url, sha256, .. } = source {
                     let staged = self
                         .stage_tarball(
                             &found.gallery.name,
                             url,
-                            sha256.hex(),
+                            sha256.as_ref().map(Digest::hex),
                             dest_root,
                             &found.entry.name,
                         )
@@ -209,7 +206,7 @@ impl Installer {
     }
 
     /// The OCI cell `source` plans, or the error the table gives for it: a refusal, a tarball
-    /// (without a sha256: not implemented), a strict refusal or another refusal of the verifier factory, a
+    /// (upgrade only: `install` stages those itself), a strict refusal or another refusal of the verifier factory, a
     /// location that does not parse. Nothing is resolved or fetched here.
     pub(crate) fn oci_cell<'p>(
         &self,
@@ -222,8 +219,9 @@ impl Installer {
                 reference,
                 verifier,
             } => (reference, verifier),
+            // `install` stages tarballs itself before asking for a cell; `upgrade` does not.
             SourcePlan::Tarball { url, .. } => {
-                return Err(InstallError::TarballNotImplemented {
+                return Err(InstallError::TarballUpgrade {
                     name: entry.name.to_string(),
                     gallery: gallery.name.clone(),
                     url: url.clone(),
@@ -425,7 +423,7 @@ mod tests {
             reason: "r".into(),
         };
         assert_eq!(refusal.kind(), ErrorKind::Rejected);
-        let tarball = InstallError::TarballNotImplemented {
+        let tarball = InstallError::TarballUpgrade {
             name: "x".into(),
             gallery: "g".into(),
             url: "https://e/x.tgz".into(),

@@ -25,27 +25,31 @@ pub fn tarball_sha256(value: &str) -> Option<Digest> {
 
 impl Installer {
     /// Downloads the tarball `url` (through the installer's client), checks it against
-    /// `sha256` (as written in the index) and extracts it into a staging directory for
-    /// `dest_root/NAME` (replacing an existing tree only when committed). `gallery` names the
-    /// gallery in errors. The staged outcome's `digest` is the tarball's sha256; it says
-    /// `Unverified` (there is no signature).
+    /// `sha256` (as written in the index) when there is one, and extracts it into a staging
+    /// directory for `dest_root/NAME` (replacing an existing tree only when committed).
+    /// `gallery` names the gallery in errors. The staged outcome's `digest` is the tarball's
+    /// sha256; it says `Unverified` (there is no signature). Whether a tarball without a
+    /// sha256 may be installed at all is the decision table's call, not this method's.
     pub async fn stage_tarball(
         &self,
         gallery: &str,
         url: &str,
-        sha256: &str,
+        sha256: Option<&str>,
         dest_root: &Path,
         name: &EntryName,
     ) -> Result<StagedImage, InstallError> {
-        let Some(digest) = tarball_sha256(sha256) else {
-            return Err(InstallError::BadLocation {
-                name: name.to_string(),
-                gallery: gallery.to_owned(),
-                source: LocationError {
-                    reference: url.to_owned(),
-                    reason: format!("its sha256 {sha256:?} is not 64 hex digits"),
-                },
-            });
+        let digest = match sha256 {
+            None => None,
+            Some(text) => Some(
+                tarball_sha256(text).ok_or_else(|| InstallError::BadLocation {
+                    name: name.to_string(),
+                    gallery: gallery.to_owned(),
+                    source: LocationError {
+                        reference: url.to_owned(),
+                        reason: format!("its sha256 {text:?} is not 64 hex digits"),
+                    },
+                })?,
+            ),
         };
         let pull_error = |source: PullError| InstallError::Pull {
             name: name.to_string(),
@@ -66,7 +70,7 @@ impl Installer {
                 })
             })?;
         downloader
-            .stage_tarball(url, &digest, &install_dir(dest_root, name)?)
+            .stage_tarball(url, digest.as_ref(), &install_dir(dest_root, name)?)
             .await
             .map_err(pull_error)
     }

@@ -285,11 +285,12 @@ fn tarball(content: &[u8]) -> Vec<u8> {
     tar.into_inner().unwrap().finish().unwrap()
 }
 
-/// A tarball entry with its sha256, from a gallery without a policy: downloaded, checked, then
-/// installed like an image (receipt `verified: false`); a wrong sha256 is a rejection (exit 1)
-/// that writes nothing; an entry without a sha256 is not installed (exit 2).
+/// Tarball entries from a gallery without a policy: with their sha256, downloaded, checked,
+/// then installed like an image (receipt `verified: false`); a wrong sha256 is a rejection
+/// (exit 1) that writes nothing; without a sha256, installed with a warning that nothing
+/// checked the content, and refused in strict mode (exit 1, nothing written).
 #[tokio::test(flavor = "multi_thread")]
-async fn tarball_entries_install_only_with_their_sha256() {
+async fn tarball_entries_follow_the_decision_table() {
     use wiremock::{matchers::path, Mock, MockServer, ResponseTemplate};
 
     let body = tarball(b"1");
@@ -302,7 +303,12 @@ async fn tarball_entries_install_only_with_their_sha256() {
     let url = format!("http://{host}/demo.tar.gz");
     let sha = trustpull_policy::Digest::of(&body);
     let wrong = trustpull_policy::Digest::of(b"another tarball");
-    for (sha256, code) in [(Some(wrong.hex()), 1), (None, 2), (Some(sha.hex()), 0)] {
+    for (sha256, strict, code) in [
+        (Some(wrong.hex()), false, 1),
+        (None, true, 1),
+        (None, false, 0),
+        (Some(sha.hex()), false, 0),
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let index = match sha256 {
             Some(s) => format!("- name: demo\n  uri: {url}\n  sha256: {s}\n"),
@@ -318,11 +324,20 @@ async fn tarball_entries_install_only_with_their_sha256() {
         let dest = tmp.path().join("backends");
         let out = tokio::task::spawn_blocking({
             let (config, dest) = (config.clone(), dest.clone());
-            move || install(&config, &dest, "demo", &[])
+            let extra: &'static [&'static str] = if strict {
+                &["--require-integrity"]
+            } else {
+                &[]
+            };
+            move || install(&config, &dest, "demo", extra)
         })
         .await
         .unwrap();
         assert_exit(&out, code);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if sha256.is_none() && code == 0 {
+            assert!(stderr.contains("was not checked"), "{stderr}");
+        }
         if code == 0 {
             assert_eq!(std::fs::read(dest.join("demo/VERSION")).unwrap(), b"1");
             let receipt: serde_json::Value =

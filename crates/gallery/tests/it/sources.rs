@@ -61,7 +61,7 @@ async fn a_tarball_installs_into_dest_name_only_with_its_sha256() {
         .expect("installer");
     let sha = Digest::of(&body);
     let staged = installer
-        .stage_tarball("g", &url, sha.hex(), dir.path(), &name)
+        .stage_tarball("g", &url, Some(sha.hex()), dir.path(), &name)
         .await
         .expect("staged");
     assert_eq!(staged.outcome().digest, sha);
@@ -73,7 +73,7 @@ async fn a_tarball_installs_into_dest_name_only_with_its_sha256() {
 
     let wrong = Digest::of(b"another tarball");
     let err = installer
-        .stage_tarball("g", &url, wrong.hex(), dir.path(), &name)
+        .stage_tarball("g", &url, Some(wrong.hex()), dir.path(), &name)
         .await
         .expect_err("mismatch");
     assert_eq!(err.kind(), ErrorKind::Rejected, "{err:?}");
@@ -82,7 +82,7 @@ async fn a_tarball_installs_into_dest_name_only_with_its_sha256() {
         b"1"
     );
     let err = installer
-        .stage_tarball("g", &url, "not-hex", dir.path(), &name)
+        .stage_tarball("g", &url, Some("not-hex"), dir.path(), &name)
         .await
         .expect_err("bad sha");
     assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
