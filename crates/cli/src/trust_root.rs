@@ -1,5 +1,5 @@
-//! `trustpull trust-root update [--mirror URL --root FILE]` and `trustpull trust-root show`
-//!: refresh Sigstore's `trusted_root.json` over TUF into the cache
+//! `trustpull trust-root update [--mirror URL --root FILE]` and `trustpull trust-root show`:
+//! refresh Sigstore's `trusted_root.json` over TUF into the cache
 //! ([`crate::trust_args::cache_dir`]), and say which root commands use and when its keys are
 //! valid.
 //!

@@ -1,6 +1,6 @@
-//! `trustpull verify IMAGE`: verify an image (registry or `oci-layout:`) against a signer policy
-//!, through the same spine as `pull` and `install` (pin, then verify; no layer
-//! is fetched).
+//! `trustpull verify IMAGE`: verify an image (registry or `oci-layout:`) against a signer
+//! policy, through the same spine as `pull` and `install` (pin, then verify; no layer is
+//! fetched).
 //!
 //! ```text
 //! trustpull verify IMAGE (--certificate-identity S | --certificate-identity-regexp R)

@@ -37,8 +37,7 @@
 //! candidates past the cap), or a next page that is not followed, is reported in
 //! [`Discovery::truncated`] as a [`DiscoveryTruncation`] naming the limit: the first one hit,
 //! listing first, then classification, then the candidate cap. A caller that finds no valid
-//! signature among a truncated list must treat the result as inconclusive, not as "unsigned"
-//!.
+//! signature among a truncated list must treat the result as inconclusive, not as "unsigned".
 //!
 //! [`RegistryClient::fetch_signature_bundle`] then fetches a candidate's manifest by digest,
 //! checks its subject (registries can lie, the fallback index is just a tag anyone with push

@@ -7,8 +7,8 @@
 //!   ([`VerifyError::Unavailable`]) and strict-mode refusals ([`VerifyError::Refused`]).
 //! - [`NoopVerifier`] and [`StrictVerifier`]: the verifiers for galleries without a policy.
 //! - [`SignatureSource`]: where signature candidates come from (registries, OCI layouts).
-//! - [`CachingVerifier`]: wraps any verifier with a [`VerificationCache`] the caller owns
-//!  : passes kept for a TTL, rejections only if asked, `Unavailable` never,
+//! - [`CachingVerifier`]: wraps any verifier with a [`VerificationCache`] the caller owns:
+//!   passes kept for a TTL, rejections only if asked, `Unavailable` never,
 //!   concurrent identical verifications coalesced.
 //! - With the default feature `cosign`: `verify_bundle` (bundle bytes + digest + policy + trust
 //!   root, no registry), `TrustRoot` (embedded public-good root or a file, with a fingerprint)

@@ -1,5 +1,5 @@
-//! Answering a registry's 401: HTTP Basic, or a bearer token from the challenge's realm
-//!, and the rules that keep credentials with the registry they belong to.
+//! Answering a registry's 401: HTTP Basic, or a bearer token from the challenge's realm, and
+//! the rules that keep credentials with the registry they belong to.
 //!
 //! - Only a 401 answered by the origin the request was made to starts a flow. When a request
 //!   was redirected (to a blob CDN, object storage, any other origin) and the redirect target
