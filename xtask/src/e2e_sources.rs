@@ -129,7 +129,105 @@ pub fn run_cases(env: &Env, upstream: &Registry, tls: &Tls) -> Result<Vec<String
     };
     https_gallery(env, upstream, tls, &mut check)?;
     registry_mirror(env, upstream, &mut check)?;
+    tarball_cells(env, tls, &mut check)?;
     Ok(failures)
+}
+
+/// The decision table's tarball cells over HTTPS (`openssl s_server -WWW`, the e2e CA as
+/// `ca_file`): from a gallery without a policy, a tarball with its sha256 installs (receipt
+/// `verified: false`), a wrong sha256 is rejected with nothing written, one without a sha256
+/// installs with a warning and is refused in strict mode; a signed gallery's tarball is refused.
+fn tarball_cells(env: &Env, tls: &Tls, check: &mut dyn FnMut(&str, bool)) -> Result<(), String> {
+    let dir = env.work.join("tarball-gallery");
+    let site = dir.join("site");
+    std::fs::create_dir_all(&site).map_err(|e| format!("mkdir: {e}"))?;
+    let tarball = gzip_tar(&[("bin/backend", b"tarball backend")])?;
+    std::fs::write(site.join("backend.tar.gz"), &tarball).map_err(|e| format!("write: {e}"))?;
+    let sha = trustpull_policy::Digest::of(&tarball);
+    let server = TlsFileServer::start(&site, tls)?;
+    let url = format!("https://{}/backend.tar.gz", server.host);
+    let wrong = trustpull_policy::Digest::of(b"another tarball");
+    write(
+        &dir.join("open.yaml"),
+        &format!(
+            "- name: tar-ok\n  uri: {url}\n  sha256: {}\n- name: tar-wrong\n  uri: {url}\n  sha256: {}\n- name: tar-nosha\n  uri: {url}\n",
+            sha.hex(),
+            wrong.hex()
+        ),
+    )?;
+    write(
+        &dir.join("signed.yaml"),
+        &format!(
+            "- name: tar-signed\n  uri: {url}\n  sha256: {}\n",
+            sha.hex()
+        ),
+    )?;
+    let config = dir.join("galleries.yaml");
+    write(
+        &config,
+        &format!(
+            "trusted_root: {}\nregistries:\n  - host: {}\n    ca_file: {}\ngalleries:\n  - name: open\n    url: ./open.yaml\n  - name: signed\n    url: ./signed.yaml\n{}",
+            env.trusted_root.display(),
+            server.host,
+            tls.ca.display(),
+            policy()
+        ),
+    )?;
+    let config = config.display().to_string();
+    let install = |name: &str, dest: &Path, strict: bool| {
+        let dest = dest.display().to_string();
+        let mut args = vec!["install", name, "--galleries", &config, "--dest", &dest];
+        if strict {
+            args.push("--require-integrity");
+        }
+        trustpull(env, &args)
+    };
+    let receipt_unverified = |dest: &Path, name: &str| {
+        std::fs::read(dest.join(format!("{name}.receipt.json")))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|r| r["verified"] == serde_json::json!(false))
+    };
+    let empty = |dest: &Path| {
+        std::fs::read_dir(dest)
+            .map(|d| d.count() == 0)
+            .unwrap_or(true)
+    };
+
+    let dest = dir.join("ok");
+    let (code, _, _) = install("tar-ok", &dest, false)?;
+    check(
+        "tarball with its sha256, gallery without a policy: installed, verified: false",
+        code == 0
+            && dest.join("tar-ok/bin/backend").is_file()
+            && receipt_unverified(&dest, "tar-ok"),
+    );
+    let dest = dir.join("wrong");
+    let (code, _, _) = install("tar-wrong", &dest, false)?;
+    check(
+        "tarball with a wrong sha256: rejected (exit 1), nothing written",
+        code == 1 && empty(&dest),
+    );
+    let dest = dir.join("nosha");
+    let (code, _, stderr) = install("tar-nosha", &dest, false)?;
+    check(
+        "tarball without sha256: installed with a warning",
+        code == 0 && dest.join("tar-nosha/bin/backend").is_file() && stderr.contains("not checked"),
+    );
+    let dest = dir.join("nosha-strict");
+    let (code, _, _) = install("tar-nosha", &dest, true)?;
+    check(
+        "tarball without sha256, strict: refused (exit 1), nothing written",
+        code == 1 && empty(&dest),
+    );
+    let dest = dir.join("signed");
+    let (code, _, _) = install("tar-signed", &dest, false)?;
+    check(
+        "tarball from a signed gallery: refused (exit 1), nothing written",
+        code == 1 && empty(&dest),
+    );
+    drop(server);
+    Ok(())
 }
 
 fn https_gallery(
