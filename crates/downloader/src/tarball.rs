@@ -137,10 +137,14 @@ impl Downloader {
         expected: Option<&Digest>,
         file: &Path,
     ) -> Result<Digest, PullError> {
-        // What progress events name the download by: its sha256 when known in advance.
-        let key = expected
-            .cloned()
-            .unwrap_or_else(|| Digest::of(url.as_bytes()));
+        // Progress events name a download by its digest: only when it is known in advance
+        // (a tarball without sha256 downloads without progress events).
+        let key = expected.cloned();
+        let event = |make: &dyn Fn(&Digest) -> ProgressEvent| {
+            if let Some(key) = &key {
+                self.progress.on_event(&make(key));
+            }
+        };
         let source_err = |e: RegistryError| PullError::Source {
             image: url.to_owned(),
             source: url_error(url, e),
@@ -163,11 +167,12 @@ impl Downloader {
         let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, out);
         let mut hasher = Sha256::new();
         let mut received = 0u64;
-        self.progress.on_event(&ProgressEvent::LayerStarted {
+        let length = stream.content_length;
+        event(&|digest| ProgressEvent::LayerStarted {
             index: 0,
             count: 1,
-            digest: key.clone(),
-            size: stream.content_length.unwrap_or(0),
+            digest: digest.clone(),
+            size: length.unwrap_or(0),
         });
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(source_err)?;
@@ -177,10 +182,10 @@ impl Downloader {
             }
             hasher.update(&chunk);
             out.write_all(&chunk).await.map_err(io_err)?;
-            self.progress.on_event(&ProgressEvent::LayerBytes {
-                digest: key.clone(),
+            event(&|digest| ProgressEvent::LayerBytes {
+                digest: digest.clone(),
                 received,
-                size: stream.content_length.unwrap_or(received),
+                size: length.unwrap_or(received),
             });
         }
         out.flush().await.map_err(io_err)?;
@@ -193,8 +198,9 @@ impl Downloader {
                 actual,
             });
         }
-        self.progress
-            .on_event(&ProgressEvent::LayerFinished { digest: key });
+        event(&|digest| ProgressEvent::LayerFinished {
+            digest: digest.clone(),
+        });
         Ok(actual)
     }
 }

@@ -28,9 +28,16 @@ pub const RECEIPT_SUFFIX: &str = ".receipt.json";
 ///     assert!(EntryName::parse(bad).is_err(), "{bad:?}");
 /// }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct EntryName(String);
+
+/// Debug-formats as the quoted name (`"llama-cpp"`), as messages built with `{:?}` expect.
+impl fmt::Debug for EntryName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
 
 /// Why a string is not an [`EntryName`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
