@@ -123,7 +123,7 @@ impl Installer {
         let found = self.find(name).await?;
         let install_plan = plan(&found.entry, found.gallery, self.strict);
         let dir = install_dir(dest_root, &found.entry.name)?;
-        let mut warnings = Vec::new();
+        let mut warnings = found.warnings.clone();
         let mut tried = Vec::new();
         let mut last: Option<InstallError> = None;
         for source in std::iter::once(&install_plan.primary).chain(&install_plan.mirrors) {

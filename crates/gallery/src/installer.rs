@@ -260,6 +260,8 @@ pub(crate) struct Found<'c> {
     pub(crate) gallery: &'c Gallery,
     pub(crate) entry: BackendEntry,
     pub(crate) meta: Option<EntryName>,
+    /// Index mirrors used because the gallery's url was unavailable, as warnings.
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Installer {
@@ -321,7 +323,13 @@ impl Installer {
     /// moves on to the next gallery: an ambiguous name is that gallery's answer.
     pub(crate) async fn find(&self, name: &str) -> Result<Found<'_>, InstallError> {
         for gallery in &self.config.galleries {
-            let index = self.index(gallery).await?;
+            let loaded = crate::fetch_index(gallery, &self.client)
+                .await
+                .map_err(|source| InstallError::IndexSource {
+                    gallery: gallery.name.clone(),
+                    source: Box::new(source),
+                })?;
+            let index = loaded.index;
             let lookup = |source| InstallError::Lookup {
                 gallery: gallery.name.clone(),
                 source,
@@ -333,10 +341,23 @@ impl Installer {
             };
             let meta = named.is_meta().then(|| named.name.clone());
             let entry = index.resolve(name, &self.capability).map_err(lookup)?;
+            // An index read from a mirror because the url was unavailable is worth a warning:
+            // the operator's primary index source is down.
+            let warnings = loaded
+                .skipped
+                .iter()
+                .map(|skipped| {
+                    format!(
+                        "gallery {:?}: index {skipped}; read from {} instead",
+                        gallery.name, loaded.location
+                    )
+                })
+                .collect();
             return Ok(Found {
                 gallery,
                 entry: entry.clone(),
                 meta,
+                warnings,
             });
         }
         Err(InstallError::UnknownBackend {

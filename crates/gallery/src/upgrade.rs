@@ -160,6 +160,7 @@ impl Installer {
             Err(e) => return UpgradeReport::failed(backend, &e, Vec::new()),
         };
         let found = Found {
+            warnings: Vec::new(),
             gallery,
             entry,
             meta: receipt.meta.clone(),

@@ -171,3 +171,56 @@ async fn a_signed_ocifile_archive_is_verified_and_an_unsigned_one_rejected() {
     assert_eq!(err.kind(), ErrorKind::Rejected);
     assert!(!dir.path().join("refused").exists());
 }
+
+/// A gallery whose url is unavailable (a 503) is read from its mirror, and the install says so
+/// in a warning: the operator's primary index source is down.
+#[tokio::test]
+async fn an_index_read_from_a_mirror_is_a_warning() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/index.yaml"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = examples()
+        .canonicalize()
+        .expect("examples")
+        .join("demo-image");
+    std::fs::write(
+        dir.path().join("mirror.yaml"),
+        format!("- name: demo\n  uri: oci-layout:{}:v1\n", layout.display()),
+    )
+    .expect("mirror index");
+    let config = OperatorConfig::parse(
+        &format!(
+            "galleries:\n  - name: g\n    url: http://{}/index.yaml\n    mirrors: [./mirror.yaml]\n",
+            server.address()
+        ),
+        &dir.path().join("galleries.yaml"),
+    )
+    .expect("config");
+    let mut limits = Limits::without_backoff();
+    limits.max_attempts = 1;
+    let client = RegistryClient::builder()
+        .plain_http_host(server.address().to_string())
+        .limits(limits)
+        .build()
+        .expect("client");
+    let installer = Installer::builder(config)
+        .client(client)
+        .build()
+        .expect("installer");
+    let outcome = installer
+        .install("demo", &dir.path().join("backends"))
+        .await
+        .expect("installed from the mirror's index");
+    assert!(
+        outcome
+            .warnings
+            .iter()
+            .any(|w| w.contains("503") && w.contains("mirror.yaml")),
+        "{:?}",
+        outcome.warnings
+    );
+}
