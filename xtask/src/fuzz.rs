@@ -49,6 +49,7 @@ const TARGETS: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     ("extract", &[("examples/demo-image/blobs/sha256", "")]),
+    ("legacy", &[]),
 ];
 
 /// Seeds written inline (text inputs with no fixture file).
@@ -174,6 +175,9 @@ fn seed_corpus(target: &str) -> Result<PathBuf, String> {
         let path = dir.join(name);
         fs::write(&path, bytes).map_err(|e| format!("write {}: {e}", path.display()))
     };
+    if target == "legacy" {
+        write("seed-legacy-signature", &legacy_seed()?)?;
+    }
     for (i, seed) in inline_seeds(target).iter().enumerate() {
         write(&format!("seed-inline-{i}"), seed.as_bytes())?;
     }
@@ -210,4 +214,57 @@ fn files_in(folder: &Path, suffix: &str) -> Result<Vec<PathBuf>, String> {
         .collect();
     out.sort();
     Ok(out)
+}
+
+/// A legacy signature that passes the `legacy` target's checks: signed by the scenarios'
+/// virtual Sigstore (the root the target embeds) for the digest the target names.
+fn legacy_seed() -> Result<Vec<u8>, String> {
+    use trustpull_testkit::sigstore::{SignRequest, VirtualSigstore};
+    // The same digest as fuzz/fuzz_targets/legacy.rs.
+    let digest = "sha256:b22c7289dd3b4785a3795c90e15d16bd66bd29b444b8974fe29ed0443ce50405"
+        .parse()
+        .map_err(|e| format!("seed digest: {e}"))?;
+    let sigstore = VirtualSigstore::from_seed(trustpull_testkit::scenarios::SEED);
+    let signature = sigstore.sign_legacy(&SignRequest::message(digest));
+    serde_json::to_vec(&serde_json::json!({
+        "payload": String::from_utf8_lossy(&signature.payload),
+        "annotations": signature.annotations,
+    }))
+    .map_err(|e| format!("seed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The `legacy` target's seed passes verification against the root the target embeds, so
+    /// the fuzzer starts from a signature that reaches every check.
+    #[test]
+    fn the_legacy_seed_verifies_against_the_targets_root() {
+        let seed: serde_json::Value =
+            serde_json::from_slice(&super::legacy_seed().expect("seed")).expect("JSON");
+        let payload = seed["payload"]
+            .as_str()
+            .expect("payload")
+            .as_bytes()
+            .to_vec();
+        let annotations = seed["annotations"]
+            .as_object()
+            .expect("annotations")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().expect("string").to_owned()))
+            .collect();
+        let root = trustpull_verifier::TrustRoot::from_file(
+            &crate::util::root().join("tests/fixtures/scenarios/trusted_root.json"),
+        )
+        .expect("root");
+        let policy = trustpull_testkit::sigstore::default_policy();
+        let digest = "sha256:b22c7289dd3b4785a3795c90e15d16bd66bd29b444b8974fe29ed0443ce50405"
+            .parse()
+            .expect("digest");
+        let signature = trustpull_verifier::LegacySignature {
+            payload,
+            annotations,
+        };
+        trustpull_verifier::verify_legacy(&signature, &digest, &policy, &root)
+            .expect("the seed verifies");
+    }
 }
