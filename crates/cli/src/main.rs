@@ -129,7 +129,7 @@ async fn run(command: Command, quiet: bool) -> Result<(), CliError> {
         Command::Pull(args) => pull::run(args, quiet).await,
         Command::Uninstall(args) => uninstall::run(args).await,
         Command::Upgrade(args) => upgrade::run(args, quiet).await,
-        Command::Verify(args) => verify::run(args).await,
+        Command::Verify(args) => verify::run(args, quiet).await,
         Command::VerifyAttestation(args) => verify_attestation::run(args).await,
         Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::Completions(args) => completions::run(&args, Cli::command()),

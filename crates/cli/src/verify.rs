@@ -48,8 +48,8 @@ pub struct Args {
     pub(crate) output: Output,
 }
 
-/// Runs the command.
-pub async fn run(args: Args) -> Result<(), CliError> {
+/// Runs the command; `quiet` leaves out warnings.
+pub async fn run(args: Args, quiet: bool) -> Result<(), CliError> {
     let location =
         ImageLocation::parse(&args.image).map_err(|e| CliError::new(Status::Usage, e))?;
     let policy = args.trust.policy()?;
@@ -81,6 +81,13 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         }
     })?;
     let subject = verified.pinned.subject();
+    if let (Some(platform), None, false) = (args.platform.as_deref(), subject.index_digest(), quiet)
+    {
+        // Said, not silently dropped: the flag chose nothing here.
+        eprintln!(
+            "warning: --platform {platform} was ignored: {subject} is a single manifest, not a multi-arch index"
+        );
+    }
     let Verification::Verified(receipt) = &verified.verification else {
         // CosignVerifier never answers Unverified; refuse rather than trust it silently.
         return Err(CliError::new(

@@ -76,6 +76,26 @@ async fn a_signed_image_verifies_with_a_json_receipt() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn platform_on_a_single_manifest_is_ignored_with_a_warning() {
+    let f = registry(true, None).await;
+    let flags = ["--platform".to_owned(), "linux/arm64".to_owned()];
+    let out = verify_with(&f, IDENTITY, &flags).await;
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--platform linux/arm64 was ignored"),
+        "{stderr}"
+    );
+    let quiet = verify_with(
+        &f,
+        IDENTITY,
+        &[flags[0].clone(), flags[1].clone(), "--quiet".to_owned()],
+    )
+    .await;
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("ignored"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn debug_logs_of_registry_requests_need_vv() {
     let f = registry(true, None).await;
     let manifest_request = format!("/v2/{REPO}/manifests/v1");
