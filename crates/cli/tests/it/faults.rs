@@ -119,6 +119,39 @@ async fn an_endless_503_storm_exits_3_and_installs_nothing() {
     assert!(names(tmp.path()).is_empty(), "{:?}", names(tmp.path()));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_answered_with_other_bytes_is_a_rejection_that_writes_nothing() {
+    let (registry, layer) = registry_with_a_layer().await;
+    // The layer answers 503 once, then (on the retry) bytes of the same size that are not it.
+    Mock::given(method("GET"))
+        .and(path(blob_path(&layer)))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "0"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&registry.server)
+        .await;
+    let mut other = layer.clone();
+    let last = other.len() - 1;
+    other[last] ^= 0xff;
+    Mock::given(method("GET"))
+        .and(path(blob_path(&layer)))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(other))
+        .with_priority(2)
+        .mount(&registry.server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = pull(
+        &registry,
+        registry.server.address().to_string(),
+        &tmp.path().join("app"),
+    )
+    .await;
+    assert_exit(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tampered or corrupt"), "{stderr}");
+    assert!(names(tmp.path()).is_empty(), "{:?}", names(tmp.path()));
+}
+
 /// A loopback proxy in front of a registry that, the first time a request names `needle`,
 /// forwards the response head and `keep` body bytes, then resets the connection (RST).
 struct ResettingProxy {
