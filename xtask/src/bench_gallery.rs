@@ -475,8 +475,19 @@ async fn push_images(
     sigstore: &VirtualSigstore,
     images: Vec<(String, Vec<u8>)>,
 ) -> Result<Vec<Pushed>, String> {
+    // distribution 2.8 can fail concurrent uploads of one blob (DIGEST_INVALID): the blobs
+    // every image shares (the image config, the signatures' `{}`) go up once, first.
     let mut pushed = Vec::with_capacity(images.len());
-    for chunk in images.chunks(16) {
+    let Some(((tag, layer), rest)) = images.split_first() else {
+        return Ok(pushed);
+    };
+    pushed.push(
+        pusher
+            .image_with_layers(tag, "amd64", &[(LAYER, layer.as_slice())])
+            .await?,
+    );
+    pusher.blob(b"{}").await?;
+    for chunk in rest.chunks(16) {
         let mut set = tokio::task::JoinSet::new();
         for (i, (tag, layer)) in chunk.iter().cloned().enumerate() {
             let pusher = Arc::clone(pusher);
