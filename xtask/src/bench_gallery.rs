@@ -470,70 +470,20 @@ struct GalleryResult {
     other_roots: usize,
 }
 
+/// Pushes and signs `images` one after another: distribution 2.8 can fail concurrent uploads
+/// of one blob (DIGEST_INVALID), and every image shares its config and its signature's `{}`.
 async fn push_images(
-    pusher: &Arc<Pusher>,
+    pusher: &Pusher,
     sigstore: &VirtualSigstore,
-    images: Vec<(String, Vec<u8>)>,
+    images: &[(String, Vec<u8>)],
 ) -> Result<Vec<Pushed>, String> {
-    // distribution 2.8 can fail concurrent uploads of one blob (DIGEST_INVALID): the blobs
-    // every image shares (the image config, the signatures' `{}`) go up once, first.
     let mut pushed = Vec::with_capacity(images.len());
-    let Some(((tag, layer), rest)) = images.split_first() else {
-        return Ok(pushed);
-    };
-    pushed.push(
-        pusher
+    for (tag, layer) in images {
+        let image = pusher
             .image_with_layers(tag, "amd64", &[(LAYER, layer.as_slice())])
-            .await?,
-    );
-    pusher.blob(b"{}").await?;
-    for chunk in rest.chunks(16) {
-        let mut set = tokio::task::JoinSet::new();
-        for (i, (tag, layer)) in chunk.iter().cloned().enumerate() {
-            let pusher = Arc::clone(pusher);
-            set.spawn(async move {
-                let image = pusher
-                    .image_with_layers(&tag, "amd64", &[(LAYER, layer.as_slice())])
-                    .await;
-                (i, image)
-            });
-        }
-        let mut done: Vec<(usize, Pushed)> = Vec::new();
-        while let Some(joined) = set.join_next().await {
-            let (i, image) = joined.map_err(|e| format!("push task: {e}"))?;
-            done.push((i, image?));
-        }
-        done.sort_by_key(|(i, _)| *i);
-        pushed.extend(done.into_iter().map(|(_, p)| p));
-    }
-    let signed: Vec<(Pushed, Vec<u8>)> = pushed
-        .iter()
-        .map(|p| {
-            (
-                p.clone(),
-                sigstore.sign(&SignRequest::dsse(p.digest.clone())),
-            )
-        })
-        .collect();
-    for chunk in signed.chunks(16) {
-        let mut set = tokio::task::JoinSet::new();
-        for (image, bundle) in chunk.iter().cloned() {
-            let pusher = Arc::clone(pusher);
-            set.spawn(async move {
-                pusher
-                    .attach(
-                        &image,
-                        &bundle,
-                        SIGNED_AT,
-                        Some(crate::push::BUNDLE),
-                        &image.digest,
-                    )
-                    .await
-            });
-        }
-        while let Some(joined) = set.join_next().await {
-            joined.map_err(|e| format!("sign task: {e}"))??;
-        }
+            .await?;
+        pusher.sign(&image, sigstore).await?;
+        pushed.push(image);
     }
     Ok(pushed)
 }
@@ -545,7 +495,7 @@ async fn gallery(
     trusted_root: &Path,
 ) -> Result<GalleryResult, String> {
     let started = Instant::now();
-    let pusher = Arc::new(Pusher::new(registry, REPO, None, None)?);
+    let pusher = Pusher::new(registry, REPO, None, None)?;
     let images = (0..BACKENDS)
         .map(|i| {
             let content = format!("#!/bin/sh\necho backend {i}\n");
@@ -555,7 +505,7 @@ async fn gallery(
             ))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let pushed = push_images(&pusher, sigstore, images).await?;
+    let pushed = push_images(&pusher, sigstore, &images).await?;
     let push = started.elapsed();
 
     let proxy = CountingProxy::start(&registry.host)?;
