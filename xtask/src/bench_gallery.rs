@@ -18,7 +18,11 @@
 //!    one pull-through mirror (a second `docker-registry` in proxy mode, fresh for each N)
 //!    whose upstream is the first registry behind another counting proxy. The index names an
 //!    unreachable upstream host (`upstream.invalid`), so only the mirror can serve; the
-//!    upstream's blob GETs are counted per blob digest.
+//!    upstream's blob GETs are counted per blob digest. A second round of N on the same mirror
+//!    shows the warm cache. distribution 2.8's proxy (`registry/proxy/proxyblobstore.go`)
+//!    streams every cache miss from the upstream and stores the blob with a second upstream
+//!    fetch; its `inflight` set only keeps concurrent misses from storing twice, so N clients
+//!    missing at once cost up to N + 1 upstream GETs per blob, and 0 once it is stored.
 //!
 //! The measured work runs in a release build: the debug xtask builds `--release` and runs
 //! `target/release/xtask bench gallery` (which does the work when it is optimized).
