@@ -9,6 +9,7 @@
 mod bench;
 mod bench_cache;
 mod bench_downloader;
+mod bench_gallery;
 mod bench_registry;
 mod bench_verify;
 mod ci;
@@ -35,7 +36,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  bench         [verify|downloader|registry|cache] measure the targets in BENCHMARKS.md (the downloader section
+  bench         [verify|downloader|registry|cache|gallery] measure the targets in BENCHMARKS.md (the downloader section
                 needs GNU time, skopeo and docker-registry: apt-get installs them when run as root)
   ci            fmt --check, clippy -D warnings, cargo test --workspace
   conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
