@@ -32,7 +32,7 @@ use trustpull_testkit::sigstore::{SignRequest, VirtualSigstore, IDENTITY, ISSUER
 
 use crate::install::{self, Needed};
 use crate::registry::{self, Options, Registry};
-use crate::util;
+use crate::{bench_process, util};
 
 const MIB: u64 = 1024 * 1024;
 const RUNS: usize = 7;
@@ -50,6 +50,7 @@ pub fn run() -> Result<(), String> {
         .tempdir_in(std::env::temp_dir())
         .map_err(|e| format!("temp dir: {e}"))?;
     let mut rows = Vec::new();
+    let load_before = bench_process::load();
 
     // Verified vs unverified, 100 MB.
     let img = work.path().join("img-100");
@@ -102,6 +103,10 @@ pub fn run() -> Result<(), String> {
     }
 
     println!("\n### Downloader (`cargo xtask bench`, downloader section)\n");
+    println!(
+        "load average {load_before} before, {} after\n",
+        bench_process::load()
+    );
     println!("| what | measured | target |\n|---|---|---|");
     for row in rows {
         println!("{row}");

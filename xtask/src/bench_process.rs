@@ -193,7 +193,7 @@ fn once(program: &Path, args: &[String], dir: &Path) -> Result<Duration, String>
 }
 
 /// The 1, 5 and 15 minute load averages.
-fn load() -> String {
+pub fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".to_owned())
