@@ -1,6 +1,8 @@
 //! `cargo xtask bench verify`: one Sigstore bundle verified in-process with a warm trust root
-//! (DESIGN.md §11, first row): sigstore-verify alone against trustpull's `verify_bundle`, then
-//! sigstore-python on the same bundle, root and identity/issuer policy, and the ratio.
+//! (DESIGN.md §11, first row): sigstore-verify alone against trustpull's `verify_bundle` and the
+//! cryptographic floor (the bundle's ECDSA verifications alone, aws-lc-rs), then sigstore-python
+//! on the same bundle, root and identity/issuer policy, and the ratios. [`profile`] counts
+//! instructions per verification under callgrind (`cargo xtask bench verify-profile`).
 //!
 //! The Rust measurement is the `verify` bench of trustpull-verifier (harness-less, release
 //! profile), so it links the real crates; this runs it and reads trustpull's median from its
