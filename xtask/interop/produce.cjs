@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// An independent Sigstore producer for trustpull's interop check (DESIGN.md §10).
+// An independent Sigstore producer for trustpull's interop check.
 //
 //   SIGSTORE_PYTHON=PATH/TO/sigstore node produce.cjs OUT_DIR
 //

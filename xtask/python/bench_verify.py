@@ -1,4 +1,4 @@
-"""sigstore-python's in-process verification of one bundle, timed (DESIGN.md section 11).
+"""sigstore-python's in-process verification of one bundle, timed (BENCHMARKS.md).
 
 Run by `cargo xtask bench verify` with the venv xtask builds from requirements.txt beside
 this file. The trusted root is read from a file (no TUF, no network: sockets are disabled before

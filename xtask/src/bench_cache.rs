@@ -1,4 +1,4 @@
-//! `cargo xtask bench cache`: what the verification cache (DESIGN.md §4) costs and saves.
+//! `cargo xtask bench cache`: what the verification cache costs and saves.
 //!
 //! The inner verifier is a real `CosignVerifier` over an in-memory source holding one bundle
 //! signed by the testkit's virtual Sigstore, wrapped in a counter. Measured:

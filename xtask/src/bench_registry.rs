@@ -1,5 +1,5 @@
 //! `cargo xtask bench registry`: registry requests per digest-pinned verification
-//! (DESIGN.md §11: 3 with a referrers API, 4 on a fallback registry).
+//! (the target: 3 with a referrers API, 4 on a fallback registry).
 //!
 //! A counting registry (wiremock on 127.0.0.1) serves one testkit-signed cosign-style
 //! signature for a digest, once through the OCI 1.1 referrers API and once only through the

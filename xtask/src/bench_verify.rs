@@ -1,6 +1,8 @@
 //! `cargo xtask bench verify`: one Sigstore bundle verified in-process with a warm trust root
-//! (DESIGN.md §11, first row): sigstore-verify alone against trustpull's `verify_bundle`, then
-//! sigstore-python on the same bundle, root and identity/issuer policy, and the ratio.
+//! (the first target in BENCHMARKS.md): sigstore-verify alone against trustpull's `verify_bundle` and the
+//! cryptographic floor (the bundle's ECDSA verifications alone, aws-lc-rs), then sigstore-python
+//! on the same bundle, root and identity/issuer policy, and the ratios. [`profile`] counts
+//! instructions per verification under callgrind (`cargo xtask bench verify-profile`).
 //!
 //! The Rust measurement is the `verify` bench of trustpull-verifier (harness-less, release
 //! profile), so it links the real crates; this runs it and reads trustpull's median from its
@@ -25,7 +27,7 @@ const ISSUER: &str = "https://token.actions.githubusercontent.com";
 const OURS_ROW: &str = "| trustpull verify_bundle";
 /// A row the Rust bench prints with a figure quoted from the issue, superseded by the
 /// measurement below: not echoed.
-/// DESIGN.md §11: trustpull at least this many times faster than sigstore-python.
+/// The target: trustpull at least this many times faster than sigstore-python.
 const TARGET: f64 = 3.0;
 
 /// Runs the verify bench and the sigstore-python measurement; prints markdown tables.
@@ -168,4 +170,96 @@ fn output(cmd: &mut Command) -> Result<String, String> {
         return Err(format!("`{shown}` failed ({})", out.status));
     }
     String::from_utf8(out.stdout).map_err(|e| format!("`{shown}` printed non-UTF-8: {e}"))
+}
+
+/// `cargo xtask bench verify-profile`: instructions per verification (callgrind counts them
+/// exactly, so a busy machine does not blur them) for trustpull's `verify_bundle`,
+/// sigstore-verify alone and the cryptographic floor of the verify bench, then where
+/// trustpull's instructions go (callgrind_annotate, inclusive, top entries). Each side runs the
+/// bench binary as `--only SIDE N` for two N; the difference removes setup (trust root, keys).
+pub fn profile() -> Result<(), String> {
+    const FEW: u64 = 20;
+    const MANY: u64 = 220;
+    let bench = bench_binary()?;
+    let dir = util::target_dir().join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut per_verify = Vec::new();
+    for side in ["ours", "alone", "floor"] {
+        let mut totals = Vec::new();
+        for n in [FEW, MANY] {
+            let out = dir.join(format!("callgrind.{side}.{n}.out"));
+            let mut cmd = Command::new("valgrind");
+            cmd.arg("--tool=callgrind")
+                .arg(format!("--callgrind-out-file={}", out.display()))
+                .arg(&bench)
+                .args(["--only", side, &n.to_string()])
+                .current_dir(util::root().join("crates/verifier"));
+            output(&mut cmd)
+                .map_err(|e| format!("{e}\nvalgrind is needed: apt-get install valgrind"))?;
+            totals.push(callgrind_total(&out)?);
+        }
+        per_verify.push((side, (totals[1] - totals[0]) / (MANY - FEW)));
+    }
+    let floor = per_verify[2].1 as f64;
+    println!("\n## instructions per verification (callgrind, happy-path-v0.3)\n");
+    println!("| what | instructions per bundle | vs floor |");
+    println!("|---|---|---|");
+    for (side, ir) in &per_verify {
+        let what = match *side {
+            "ours" => "trustpull verify_bundle",
+            "alone" => "sigstore-verify alone",
+            _ => "floor: the 5 ECDSA verifications (aws-lc-rs, keys parsed once)",
+        };
+        println!("| {what} | {ir} | {:.2}x |", *ir as f64 / floor);
+    }
+    let annotate = Command::new("callgrind_annotate")
+        .args(["--inclusive=yes", "--threshold=99"])
+        .arg(dir.join(format!("callgrind.ours.{MANY}.out")))
+        .output()
+        .map_err(|e| format!("could not run callgrind_annotate: {e}"))?;
+    println!("\n### trustpull verify_bundle x {MANY} (plus setup), inclusive, top 60\n");
+    println!("```");
+    for line in String::from_utf8_lossy(&annotate.stdout)
+        .lines()
+        .filter(|l| l.contains(" (") || l.contains("PROGRAM TOTALS"))
+        .take(60)
+    {
+        println!("{line}");
+    }
+    println!("```");
+    Ok(())
+}
+
+/// The verify bench's binary (release profile), built if needed.
+fn bench_binary() -> Result<PathBuf, String> {
+    let mut cmd = util::cargo();
+    cmd.args([
+        "bench",
+        "--no-run",
+        "--message-format=json",
+        "-p",
+        "trustpull-verifier",
+        "--bench",
+        "verify",
+    ]);
+    let out = output(&mut cmd)?;
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["target"]["name"] == "verify")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo bench --no-run named no executable for the verify bench".to_owned())
+}
+
+/// The instruction total a callgrind output file records.
+fn callgrind_total(file: &Path) -> Result<u64, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
+        .and_then(|n| n.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("{} has no totals line", file.display()))
 }

@@ -10,6 +10,7 @@ mod bench;
 mod bench_cache;
 mod bench_downloader;
 mod bench_gallery;
+mod bench_process;
 mod bench_registry;
 mod bench_verify;
 mod ci;
@@ -36,8 +37,10 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  bench         [verify|downloader|registry|cache|gallery] measure the targets in BENCHMARKS.md (the downloader section
-                needs GNU time, skopeo and docker-registry: apt-get installs them when run as root)
+  bench         [verify|verify-profile|process|downloader|registry|cache|gallery] measure the
+                targets in BENCHMARKS.md (verify-profile needs valgrind; process needs python3-venv
+                and npm; the downloader section needs GNU time, skopeo, umoci and docker-registry:
+                apt-get installs them when run as root)
   ci            fmt --check, clippy -D warnings, cargo test --workspace
   conformance   run the vendored sigstore-conformance cases through trustpull verify-bundle
   e2e           trustpull verify and pull against Debian's docker-registry on 127.0.0.1 (plain, basic
