@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: everything CI checks, in the order that fails fastest: fmt, clippy, the
+//! `cargo xtask ci`: everything CI checks, in the order that fails fastest: fmt, clippy, unused
+//! dependencies (cargo-machete), the
 //! trait-only crate setups compiled alone, the tests (the downloader's once more as an
 //! unprivileged user when run as root), `cargo package` of the published crates, a fuzz smoke
 //! run, then e2e.
@@ -24,6 +25,8 @@ pub fn run_ci() -> Result<(), String> {
         "-D",
         "warnings",
     ]))?;
+    // No dependency is declared and unused (cargo-machete, pinned, installed when missing).
+    unused_dependencies()?;
     // The trait-only setups compile on their own (a workspace build unifies features and
     // would hide a missing `cfg` or dependency): the downloader without the cosign verifier,
     // and the verifier without its default features.
@@ -71,6 +74,25 @@ pub fn run_ci() -> Result<(), String> {
     crate::fuzz::run(&["--seconds".to_owned(), "5".to_owned()])?;
     crate::e2e::run(&[])?;
     Ok(())
+}
+
+/// Runs cargo-machete over the workspace: a dependency declared but not used fails CI (drop
+/// it, or use it). Installed (pinned) when missing.
+fn unused_dependencies() -> Result<(), String> {
+    let installed = Command::new("cargo")
+        .args(["machete", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        util::run(Command::new("cargo").args([
+            "install",
+            "--locked",
+            "cargo-machete",
+            "--version",
+            "0.9.2",
+        ]))?;
+    }
+    util::run(cargo().arg("machete"))
 }
 
 /// `cargo package` verifies each crate against the ones packaged before it through a local

@@ -50,6 +50,7 @@ const TARGETS: &[(&str, &[(&str, &str)])] = &[
     ),
     ("extract", &[("examples/demo-image/blobs/sha256", "")]),
     ("legacy", &[]),
+    ("candidates", &[]),
 ];
 
 /// Seeds written inline (text inputs with no fixture file).
@@ -61,6 +62,9 @@ fn inline_seeds(target: &str) -> &'static [&'static str] {
             "oci://localai/localai-backends:latest-cpu",
             "oci-layout:examples/demo-image:v1",
             "alpine",
+        ],
+        "candidates" => &[
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":1,"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json","annotations":{"org.opencontainers.image.created":"2026-01-01T00:00:00Z"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":1,"annotations":{"org.opencontainers.image.created":"2099-01-01T00:00:00Z"}}]}"#,
         ],
         "www_authenticate" => &[
             r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:acme/b:pull""#,
