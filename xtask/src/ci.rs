@@ -79,8 +79,8 @@ pub fn run_ci() -> Result<(), String> {
 /// Runs cargo-machete over the workspace: a dependency declared but not used fails CI (drop
 /// it, or use it). Installed (pinned) when missing.
 fn unused_dependencies() -> Result<(), String> {
-    let installed = Command::new("cargo")
-        .args(["machete", "--version"])
+    let installed = Command::new("cargo-machete")
+        .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !installed {
@@ -92,7 +92,9 @@ fn unused_dependencies() -> Result<(), String> {
             "0.9.2",
         ]))?;
     }
-    util::run(cargo().arg("machete"))
+    // Run directly on the workspace root (as a cargo subcommand under $CARGO it takes its own
+    // name for the directory to scan).
+    util::run(Command::new("cargo-machete").arg(util::root()))
 }
 
 /// `cargo package` verifies each crate against the ones packaged before it through a local
