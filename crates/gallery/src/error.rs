@@ -83,9 +83,9 @@ pub enum InstallError {
         /// The reason and what to do.
         reason: String,
     },
-    /// `upgrade` met a tarball entry: a tarball has no digest to compare before downloading
-    /// it, so this version does not upgrade tarballs (reinstall with `install` instead).
-    #[error("backend {name:?} (gallery {gallery:?}) is a tarball at {url}; upgrading tarball entries is not implemented — run `trustpull install` again to replace it")]
+    /// `upgrade --dry-run` met a tarball entry without a sha256: its content is known only by
+    /// downloading it, which a dry run does not do.
+    #[error("backend {name:?} (gallery {gallery:?}) is a tarball at {url} without a sha256: a dry run cannot tell whether it changed without downloading it; run `trustpull upgrade` without --dry-run, or add its sha256 to the index")]
     TarballUpgrade {
         /// The backend.
         name: String,

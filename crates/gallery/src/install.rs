@@ -205,8 +205,8 @@ impl Installer {
         })
     }
 
-    /// The OCI cell `source` plans, or the error the table gives for it: a refusal, a tarball
-    /// (upgrade only: `install` stages those itself), a strict refusal or another refusal of the verifier factory, a
+    /// The OCI cell `source` plans, or the error the table gives for it: a refusal, a strict
+    /// refusal or another refusal of the verifier factory, a
     /// location that does not parse. Nothing is resolved or fetched here.
     pub(crate) fn oci_cell<'p>(
         &self,
@@ -219,12 +219,15 @@ impl Installer {
                 reference,
                 verifier,
             } => (reference, verifier),
-            // `install` stages tarballs itself before asking for a cell; `upgrade` does not.
+            // `install` and `upgrade` stage tarballs themselves before asking for a cell.
             SourcePlan::Tarball { url, .. } => {
-                return Err(InstallError::TarballUpgrade {
+                return Err(InstallError::BadLocation {
                     name: entry.name.to_string(),
                     gallery: gallery.name.clone(),
-                    url: url.clone(),
+                    source: trustpull_downloader::LocationError {
+                        reference: url.clone(),
+                        reason: "a tarball is not an OCI image".to_owned(),
+                    },
                 })
             }
             SourcePlan::Refuse { location, reason } => {

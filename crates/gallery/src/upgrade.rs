@@ -218,6 +218,11 @@ impl Installer {
     ) -> Result<(UpgradeStatus, Digest, Option<String>), InstallError> {
         let receipt = &backend.receipt;
         let name = &found.entry.name;
+        if let crate::SourcePlan::Tarball { url, sha256, .. } = source {
+            return self
+                .upgrade_tarball(backend, found, url, sha256.as_ref(), dest_root, dry_run)
+                .await;
+        }
         let cell = self.oci_cell(found.gallery, &found.entry, source)?;
         let pull_error = |e| self.pull_error(name, found.gallery, cell.reference, e);
         let platform = receipt
@@ -256,6 +261,61 @@ impl Installer {
             found,
             &receipt.requested,
             cell.reference,
+            staged.outcome(),
+            staged.tree(),
+        );
+        let warning = new.warning.clone();
+        let digest = new.digest.clone();
+        self.commit(staged, &new, dest_root, name, found.gallery)?;
+        Ok((UpgradeStatus::Upgraded, digest, warning))
+    }
+
+    /// A tarball entry: its digest is the sha256 the index gives, compared with the installed
+    /// one without downloading anything. Without a sha256 the content is known only by
+    /// downloading it: `upgrade` downloads and compares (the same content stays `current`, the
+    /// staged copy dropped); `--dry-run` cannot tell and says so.
+    async fn upgrade_tarball(
+        &self,
+        backend: &InstalledBackend,
+        found: &Found<'_>,
+        url: &str,
+        sha256: Option<&Digest>,
+        dest_root: &Path,
+        dry_run: bool,
+    ) -> Result<(UpgradeStatus, Digest, Option<String>), InstallError> {
+        let receipt = &backend.receipt;
+        let name = &found.entry.name;
+        if let Some(sha256) = sha256 {
+            if *sha256 == receipt.digest {
+                return Ok((UpgradeStatus::Current, sha256.clone(), None));
+            }
+            if dry_run {
+                return Ok((UpgradeStatus::WouldUpgrade, sha256.clone(), None));
+            }
+        } else if dry_run {
+            return Err(InstallError::TarballUpgrade {
+                name: name.to_string(),
+                gallery: found.gallery.name.clone(),
+                url: url.to_owned(),
+            });
+        }
+        let staged = self
+            .stage_tarball(
+                &found.gallery.name,
+                url,
+                sha256.map(Digest::hex),
+                dest_root,
+                name,
+            )
+            .await?;
+        if staged.outcome().digest == receipt.digest {
+            // Downloaded to compare (no sha256 in the index): the same content; nothing changes.
+            return Ok((UpgradeStatus::Current, receipt.digest.clone(), None));
+        }
+        let new = self.receipt_for(
+            found,
+            &receipt.requested,
+            url,
             staged.outcome(),
             staged.tree(),
         );

@@ -351,6 +351,100 @@ async fn tarball_entries_follow_the_decision_table() {
     }
 }
 
+/// Upgrading tarball entries: with a sha256 in the index, compared without downloading
+/// (`current`, `would-upgrade` on a dry run, then `upgraded` with the new content); without
+/// one, `--dry-run` cannot tell (exit 2) and `upgrade` downloads to compare.
+#[tokio::test(flavor = "multi_thread")]
+async fn tarball_entries_upgrade_by_their_sha256() {
+    use wiremock::{matchers::path, Mock, MockServer, ResponseTemplate};
+
+    let (v1, v2) = (tarball(b"1"), tarball(b"2"));
+    let server = MockServer::start().await;
+    for (at, body) in [("/v1.tar.gz", &v1), ("/v2.tar.gz", &v2)] {
+        Mock::given(path(at))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(body.clone()))
+            .mount(&server)
+            .await;
+    }
+    let host = server.address().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let write_index = |file: &str, sha: Option<&trustpull_policy::Digest>| {
+        let entry = match sha {
+            Some(d) => format!(
+                "- name: demo\n  uri: http://{host}/{file}\n  sha256: {}\n",
+                d.hex()
+            ),
+            None => format!("- name: demo\n  uri: http://{host}/{file}\n"),
+        };
+        std::fs::write(tmp.path().join("backends.yaml"), entry).unwrap();
+    };
+    let config = setup(tmp.path(), "", "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("registries:\n  - host: \"{host}\"\n    plain_http: true\n{text}"),
+    )
+    .unwrap();
+    let dest = tmp.path().join("backends");
+    let run = |args: Vec<String>| {
+        let (config, dest) = (config.clone(), dest.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut all: Vec<String> = args;
+            all.extend([
+                "--galleries".to_owned(),
+                config.display().to_string(),
+                "--dest".to_owned(),
+                dest.display().to_string(),
+            ]);
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            trustpull(&refs)
+        })
+    };
+    let status = |out: &std::process::Output| -> String {
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["backends"][0]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let sha1 = trustpull_policy::Digest::of(&v1);
+    let sha2 = trustpull_policy::Digest::of(&v2);
+    write_index("v1.tar.gz", Some(&sha1));
+    assert_exit(
+        &run(vec!["install".into(), "demo".into()]).await.unwrap(),
+        0,
+    );
+    let upgrade = |dry: bool| {
+        let mut args = vec![
+            "upgrade".to_owned(),
+            "--output".to_owned(),
+            "json".to_owned(),
+        ];
+        if dry {
+            args.push("--dry-run".to_owned());
+        }
+        run(args)
+    };
+    let out = upgrade(false).await.unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(status(&out), "current");
+    write_index("v2.tar.gz", Some(&sha2));
+    let out = upgrade(true).await.unwrap();
+    assert_eq!(status(&out), "would-upgrade");
+    assert_eq!(std::fs::read(dest.join("demo/VERSION")).unwrap(), b"1");
+    let out = upgrade(false).await.unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(status(&out), "upgraded");
+    assert_eq!(std::fs::read(dest.join("demo/VERSION")).unwrap(), b"2");
+    // Without a sha256: a dry run cannot tell; upgrade downloads and finds the same content.
+    write_index("v2.tar.gz", None);
+    let out = upgrade(true).await.unwrap();
+    assert_exit(&out, 2);
+    let out = upgrade(false).await.unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(status(&out), "current");
+}
+
 /// `registries: [{host, plain_http: true}]` applies: the install talks plain HTTP to the
 /// registry on 127.0.0.1 (wiremock records the request), whose 500 makes the primary
 /// unavailable, so the mirror is used.
