@@ -203,13 +203,18 @@ fn decode(key: &'static str, text: &str) -> Result<Vec<u8>, LegacyRejection> {
         .map_err(|e| bad(key, format!("not base64 ({e})")))
 }
 
-/// The PEM `CERTIFICATE` blocks of `text`, as DER, in order.
+/// The PEM `CERTIFICATE` blocks of `text`, as DER, in order. Only whitespace may stand
+/// around and between the blocks: an annotation with anything else in it is refused, not read
+/// past (a signed artifact's metadata should not carry text nobody checks).
 fn certificates(key: &'static str, text: &str) -> Result<Vec<Vec<u8>>, LegacyRejection> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find(BEGIN) {
+        if !rest[..start].trim().is_empty() {
+            return Err(bad(key, "text outside the PEM blocks"));
+        }
         let body = &rest[start + BEGIN.len()..];
         let end = body
             .find(END)
@@ -218,8 +223,11 @@ fn certificates(key: &'static str, text: &str) -> Result<Vec<Vec<u8>>, LegacyRej
         out.push(decode(key, &b64)?);
         rest = &body[end + END.len()..];
     }
-    if !rest.trim().is_empty() && out.is_empty() {
+    if out.is_empty() {
         return Err(bad(key, "not a PEM certificate"));
+    }
+    if !rest.trim().is_empty() {
+        return Err(bad(key, "text outside the PEM blocks"));
     }
     Ok(out)
 }
@@ -350,6 +358,17 @@ mod tests {
             vec![b"abc".to_vec(), b"def".to_vec()]
         );
         assert!(certificates(ANNOTATION_CERTIFICATE, "garbage").is_err());
+        assert!(certificates(ANNOTATION_CERTIFICATE, "").is_err());
+        for extra in ["x", "]n", "-----END CERTIFICATE-----"] {
+            assert!(
+                certificates(ANNOTATION_CERTIFICATE, &format!("{pem}{extra}")).is_err(),
+                "after: {extra}"
+            );
+            assert!(
+                certificates(ANNOTATION_CERTIFICATE, &format!("{extra}{pem}")).is_err(),
+                "before: {extra}"
+            );
+        }
         assert!(certificates(ANNOTATION_CERTIFICATE, "-----BEGIN CERTIFICATE-----\nYWJj").is_err());
     }
 
