@@ -49,21 +49,28 @@ fn bad_switch(value: &str) -> CliError {
 }
 
 /// The installer a gallery command runs with; its trust root follows
-/// [`resolve_trust_root`](crate::trust_args::resolve_trust_root)'s order (the config's, else a
-/// TUF-refreshed one, else the embedded one), loaded when a signature is first checked.
+/// [`resolve_trust_root`](crate::trust_args::resolve_trust_root)'s order: the config's (loaded
+/// by the installer when a signature is first checked), else a TUF-refreshed one (loaded here,
+/// once, and handed over), else the embedded one (loaded by the installer when needed).
 pub fn installer(
-    mut config: OperatorConfig,
+    config: OperatorConfig,
     strict: bool,
     platform: Option<trustpull_downloader::Platform>,
     capability: Option<&str>,
     quiet: bool,
 ) -> Result<Installer, CliError> {
-    crate::trust_args::apply_cached_root(&mut config)?;
+    let cached = match config.trusted_root {
+        Some(_) => None,
+        None => crate::trust_args::cached_tuf_root()?,
+    };
     let mut builder = Installer::builder(config)
         .credentials(docker_credentials()?)
         .require_integrity(strict)
         .discovery(discovery_now())
         .progress(crate::progress::observer(quiet));
+    if let Some(root) = cached {
+        builder = builder.trust_root(std::sync::Arc::new(root));
+    }
     if let Some(platform) = platform {
         builder = builder.platform(platform);
     }

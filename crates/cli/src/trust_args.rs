@@ -12,7 +12,7 @@ use std::sync::Arc;
 use trustpull_downloader::{Downloader, DownloaderBuilder, ImageLocation};
 use trustpull_policy::{FulcioClaim, PolicySpec, SignedBy, TrustPolicy};
 use trustpull_referrers::{Credentials, DiscoveryOptions, DockerConfig, RegistryClient};
-use trustpull_verifier::{ImageVerifier, TrustRoot, TrustRootError, TrustRootSource, TufCache};
+use trustpull_verifier::{ImageVerifier, TrustRoot, TrustRootError, TufCache};
 
 use crate::{CliError, Status};
 
@@ -139,29 +139,21 @@ pub fn resolve_trust_root(
             _ => CliError::new(Status::Usage, e),
         });
     }
-    if let Some(dir) = cache_dir() {
-        if let Some(root) = TufCache::new(dir)
-            .load()
-            .map_err(|e| CliError::new(Status::Usage, e))?
-        {
-            return Ok(root);
-        }
+    if let Some(root) = cached_tuf_root()? {
+        return Ok(root);
     }
     TrustRoot::public_good().map_err(|e| CliError::new(Status::Usage, e))
 }
 
-/// For gallery commands: when the config names no `trusted_root:` and a TUF-refreshed root is
-/// cached, point the config at the cached file (checked against its recorded fingerprint
-/// first), so the gallery's own loading follows [`resolve_trust_root`]'s order.
-pub fn apply_cached_root(config: &mut trustpull_gallery::OperatorConfig) -> Result<(), CliError> {
-    if config.trusted_root.is_some() {
-        return Ok(());
+/// The root the last `trustpull trust-root update` left in the cache ([`cache_dir`]), checked
+/// against its recorded fingerprint; `None` when there is none. A damaged cache is exit 2.
+pub fn cached_tuf_root() -> Result<Option<TrustRoot>, CliError> {
+    match cache_dir() {
+        Some(dir) => TufCache::new(dir)
+            .load()
+            .map_err(|e| CliError::new(Status::Usage, e)),
+        None => Ok(None),
     }
-    let root = resolve_trust_root(None, None)?;
-    if let TrustRootSource::Tuf { path, .. } = root.source() {
-        config.trusted_root = Some(path.clone());
-    }
-    Ok(())
 }
 
 /// Where `trust-root update` keeps the last good root: `$XDG_CACHE_HOME/trustpull`, else
