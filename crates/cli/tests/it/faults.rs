@@ -12,43 +12,8 @@ use trustpull_testkit::sigstore::{IDENTITY as SIGNER, ISSUER as SIGNER_ISSUER};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::registry::{Image, Registry, REPO};
-use crate::{assert_exit, copy_dir, examples, trustpull_command, IDENTITY, ISSUER};
-
-/// Names in `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// A signed registry image with one real layer (the demo image's first layer).
-async fn registry_with_a_layer() -> (Registry, Vec<u8>) {
-    let demo = examples().join("demo-image");
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(demo.join("index.json")).unwrap()).unwrap();
-    let blob = |digest: &serde_json::Value| {
-        let digest = digest.as_str().unwrap();
-        std::fs::read(demo.join("blobs/sha256").join(&digest["sha256:".len()..])).unwrap()
-    };
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&blob(&index["manifests"][0]["digest"])).unwrap();
-    let layer = blob(&manifest["layers"][0]["digest"]);
-    let config = blob(&manifest["config"]["digest"]);
-    let registry = crate::registry::start(Image {
-        config: &config,
-        layers: &[&layer],
-        signed: true,
-        referrers_status: None,
-        legacy: false,
-        attested: None,
-    })
-    .await;
-    (registry, layer)
-}
+use crate::registry::{Registry, REPO};
+use crate::{assert_exit, copy_dir, examples, names, trustpull_command, IDENTITY, ISSUER};
 
 /// `trustpull pull HOST/acme/app@DIGEST --dest DEST`, run to its end.
 async fn pull(registry: &Registry, host: String, dest: &Path) -> Output {
@@ -79,7 +44,7 @@ fn blob_path(digest: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_503_storm_with_retry_after_is_waited_out() {
-    let (registry, layer) = registry_with_a_layer().await;
+    let (registry, layer) = crate::registry::start_with_demo_layer().await;
     // The layer answers 503 "come back in 1 s" twice, then serves.
     Mock::given(method("GET"))
         .and(path(blob_path(&layer)))
@@ -99,7 +64,7 @@ async fn a_503_storm_with_retry_after_is_waited_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endless_503_storm_exits_3_and_installs_nothing() {
-    let (registry, layer) = registry_with_a_layer().await;
+    let (registry, layer) = crate::registry::start_with_demo_layer().await;
     Mock::given(method("GET"))
         .and(path(blob_path(&layer)))
         .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "0"))
@@ -121,7 +86,7 @@ async fn an_endless_503_storm_exits_3_and_installs_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retry_answered_with_other_bytes_is_a_rejection_that_writes_nothing() {
-    let (registry, layer) = registry_with_a_layer().await;
+    let (registry, layer) = crate::registry::start_with_demo_layer().await;
     // The layer answers 503 once, then (on the retry) bytes of the same size that are not it.
     Mock::given(method("GET"))
         .and(path(blob_path(&layer)))
@@ -262,7 +227,7 @@ async fn reset_relay(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_reset_mid_layer_exits_3_then_a_rerun_installs() {
-    let (registry, layer) = registry_with_a_layer().await;
+    let (registry, layer) = crate::registry::start_with_demo_layer().await;
     let needle = trustpull_policy::Digest::of(&layer).hex().to_owned();
     let proxy = resetting_proxy(*registry.server.address(), needle, layer.len() / 2).await;
     let tmp = tempfile::tempdir().unwrap();

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{assert_exit, copy_dir, examples, trustpull_command, IDENTITY, ISSUER};
+use crate::{assert_exit, copy_dir, examples, names, trustpull_command, IDENTITY, ISSUER};
 
 /// The backend name the gallery offers; its directory in the install parent.
 const NAME: &str = "demo";
@@ -138,16 +138,6 @@ fn verify_installed(config: &Path, parent: &Path) -> Output {
     ])
     .output()
     .unwrap()
-}
-
-/// Every name in `dir`, dot-files included, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// Whether `parent` holds an entry named `.NAME.trustpull-<kind>-…` (kind: staging, layers).
@@ -660,19 +650,7 @@ async fn a_trickling_registry_hits_the_overall_deadline() {
 
     let tmp = tempfile::tempdir().unwrap();
     // The demo image's config and first layer, signed, in a registry.
-    let demo = examples().join("demo-image");
-    let demo_manifest = v1_manifest(&demo);
-    let layer = std::fs::read(blob_path(&demo, &demo_manifest["layers"][0]["digest"])).unwrap();
-    let config = std::fs::read(blob_path(&demo, &demo_manifest["config"]["digest"])).unwrap();
-    let registry = crate::registry::start(crate::registry::Image {
-        config: &config,
-        layers: &[&layer],
-        signed: true,
-        referrers_status: None,
-        legacy: false,
-        attested: None,
-    })
-    .await;
+    let (registry, layer) = crate::registry::start_with_demo_layer().await;
     let layer_digest = trustpull_policy::Digest::of(&layer);
     let proxy = trickling_proxy(*registry.server.address(), layer_digest.hex().to_owned()).await;
     let parent = tmp.path().join("out");

@@ -47,6 +47,16 @@ pub fn copy_dir(src: &Path, dst: &Path) {
     }
 }
 
+/// Every name in `dir`, dot-files included, sorted.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 /// Asserts the exit code, showing stdout and stderr when it differs.
 pub fn assert_exit(out: &Output, code: i32) {
     assert_eq!(

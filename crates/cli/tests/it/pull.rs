@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::{assert_exit, examples, trustpull, IDENTITY, ISSUER};
+use crate::{assert_exit, examples, names, trustpull, IDENTITY, ISSUER};
 
 fn pull(dest: &Path, identity: &str, extra: &[&str]) -> std::process::Output {
     pull_tag("v1", dest, identity, extra)
@@ -33,15 +33,6 @@ fn pull_tag(tag: &str, dest: &Path, identity: &str, extra: &[&str]) -> std::proc
     ];
     args.extend_from_slice(extra);
     trustpull(&args)
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -163,3 +163,34 @@ pub async fn start(image: Image<'_>) -> Registry {
         digest,
     }
 }
+
+/// A registry serving the offline demo image's config and first layer (a real gzip layer),
+/// signed; returns it and the layer's bytes.
+pub async fn start_with_demo_layer() -> (Registry, Vec<u8>) {
+    let demo = crate::examples().join("demo-image");
+    let read = |digest: &serde_json::Value| {
+        let hex = digest.as_str().unwrap().strip_prefix("sha256:").unwrap();
+        std::fs::read(demo.join("blobs/sha256").join(hex)).unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(demo.join("index.json")).unwrap()).unwrap();
+    let v1 = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "v1")
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&read(&v1["digest"])).unwrap();
+    let layer = read(&manifest["layers"][0]["digest"]);
+    let config = read(&manifest["config"]["digest"]);
+    let registry = start(Image {
+        config: &config,
+        layers: &[&layer],
+        signed: true,
+        referrers_status: None,
+        legacy: false,
+        attested: None,
+    })
+    .await;
+    (registry, layer)
+}
