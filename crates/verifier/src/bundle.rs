@@ -19,13 +19,12 @@
 
 use chrono::{DateTime, Utc};
 use sigstore_types::{
-    Bundle, DerPublicKey, HashAlgorithm, Sha256Hash, SignatureContent, Statement,
+    Bundle, DerPublicKey, HashAlgorithm, KindVersion, Sha256Hash, SignatureContent, Statement,
 };
-use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy};
+use sigstore_verify::PublicKeyVerificationPolicy;
 use trustpull_policy::{evaluate, Digest, SignerFacts, TrustPolicy};
 
-use crate::certificate::certificate_facts;
-use crate::rekor_v2::Route;
+use crate::rekor_v2::V2Entry;
 use crate::{BundleRejection, TrustRoot};
 
 /// The largest bundle accepted, in bytes.
@@ -114,105 +113,54 @@ pub fn verify_bundle(
 }
 
 /// Verifies the cryptography of a keyless `bundle` for `digest` (see the module docs).
-///
-/// A bundle sigstore-verify 0.15.1 cannot take (a `dsse` v0.0.2 entry, or an RFC 3161 time with
-/// fractional seconds) is verified by `rekor_v2` with the same checks, or by sigstore-verify
-/// plus the step it lacks; a Rekor v2 `hashedrekord` bundle by sigstore-verify plus the Rekor v2
-/// checks it does not make; every other bundle by sigstore-verify alone.
 pub fn verify_signature(
     bundle: &[u8],
     digest: &Digest,
     root: &TrustRoot,
 ) -> Result<SignedBundle, BundleRejection> {
-    let text = as_text(bundle)?;
-    let split = crate::rekor_v2::split(text)?;
-    let route = split.as_ref().map(crate::rekor_v2::Split::route);
-    let own_text = match (&split, route) {
-        (Some(s), Some(Route::Own | Route::SigstoreThenFractional)) => s.rest.as_str(),
-        _ => text,
-    };
-    let parsed = parse_text(own_text)?;
+    let (parsed, v2) = parse_with_v2(as_text(bundle)?)?;
     let predicate_type = check_binding(&parsed, digest)?;
-    let cert = parsed
-        .signing_certificate()
-        .ok_or_else(|| BundleRejection::Malformed {
+    if parsed.signing_certificate().is_none() {
+        return Err(BundleRejection::Malformed {
             reason: "the bundle has no signing certificate (a managed-key bundle needs --key)"
                 .into(),
-        })?;
-    let cert_facts = certificate_facts(cert.as_bytes())?;
-    let (mut verified_timestamps, rekor_log_index) = match (&split, route) {
-        (Some(split), Some(Route::Own)) => {
-            let v = crate::rekor_v2::verify(&parsed, split, digest, root)?;
-            (v.times, v.log_index)
-        }
-        (Some(split), Some(Route::SigstoreThenFractional)) => {
-            // Rekor v1 with fractional-second RFC 3161 tokens: sigstore-verify checks all the
-            // rest (its times are the SETs' and any whole-second tokens'), then the certificate
-            // must also hold at each fractional token's time.
-            let mut times = sigstore_verify_keyless(&parsed, digest, root)?;
-            times.extend(crate::rekor_v2::verify_fractional_times(
-                &parsed, split, root,
-            )?);
-            (times, log_index(&parsed))
-        }
-        (Some(split), _) => {
-            let times = sigstore_verify_keyless(&parsed, digest, root)?;
-            crate::rekor_v2::confirm(&parsed, split, &times, root)?;
-            (times, log_index(&parsed))
-        }
-        (None, _) => (
-            sigstore_verify_keyless(&parsed, digest, root)?,
-            log_index(&parsed),
-        ),
-    };
+        });
+    }
+    let verified = crate::keyless::verify(&parsed, &v2, digest, root)?;
+    let mut verified_timestamps = verified.times;
     verified_timestamps.sort();
     verified_timestamps.dedup();
     Ok(SignedBundle {
         digest: digest.clone(),
         facts: SignerFacts {
-            identity: cert_facts.identity,
-            issuer: cert_facts.issuer,
-            extensions: cert_facts.extensions,
+            identity: verified.facts.identity,
+            issuer: verified.facts.issuer,
+            extensions: verified.facts.extensions,
             verified_timestamps,
             predicate_type,
         },
-        rekor_log_index,
+        rekor_log_index: verified.log_index,
         trust_root_fingerprint: root.fingerprint().clone(),
     })
 }
 
-/// sigstore-verify with SCT and transparency-log checks required; the verified times.
-fn sigstore_verify_keyless(
-    parsed: &Bundle,
-    digest: &Digest,
-    root: &TrustRoot,
-) -> Result<Vec<DateTime<Utc>>, BundleRejection> {
-    let result = root
-        .verifier()
-        .verify(
-            Sha256Hash::new(digest.bytes()),
-            parsed,
-            &VerificationPolicy::any_identity(),
-        )
-        .map_err(|e| classify(e, digest))?;
-    if !(result.certificate_verified() && result.sct_verified() && result.tlog_verified()) {
-        // sigstore-verify sets these for the policy above; refuse rather than trust a default.
-        return Err(BundleRejection::TransparencyLog {
-            reason: "sigstore-verify did not confirm the certificate, SCT and log checks".into(),
-        });
+/// The parsed bundle and its Rekor v2 entries, taken out first when it has any (sigstore-types
+/// cannot parse a `dsse` v0.0.2 entry). A bundle without them is parsed once.
+fn parse_with_v2(text: &str) -> Result<(Bundle, Vec<V2Entry>), BundleRejection> {
+    if let Ok(parsed) = Bundle::from_json(text) {
+        let has_v2 = parsed
+            .verification_material
+            .tlog_entries
+            .iter()
+            .any(|e| e.kind_version == KindVersion::HashedRekordV002);
+        if !has_v2 {
+            return Ok((parsed, Vec::new()));
+        }
     }
-    result
-        .verified_timestamps()
-        .iter()
-        .map(|t| {
-            let nanos = u32::try_from(t.subsec_nanosecond()).unwrap_or(0);
-            DateTime::<Utc>::from_timestamp(t.as_second(), nanos).ok_or_else(|| {
-                BundleRejection::Timestamp {
-                    reason: format!("verified time {t} is out of range"),
-                }
-            })
-        })
-        .collect()
+    match crate::rekor_v2::split(text)? {
+        Some(split) => Ok((parse_text(&split.rest)?, split.entries)),
+        None => Ok((parse_text(text)?, Vec::new())),
+    }
 }
 
 /// A managed public key for [`verify_with_key`].
@@ -245,15 +193,22 @@ pub fn verify_with_key(
 ) -> Result<(), BundleRejection> {
     let text = as_text(bundle)?;
     let split = crate::rekor_v2::split(text)?;
-    if split
-        .as_ref()
-        .is_some_and(|s| s.route() != Route::SigstoreThenConfirm)
+    let parsed = parse_text(text)?;
+    let fractional = parsed
+        .verification_material
+        .timestamp_verification_data
+        .rfc3161_timestamps
+        .iter()
+        .any(|t| crate::timestamp::has_fractional_seconds(t.signed_timestamp.as_bytes()));
+    if fractional
+        || split
+            .as_ref()
+            .is_some_and(|s| s.entries.iter().any(V2Entry::is_dsse))
     {
         return Err(BundleRejection::TransparencyLog {
             reason: "managed-key bundles with a Rekor v2 dsse entry or a fractional-second timestamp are not supported".into(),
         });
     }
-    let parsed = parse_text(text)?;
     check_binding(&parsed, digest)?;
     let policy = PublicKeyVerificationPolicy::new(key.0.clone());
     let result = root
@@ -380,16 +335,8 @@ fn check_binding(bundle: &Bundle, digest: &Digest) -> Result<Option<String>, Bun
     }
 }
 
-fn hex_of(bytes: &[u8]) -> String {
+pub(crate) fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn log_index(bundle: &Bundle) -> Option<u64> {
-    bundle
-        .verification_material
-        .tlog_entries
-        .first()
-        .map(|e| e.log_index.get())
 }
 
 fn classify(e: sigstore_verify::Error, digest: &Digest) -> BundleRejection {

@@ -56,11 +56,14 @@ fn bare_utf8(bytes: &[u8]) -> Option<String> {
     std::str::from_utf8(bytes).ok().map(str::to_owned)
 }
 
-/// Reads identity, issuer and claims from a DER certificate.
-pub(crate) fn certificate_facts(der: &[u8]) -> Result<CertificateFacts, BundleRejection> {
-    let cert = Certificate::from_der(der)
-        .map_err(|e| malformed("cannot parse the signing certificate", e))?;
-    let identity = san_identity(&cert)?.ok_or(BundleRejection::NoIdentity)?;
+/// Parses a DER signing certificate.
+pub(crate) fn parse(der: &[u8]) -> Result<Certificate, BundleRejection> {
+    Certificate::from_der(der).map_err(|e| malformed("cannot parse the signing certificate", e))
+}
+
+/// Reads identity, issuer and claims from a parsed certificate.
+pub(crate) fn certificate_facts(cert: &Certificate) -> Result<CertificateFacts, BundleRejection> {
+    let identity = san_identity(cert)?.ok_or(BundleRejection::NoIdentity)?;
     let mut issuer_v1 = None;
     let mut issuer_v2 = None;
     let mut extensions = BTreeMap::new();
@@ -101,6 +104,39 @@ pub(crate) fn certificate_facts(der: &[u8]) -> Result<CertificateFacts, BundleRe
         issuer: issuer_v2.or(issuer_v1),
         extensions,
     })
+}
+
+/// The PEM `CERTIFICATE` blocks of `text`, as DER, in order. Only whitespace may stand around
+/// and between the blocks: text with anything else in it is refused, not read past. The error
+/// says what is wrong.
+pub(crate) fn pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, String> {
+    use base64::Engine as _;
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        if !rest[..start].trim().is_empty() {
+            return Err("text outside the PEM blocks".into());
+        }
+        let body = &rest[start + BEGIN.len()..];
+        let end = body
+            .find(END)
+            .ok_or_else(|| "a PEM block without its END line".to_owned())?;
+        let b64: String = body[..end].split_whitespace().collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| format!("not base64 ({e})"))?;
+        out.push(der);
+        rest = &body[end + END.len()..];
+    }
+    if out.is_empty() {
+        return Err("not a PEM certificate".into());
+    }
+    if !rest.trim().is_empty() {
+        return Err("text outside the PEM blocks".into());
+    }
+    Ok(out)
 }
 
 /// The SAN identity: the first URI, else the first email, else the first UTF-8 OtherName.

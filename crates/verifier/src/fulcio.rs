@@ -1,10 +1,9 @@
-//! The signing certificate checks of the Rekor v2 path ([`crate::rekor_v2`]): the chain to the
-//! trust root's Fulcio CAs at a verified time, and the embedded SCT.
+//! The signing certificate checks of keyless verification ([`crate::keyless`]): the chain to
+//! the trust root's Fulcio CAs at a verified time, and the embedded SCT.
 //!
-//! sigstore-verify 0.15.1 makes both checks inside `Verifier::verify` only, at times it
-//! established itself, and keeps them private; a bundle whose only time is a fractional-second
-//! RFC 3161 token never reaches them there. These are the same checks on the same primitives
-//! (webpki path building, RFC 6962 §3.2 signed data, sigstore-crypto signature verification).
+//! sigstore-verify 0.15.1 makes both checks inside `Verifier::verify` only and keeps them
+//! private. These are the same checks on the same primitives (webpki path building, RFC 6962
+//! §3.2 signed data, sigstore-crypto signature verification), on a leaf parsed once.
 
 use chrono::{DateTime, Utc};
 use const_oid::ObjectIdentifier;
@@ -30,11 +29,13 @@ fn rejected(reason: impl Into<String>) -> BundleRejection {
     }
 }
 
-/// Verifies that `leaf` (with the bundle's `intermediates`) chains to a Fulcio CA of `root`
-/// whose validity covers `time`, is valid itself at `time` and allows code signing. Returns the
-/// SubjectPublicKeyInfo of the leaf's issuer on the verified path (for the SCT).
+/// Verifies that `leaf` (DER, and `parsed`; with the bundle's `intermediates`) chains to a
+/// Fulcio CA of `root` whose validity covers `time`, is valid itself at `time` and allows code
+/// signing. Returns the SubjectPublicKeyInfo of the leaf's issuer on the verified path (for the
+/// SCT).
 pub(crate) fn verify_chain(
     leaf: &[u8],
+    parsed: &Certificate,
     intermediates: &[&[u8]],
     root: &TrustedRoot,
     time: DateTime<Utc>,
@@ -82,10 +83,11 @@ pub(crate) fn verify_chain(
             ))
         })?;
     // webpki compares whole seconds; the X.509 validity bounds are whole seconds too, but a
-    // fractional time just past a notAfter must not pass.
-    std::iter::once(leaf_der.clone())
-        .chain(path.intermediate_certificates().map(|c| c.der()))
-        .try_for_each(|der| not_expired(&der, time))?;
+    // fractional time just past a notAfter (or before a notBefore) must not pass.
+    within_validity(parsed, time)?;
+    for der in path.intermediate_certificates().map(|c| c.der()) {
+        not_expired(&der, time)?;
+    }
     let issuer = match path.intermediate_certificates().next() {
         Some(issuer) => issuer.subject_public_key_info().as_ref().to_vec(),
         None => der::asn1::Any::new(
@@ -102,12 +104,14 @@ pub(crate) fn verify_chain(
 pub(crate) fn not_expired(der: &[u8], time: DateTime<Utc>) -> Result<(), BundleRejection> {
     let cert = Certificate::from_der(der)
         .map_err(|e| rejected(format!("a certificate does not parse: {e}")))?;
-    let not_after = cert.tbs_certificate.validity.not_after.to_unix_duration();
-    let at = time
-        .timestamp_nanos_opt()
-        .and_then(|n| u128::try_from(n).ok())
-        .ok_or_else(|| rejected(format!("time {time} is out of range")))?;
-    if at > not_after.as_nanos() {
+    if nanos(time)?
+        > cert
+            .tbs_certificate
+            .validity
+            .not_after
+            .to_unix_duration()
+            .as_nanos()
+    {
         return Err(rejected(format!(
             "the signing certificate or its issuer expired before {time}"
         )));
@@ -115,15 +119,39 @@ pub(crate) fn not_expired(der: &[u8], time: DateTime<Utc>) -> Result<(), BundleR
     Ok(())
 }
 
+/// The signing certificate is valid at `time` (notBefore ≤ time ≤ notAfter), to the nanosecond.
+pub(crate) fn within_validity(
+    cert: &Certificate,
+    time: DateTime<Utc>,
+) -> Result<(), BundleRejection> {
+    let validity = &cert.tbs_certificate.validity;
+    let at = nanos(time)?;
+    if at < validity.not_before.to_unix_duration().as_nanos() {
+        return Err(rejected(format!(
+            "the signing certificate is not yet valid at {time}"
+        )));
+    }
+    if at > validity.not_after.to_unix_duration().as_nanos() {
+        return Err(rejected(format!(
+            "the signing certificate expired before {time}"
+        )));
+    }
+    Ok(())
+}
+
+fn nanos(time: DateTime<Utc>) -> Result<u128, BundleRejection> {
+    time.timestamp_nanos_opt()
+        .and_then(|n| u128::try_from(n).ok())
+        .ok_or_else(|| rejected(format!("time {time} is out of range")))
+}
+
 /// Verifies the leaf's one embedded SCT against the trust root's CT logs (RFC 6962 §3.2, a
 /// precertificate entry: the TBS without the SCT extension, bound to the issuer key).
 pub(crate) fn verify_sct(
-    leaf: &[u8],
+    cert: &Certificate,
     issuer_spki: &[u8],
     root: &TrustedRoot,
 ) -> Result<(), BundleRejection> {
-    let cert = Certificate::from_der(leaf)
-        .map_err(|e| rejected(format!("the signing certificate does not parse: {e}")))?;
     let list: SignedCertificateTimestampList = match cert.tbs_certificate.get() {
         Ok(Some((_, list))) => list,
         Ok(None) => return Err(rejected("the signing certificate has no SCT")),

@@ -203,33 +203,11 @@ fn decode(key: &'static str, text: &str) -> Result<Vec<u8>, LegacyRejection> {
         .map_err(|e| bad(key, format!("not base64 ({e})")))
 }
 
-/// The PEM `CERTIFICATE` blocks of `text`, as DER, in order. Only whitespace may stand
-/// around and between the blocks: an annotation with anything else in it is refused, not read
-/// past (a signed artifact's metadata should not carry text nobody checks).
+/// The PEM `CERTIFICATE` blocks of an annotation, as DER (see
+/// [`crate::certificate::pem_certificates`]: a signed artifact's metadata should not carry text
+/// nobody checks).
 fn certificates(key: &'static str, text: &str) -> Result<Vec<Vec<u8>>, LegacyRejection> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(BEGIN) {
-        if !rest[..start].trim().is_empty() {
-            return Err(bad(key, "text outside the PEM blocks"));
-        }
-        let body = &rest[start + BEGIN.len()..];
-        let end = body
-            .find(END)
-            .ok_or_else(|| bad(key, "a PEM block without its END line"))?;
-        let b64: String = body[..end].split_whitespace().collect();
-        out.push(decode(key, &b64)?);
-        rest = &body[end + END.len()..];
-    }
-    if out.is_empty() {
-        return Err(bad(key, "not a PEM certificate"));
-    }
-    if !rest.trim().is_empty() {
-        return Err(bad(key, "text outside the PEM blocks"));
-    }
-    Ok(out)
+    crate::certificate::pem_certificates(text).map_err(|reason| bad(key, reason))
 }
 
 /// The Sigstore v0.1 bundle equivalent to `signature` (module docs, "The conversion").

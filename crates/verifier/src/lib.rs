@@ -69,6 +69,8 @@ mod cosign;
 #[cfg(feature = "cosign")]
 mod fulcio;
 #[cfg(feature = "cosign")]
+mod keyless;
+#[cfg(feature = "cosign")]
 mod legacy;
 #[cfg(feature = "cosign")]
 mod rekor_v2;

@@ -1,32 +1,24 @@
-//! Rekor v2 bundles sigstore-verify 0.15.1 cannot take: a `dsse` v0.0.2 log entry (its
-//! `KindVersion` has no such kind, so the bundle does not even parse) or an RFC 3161 token whose
-//! `genTime` has fractional seconds (sigstore-tsa's decoder refuses it, and a Rekor v2 bundle
-//! has no other time). Everything else keeps going through sigstore-verify unchanged.
+//! Rekor v2 log entries (`dsse` and `hashedrekord` v0.0.2). sigstore-types 0.15.1 cannot parse
+//! a `dsse` v0.0.2 entry (its `KindVersion` has no such kind, so the bundle does not even parse),
+//! and sigstore-verify does not bind a `hashedrekord` v0.0.2 checkpoint to the log the entry
+//! names.
 //!
-//! [`split`] takes such entries and tokens out of the bundle JSON; the rest parses with
-//! sigstore-types. When only fractional-second tokens were taken out (a Rekor v1 bundle),
-//! sigstore-verify verifies the rest and [`verify_fractional_times`] adds each token's time
-//! and the certificate chain at it. When Rekor v2 entries were taken out, [`verify`] checks the
-//! bundle completely, with every check a Rekor v1 bundle gets from sigstore-verify, on sigstore's
-//! public primitives (sigstore-verify cannot take part: a Rekor v2 bundle's only times are its
-//! RFC 3161 tokens, and sigstore-verify makes its certificate checks only at times it verified
-//! itself):
+//! [`split`] takes the Rekor v2 entries out of the bundle JSON; the rest parses with
+//! sigstore-types, and [`crate::keyless`] verifies the bundle, calling [`verify_body`] and
+//! [`verify_inclusion`] for each Rekor v2 entry:
 //!
-//! - times: each RFC 3161 token verified against the trust root's TSAs (whole-second ones by
-//!   sigstore-tsa, fractional ones by [`crate::timestamp`]); at least one is required, because a
-//!   Rekor v2 entry has no integrated time and no SET;
-//! - the signing certificate chains to a Fulcio CA valid at every verified time, is itself valid
-//!   then, allows code signing, and carries a valid SCT ([`crate::fulcio`]);
-//! - the DSSE (or message) signature verifies with the certificate's key;
-//! - every log entry is Rekor v2 (`dsse` or `hashedrekord` v0.0.2; a v1 entry in the same
-//!   bundle is refused) and its body describes exactly this content: payload hash (DSSE) or
-//!   artifact digest (hashedrekord: the image digest, or the PAE hash for an envelope), the one
-//!   signature, and the certificate;
+//! - every log entry is Rekor v2 (a v1 entry in the same bundle is refused) and its body
+//!   describes exactly this content: payload hash (DSSE) or artifact digest (hashedrekord: the
+//!   image digest, or the PAE hash for an envelope), the one signature, and the certificate;
 //! - the RFC 6962 inclusion proof of the body's leaf hash at the entry's log index reaches the
 //!   root of the entry's checkpoint; the checkpoint's origin is the host of a trust-root log
 //!   whose log id is the entry's, it carries a valid signature by that log's key (matched by the
 //!   signed-note key hint, the first four bytes of the log id), and that key's `validFor` covers
-//!   every verified time.
+//!   every verified time (a Rekor v2 entry has no integrated time and no SET: the times are the
+//!   RFC 3161 tokens').
+//!
+//! Managed-key bundles still go through sigstore-verify; for `hashedrekord` v0.0.2 entries
+//! [`confirm`] adds the Rekor v2 checks it does not make.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -35,9 +27,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use sigstore_trust_root::TrustedRoot;
 use sigstore_types::bundle::VerificationMaterialContent;
-use sigstore_types::{
-    Bundle, Checkpoint, DerPublicKey, HashAlgorithm, Sha256Hash, SignatureBytes, SignatureContent,
-};
+use sigstore_types::{Bundle, Checkpoint, HashAlgorithm, Sha256Hash, SignatureContent};
 use sigstore_verify::rekor::body::RekorEntryBody;
 use trustpull_policy::Digest;
 
@@ -70,7 +60,7 @@ impl Kind {
 
 /// A Rekor v2 log entry as the bundle carries it.
 #[derive(Debug, Clone)]
-struct V2Entry {
+pub(crate) struct V2Entry {
     kind: Kind,
     log_index: u64,
     log_id: Vec<u8>,
@@ -79,28 +69,25 @@ struct V2Entry {
     checkpoint: String,
 }
 
-/// A bundle with its Rekor v2 entries and fractional-second timestamps taken out.
+impl V2Entry {
+    /// The entry's index in its log.
+    pub(crate) fn log_index(&self) -> u64 {
+        self.log_index
+    }
+
+    /// Whether it is a `dsse` entry (sigstore-verify cannot take those).
+    pub(crate) fn is_dsse(&self) -> bool {
+        self.kind == Kind::Dsse
+    }
+}
+
+/// A bundle with its Rekor v2 entries taken out.
 #[derive(Debug)]
 pub(crate) struct Split {
     /// The bundle JSON without them.
     pub(crate) rest: String,
-    entries: Vec<V2Entry>,
-    fractional_tokens: Vec<Vec<u8>>,
-    has_dsse: bool,
-}
-
-/// Who verifies a bundle [`split`] found something in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Route {
-    /// Rekor v2 entries sigstore-verify cannot take (`dsse`, or times it cannot read):
-    /// [`verify`] on the rest, completely.
-    Own,
-    /// Rekor v1 with fractional-second tokens: sigstore-verify on the rest, then
-    /// [`verify_fractional_times`].
-    SigstoreThenFractional,
-    /// `hashedrekord` v0.0.2 with whole-second tokens: sigstore-verify on the whole bundle,
-    /// then [`confirm`].
-    SigstoreThenConfirm,
+    /// The entries.
+    pub(crate) entries: Vec<V2Entry>,
 }
 
 fn malformed_entry(i: usize, what: &str) -> BundleRejection {
@@ -177,16 +164,13 @@ fn parse_entry(v: &Value, kind: Kind, i: usize) -> Result<V2Entry, BundleRejecti
     Ok(entry)
 }
 
-/// Takes the Rekor v2 entries and fractional-second RFC 3161 tokens out of `text`. `None` when
-/// the bundle has neither a `dsse` v0.0.2 entry nor a fractional-second token: sigstore-verify
-/// verifies it whole (it knows `hashedrekord` v0.0.2), and so does a document that is not
-/// bundle-shaped JSON (its parser names the problem).
+/// Takes the Rekor v2 entries out of `text`. `None` when it has none, or is not bundle-shaped
+/// JSON (sigstore-types' parser then names the problem).
 pub(crate) fn split(text: &str) -> Result<Option<Split>, BundleRejection> {
     let Ok(mut doc) = serde_json::from_str::<Value>(text) else {
         return Ok(None);
     };
     let mut entries = Vec::new();
-    let mut has_dsse = false;
     if let Some(list) = doc
         .pointer_mut("/verificationMaterial/tlogEntries")
         .and_then(Value::as_array_mut)
@@ -203,55 +187,17 @@ pub(crate) fn split(text: &str) -> Result<Option<Split>, BundleRejection> {
                     continue;
                 }
             };
-            has_dsse |= kind == Kind::Dsse;
             entries.push(parse_entry(&e, kind, i)?);
         }
         *list = kept;
     }
-    let mut fractional_tokens = Vec::new();
-    if let Some(list) = doc
-        .pointer_mut("/verificationMaterial/timestampVerificationData/rfc3161Timestamps")
-        .and_then(Value::as_array_mut)
-    {
-        list.retain(|t| {
-            let token = t
-                .pointer("/signedTimestamp")
-                .and_then(Value::as_str)
-                .and_then(|s| STANDARD.decode(s).ok());
-            match token {
-                Some(token) if crate::timestamp::has_fractional_seconds(&token) => {
-                    fractional_tokens.push(token);
-                    false
-                }
-                _ => true,
-            }
-        });
-    }
-    if entries.is_empty() && fractional_tokens.is_empty() {
+    if entries.is_empty() {
         return Ok(None);
     }
     let rest = serde_json::to_string(&doc).map_err(|e| BundleRejection::Malformed {
         reason: e.to_string(),
     })?;
-    Ok(Some(Split {
-        rest,
-        entries,
-        fractional_tokens,
-        has_dsse,
-    }))
-}
-
-impl Split {
-    /// Who verifies the bundle.
-    pub(crate) fn route(&self) -> Route {
-        if self.entries.is_empty() {
-            Route::SigstoreThenFractional
-        } else if self.has_dsse || !self.fractional_tokens.is_empty() {
-            Route::Own
-        } else {
-            Route::SigstoreThenConfirm
-        }
-    }
+    Ok(Some(Split { rest, entries }))
 }
 
 /// After sigstore-verify accepted a bundle with `hashedrekord` v0.0.2 entries (and verified
@@ -291,7 +237,9 @@ pub(crate) fn confirm(
     Ok(())
 }
 
-fn leaf_and_intermediates(bundle: &Bundle) -> Result<(&[u8], Vec<&[u8]>), BundleRejection> {
+pub(crate) fn leaf_and_intermediates(
+    bundle: &Bundle,
+) -> Result<(&[u8], Vec<&[u8]>), BundleRejection> {
     match &bundle.verification_material.content {
         VerificationMaterialContent::Certificate(c) => Ok((c.raw_bytes.as_bytes(), Vec::new())),
         VerificationMaterialContent::X509CertificateChain { certificates } => {
@@ -312,7 +260,7 @@ fn leaf_and_intermediates(bundle: &Bundle) -> Result<(&[u8], Vec<&[u8]>), Bundle
     }
 }
 
-fn content_signature(bundle: &Bundle) -> Result<&[u8], BundleRejection> {
+pub(crate) fn content_signature(bundle: &Bundle) -> Result<&[u8], BundleRejection> {
     match &bundle.content {
         SignatureContent::DsseEnvelope(e) => Ok(e.signature.sig.as_bytes()),
         SignatureContent::MessageSignature(m) => Ok(m.signature.as_bytes()),
@@ -322,240 +270,15 @@ fn content_signature(bundle: &Bundle) -> Result<&[u8], BundleRejection> {
     }
 }
 
-/// For a bundle sigstore-verify verified without its fractional-second tokens: verifies each
-/// such token and the signing certificate's chain at its time; returns those times.
-pub(crate) fn verify_fractional_times(
-    bundle: &Bundle,
-    split: &Split,
-    root: &TrustRoot,
-) -> Result<Vec<DateTime<Utc>>, BundleRejection> {
-    let trusted = root.trusted_root();
-    let (leaf, intermediates) = leaf_and_intermediates(bundle)?;
-    let signature = content_signature(bundle)?;
-    let authorities = trusted.tsa_authorities();
-    let mut times = Vec::new();
-    for token in &split.fractional_tokens {
-        let time = crate::timestamp::verify(token, signature, &authorities).map_err(|e| {
-            BundleRejection::Timestamp {
-                reason: e.to_string(),
-            }
-        })?;
-        crate::fulcio::verify_chain(leaf, &intermediates, trusted, time)?;
-        times.push(time);
-    }
-    Ok(times)
-}
-
-/// What [`verify`] established.
-pub(crate) struct Verified {
-    /// Every verified time (RFC 3161), unsorted.
-    pub(crate) times: Vec<DateTime<Utc>>,
-    /// The first entry's log index.
-    pub(crate) log_index: Option<u64>,
-}
-
 fn tlog(reason: impl Into<String>) -> BundleRejection {
     BundleRejection::TransparencyLog {
         reason: reason.into(),
     }
 }
 
-/// Verifies `bundle` (the rest of `split`, already parsed and bound to `digest` by the caller)
-/// completely; see the module docs.
-pub(crate) fn verify(
-    bundle: &Bundle,
-    split: &Split,
-    digest: &Digest,
-    root: &TrustRoot,
-) -> Result<Verified, BundleRejection> {
-    let trusted = root.trusted_root();
-    // sigstore-bundle's structural rules (a known media type; v0.3: one certificate, no chain).
-    // Entries and times are this function's to require: the rest may hold neither.
-    use sigstore_verify::bundle::{validate_bundle_with_options, Error as E, ValidationOptions};
-    let options = ValidationOptions::default()
-        .with_require_inclusion_proof(false)
-        .with_require_timestamp(false);
-    match validate_bundle_with_options(bundle, &options) {
-        Ok(()) | Err(E::MissingSigningTimeEvidence) => {}
-        Err(e) => {
-            return Err(BundleRejection::Malformed {
-                reason: e.to_string(),
-            })
-        }
-    }
-    if !bundle.verification_material.tlog_entries.is_empty() {
-        return Err(tlog(
-            "a Rekor v1 entry next to a Rekor v2 entry or a fractional-second timestamp is not supported",
-        ));
-    }
-    if split.entries.is_empty() {
-        return Err(tlog("the bundle has no transparency-log entry"));
-    }
-    let (leaf, intermediates) = leaf_and_intermediates(bundle)?;
-    let signature = content_signature(bundle)?;
-
-    // Times.
-    let times = verified_times(bundle, split, signature, trusted)?;
-
-    // Certificate at every time, then its SCT.
-    let mut issuer = None;
-    for t in &times {
-        issuer = Some(crate::fulcio::verify_chain(
-            leaf,
-            &intermediates,
-            trusted,
-            *t,
-        )?);
-    }
-    let issuer = issuer.ok_or_else(|| BundleRejection::Timestamp {
-        reason: "no verified timestamp".into(),
-    })?;
-    crate::fulcio::verify_sct(leaf, &issuer, trusted)?;
-
-    // Signature over the content.
-    verify_content_signature(bundle, leaf, digest)?;
-
-    // Log entries.
-    for (i, entry) in split.entries.iter().enumerate() {
-        verify_body(i, entry, bundle, leaf, digest)?;
-        verify_inclusion(i, entry, trusted, &times)?;
-    }
-    Ok(Verified {
-        times,
-        log_index: split.entries.first().map(|e| e.log_index),
-    })
-}
-
-fn verified_times(
-    bundle: &Bundle,
-    split: &Split,
-    signature: &[u8],
-    trusted: &TrustedRoot,
-) -> Result<Vec<DateTime<Utc>>, BundleRejection> {
-    let authorities = trusted.tsa_authorities();
-    let mut times = Vec::new();
-    let sig = SignatureBytes::new(signature.to_vec());
-    for t in &bundle
-        .verification_material
-        .timestamp_verification_data
-        .rfc3161_timestamps
-    {
-        let mut last = None;
-        let mut found = None;
-        for authority in &authorities {
-            match sigstore_verify::tsa::verify_timestamp_for_authority(
-                &t.signed_timestamp,
-                &sig,
-                authority,
-            ) {
-                Ok(time) => {
-                    found = Some(time);
-                    break;
-                }
-                Err(e @ sigstore_verify::tsa::Error::TimestampOutsideValidity { .. }) => {
-                    return Err(BundleRejection::Timestamp {
-                        reason: e.to_string(),
-                    })
-                }
-                Err(e) => last = Some(e.to_string()),
-            }
-        }
-        let time = found.ok_or_else(|| BundleRejection::Timestamp {
-            reason: format!(
-                "no timestamp authority of the trust root vouches for an RFC 3161 token ({})",
-                last.unwrap_or_else(|| "the trust root has no timestamp authorities".into())
-            ),
-        })?;
-        // The stricter framing rules of `timestamp.rs` too (as `confirm` applies them).
-        crate::timestamp::verify(t.signed_timestamp.as_bytes(), signature, &authorities).map_err(
-            |e| BundleRejection::Timestamp {
-                reason: e.to_string(),
-            },
-        )?;
-        let nanos = u32::try_from(time.subsec_nanosecond()).unwrap_or(0);
-        times.push(
-            DateTime::<Utc>::from_timestamp(time.as_second(), nanos).ok_or_else(|| {
-                BundleRejection::Timestamp {
-                    reason: format!("verified time {time} is out of range"),
-                }
-            })?,
-        );
-    }
-    for token in &split.fractional_tokens {
-        let time = crate::timestamp::verify(token, signature, &authorities).map_err(|e| {
-            BundleRejection::Timestamp {
-                reason: e.to_string(),
-            }
-        })?;
-        times.push(time);
-    }
-    if times.is_empty() {
-        return Err(BundleRejection::Timestamp {
-            reason: "no verified timestamp: a Rekor v2 entry has no integrated time, so the bundle needs an RFC 3161 timestamp".into(),
-        });
-    }
-    Ok(times)
-}
-
-fn leaf_key(
-    leaf: &[u8],
-) -> Result<(DerPublicKey, sigstore_verify::crypto::SigningScheme), BundleRejection> {
-    use der::{Decode, Encode};
-    let cert =
-        x509_cert::Certificate::from_der(leaf).map_err(|e| BundleRejection::Certificate {
-            reason: format!("the signing certificate does not parse: {e}"),
-        })?;
-    let spki = cert
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .map_err(|e| BundleRejection::Certificate {
-            reason: format!("the signing key does not encode: {e}"),
-        })?;
-    let key = DerPublicKey::new(spki);
-    let scheme = sigstore_verify::crypto::KeyAlgorithm::from_spki(&key)
-        .map_err(|e| BundleRejection::Certificate {
-            reason: format!("the signing key: {e}"),
-        })?
-        .default_signing_scheme();
-    Ok((key, scheme))
-}
-
-fn verify_content_signature(
-    bundle: &Bundle,
-    leaf: &[u8],
-    digest: &Digest,
-) -> Result<(), BundleRejection> {
-    let (key, scheme) = leaf_key(leaf)?;
-    let result = match &bundle.content {
-        SignatureContent::DsseEnvelope(e) => sigstore_verify::crypto::verify_signature(
-            &key,
-            &e.pae(),
-            &SignatureBytes::new(e.signature.sig.as_bytes().to_vec()),
-            scheme,
-        ),
-        SignatureContent::MessageSignature(m) => {
-            sigstore_verify::crypto::verify_signature_prehashed(
-                &key,
-                &digest.bytes(),
-                &m.signature,
-                scheme,
-            )
-        }
-        _ => {
-            return Err(BundleRejection::Malformed {
-                reason: "unknown signature content".into(),
-            })
-        }
-    };
-    result.map_err(|e| BundleRejection::Signature {
-        reason: e.to_string(),
-    })
-}
-
 /// The entry body is of the entry's kind and records exactly this content, signature and
 /// certificate.
-fn verify_body(
+pub(crate) fn verify_body(
     i: usize,
     entry: &V2Entry,
     bundle: &Bundle,
@@ -640,7 +363,7 @@ fn host(base_url: &str) -> &str {
     rest.split('/').next().unwrap_or(rest)
 }
 
-fn verify_inclusion(
+pub(crate) fn verify_inclusion(
     i: usize,
     entry: &V2Entry,
     trusted: &TrustedRoot,
@@ -721,7 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn bundles_without_v2_entries_or_fractional_times_are_left_to_sigstore_verify() {
+    fn bundles_without_v2_entries_are_not_split() {
         for text in [
             "not json",
             "{}",
@@ -749,7 +472,9 @@ mod tests {
             }]}})
             .to_string()
         };
-        assert!(matches!(split(&entry(4)), Ok(Some(s)) if s.route() == Route::Own));
+        assert!(
+            matches!(split(&entry(4)), Ok(Some(s)) if s.entries.len() == 1 && s.entries[0].is_dsse())
+        );
         assert!(matches!(
             split(&entry(5)),
             Err(BundleRejection::TransparencyLog { reason }) if reason.contains("differs")

@@ -29,6 +29,7 @@ pub mod tuf;
 /// ```
 pub struct TrustRoot {
     verifier: Verifier,
+    rekor_keys: sigstore_verify::crypto::Keyring,
     trusted: TrustedRoot,
     fingerprint: Digest,
     origin: String,
@@ -148,9 +149,11 @@ impl TrustRoot {
         let text = std::str::from_utf8(json).map_err(|e| invalid(e.to_string()))?;
         let root = TrustedRoot::from_json(text).map_err(|e| invalid(e.to_string()))?;
         let verifier = Verifier::new(&root).map_err(|e| invalid(e.to_string()))?;
+        let rekor_keys = root.rekor_keys().map_err(|e| invalid(e.to_string()))?;
         let validity = validity_of(&root);
         Ok(Self {
             verifier,
+            rekor_keys,
             trusted: root,
             fingerprint: Digest::of(json),
             origin: origin.to_owned(),
@@ -199,9 +202,14 @@ impl TrustRoot {
         &self.verifier
     }
 
-    /// The parsed trust material, for the Rekor v2 checks sigstore-verify cannot make.
+    /// The parsed trust material, for the checks `keyless` makes itself.
     pub(crate) fn trusted_root(&self) -> &TrustedRoot {
         &self.trusted
+    }
+
+    /// The Rekor log keys with their validity windows, parsed once.
+    pub(crate) fn rekor_keys(&self) -> &sigstore_verify::crypto::Keyring {
+        &self.rekor_keys
     }
 }
 

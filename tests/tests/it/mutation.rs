@@ -118,7 +118,8 @@ fn mutants_of(bundle: &Value) -> Vec<(String, Vec<u8>)> {
     // fields `keyid` and `messageDigest` (renaming one is omitting it, which the format allows)
     // and the signer name on the checkpoint's signature line (not covered by the signature).
     // With a SET (Rekor v1), the RFC 3161 timestamps are optional too: renaming their field is
-    // omitting them.
+    // omitting them. And the other way round: with an RFC 3161 timestamp and an inclusion proof,
+    // the SET is optional (a v0.2+ bundle needs only the proof; the token gives the time).
     let raw = serde_json::to_vec(bundle).expect("JSON encodes");
     let mut optional = vec![
         "\"keyid\"",
@@ -131,6 +132,15 @@ fn mutants_of(bundle: &Value) -> Vec<(String, Vec<u8>)> {
         .is_some()
     {
         optional.extend(["\"timestampVerificationData\"", "\"rfc3161Timestamps\""]);
+    }
+    if bundle
+        .pointer("/verificationMaterial/timestampVerificationData/rfc3161Timestamps/0")
+        .is_some()
+        && bundle
+            .pointer("/verificationMaterial/tlogEntries/0/inclusionProof")
+            .is_some()
+    {
+        optional.push("\"inclusionPromise\"");
     }
     let benign: Vec<std::ops::Range<usize>> = optional
         .iter()
