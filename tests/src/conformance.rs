@@ -90,15 +90,39 @@ impl Case {
         }
     }
 
+    /// The case's `trusted_root.json`, else the production root.
+    pub fn trusted_root(&self, data_dir: &Path) -> PathBuf {
+        let root = self.dir.join("trusted_root.json");
+        if root.exists() {
+            root
+        } else {
+            data_dir.join("production_trusted_root.json")
+        }
+    }
+
+    /// The case's `artifact`, else the suite's `a.txt`.
+    pub fn artifact(&self, data_dir: &Path) -> PathBuf {
+        let artifact = self.dir.join("artifact");
+        if artifact.exists() {
+            artifact
+        } else {
+            data_dir.join("bundle-verify").join("a.txt")
+        }
+    }
+
+    /// Whether the case verifies with a managed key (`key.pub`) rather than a certificate.
+    pub fn managed_key(&self) -> bool {
+        self.dir.join("key.pub").exists()
+    }
+
     /// The `verify-bundle` arguments (after the subcommand name) for this case.
     pub fn args(&self, data_dir: &Path, mode: ArtifactMode) -> io::Result<Vec<OsString>> {
         let mut args: Vec<OsString> = vec![
             "--bundle".into(),
             self.dir.join("bundle.sigstore.json").into(),
         ];
-        let key = self.dir.join("key.pub");
-        if key.exists() {
-            args.extend(["--key".into(), key.into()]);
+        if self.managed_key() {
+            args.extend(["--key".into(), self.dir.join("key.pub").into()]);
         } else {
             let read = |file: &str, default: &str| -> io::Result<String> {
                 let p = self.dir.join(file);
@@ -115,19 +139,8 @@ impl Case {
                 read("issuer", DEFAULT_ISSUER)?.into(),
             ]);
         }
-        let root = self.dir.join("trusted_root.json");
-        let root = if root.exists() {
-            root
-        } else {
-            data_dir.join("production_trusted_root.json")
-        };
-        args.extend(["--trusted-root".into(), root.into()]);
-        let artifact = self.dir.join("artifact");
-        let artifact = if artifact.exists() {
-            artifact
-        } else {
-            data_dir.join("bundle-verify").join("a.txt")
-        };
+        args.extend(["--trusted-root".into(), self.trusted_root(data_dir).into()]);
+        let artifact = self.artifact(data_dir);
         match mode {
             ArtifactMode::Path => args.push(artifact.into()),
             ArtifactMode::Digest => {

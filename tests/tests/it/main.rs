@@ -3,6 +3,7 @@
 mod attestation;
 mod cosign;
 mod determinism;
+mod differential;
 mod faults;
 mod legacy;
 mod mutation;

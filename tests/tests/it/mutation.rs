@@ -62,7 +62,7 @@ fn leaves(v: &Value, pointer: String, key: String, out: &mut Vec<(String, String
     }
 }
 
-fn mutants_of(bundle: &Value) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn mutants_of(bundle: &Value) -> Vec<(String, Vec<u8>)> {
     let mut fields = Vec::new();
     leaves(bundle, String::new(), String::new(), &mut fields);
     let mut out = Vec::new();
