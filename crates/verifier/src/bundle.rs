@@ -6,16 +6,15 @@
 //!
 //! 1. [`verify_signature`] parses the bundle (v0.1–v0.3), checks that it signs the digest
 //!    (DSSE: payload type in-toto, a statement subject with `sha256` = the digest; message
-//!    signature: the message digest = the digest) and runs sigstore-verify with SCT and
-//!    transparency-log checks required (for what sigstore-verify 0.15.1 cannot read — Rekor v2
-//!    `dsse` entries, RFC 3161 times with fractional seconds — `rekor_v2` makes the same checks,
-//!    see ARCHITECTURE.md). It yields a [`SignedBundle`] whose [`SignerFacts`] are verified but
-//!    not yet authorized.
+//!    signature: the message digest = the digest) and makes every check sigstore-verify makes
+//!    with SCT and transparency-log checks required, each once (`keyless`, see ARCHITECTURE.md;
+//!    Rekor v2 entries and fractional-second RFC 3161 times included). It yields a
+//!    [`SignedBundle`] whose [`SignerFacts`] are verified but not yet authorized.
 //! 2. [`SignedBundle::authorize`] evaluates a [`TrustPolicy`] on those facts and yields a
 //!    [`VerifiedBundle`].
 //!
 //! [`verify_bundle`] does both. [`verify_with_key`] checks managed-key bundles (no certificate,
-//! so no identity policy) for the conformance protocol's `--key`.
+//! so no identity policy) for the conformance protocol's `--key`, with sigstore-verify.
 
 use chrono::{DateTime, Utc};
 use sigstore_types::{

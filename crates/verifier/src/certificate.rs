@@ -1,8 +1,8 @@
 //! Reading the signer facts out of a Fulcio signing certificate: identity (SAN), OIDC issuer
 //! and the Fulcio claims, keyed by [`FulcioClaim`] name.
 //!
-//! Only called on certificates sigstore-verify has already verified; parsing failures here are
-//! still rejections, never panics.
+//! The facts are read before the chain is verified, but only returned with a verified bundle;
+//! parsing failures here are rejections, never panics.
 
 use std::collections::BTreeMap;
 

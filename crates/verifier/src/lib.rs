@@ -17,10 +17,11 @@
 //!   `trusted_root.json` into a directory the caller owns, keeping the last good root on any
 //!   failure (the caller passes the directory and the time; the crate has no default for either).
 //!
-//! It does not fetch layers or extract images, and its own code reads no environment and no
-//! wall clock (the cache reads the monotonic clock only through the [`Clock`] its caller
-//! passes; sigstore-verify consults the system clock: a transparency-log time in the future is
-//! rejected, and trust-root keys must have started being valid). Verification times come from the bundle's verified timestamps.
+//! It does not fetch layers or extract images, and reads no environment. The wall clock is read
+//! in two places only, as sigstore-verify does: a transparency-log time in the future is
+//! rejected, and Rekor keys must have started being valid (the cache reads the monotonic clock
+//! only through the [`Clock`] its caller passes). Verification times come from the bundle's
+//! verified timestamps.
 //! Without default features the crate has no crypto dependencies, so the downloader can depend
 //! on the trait alone.
 //!
