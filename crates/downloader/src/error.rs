@@ -318,6 +318,8 @@ mod tests {
             for err in [download, extract] {
                 let text = error_chain(&err);
                 assert!(text.contains(says), "{errno:?}: {text}");
+                // The OS's own words stay (the e2e full-disk row looks for "No space left").
+                assert!(text.contains(&os().to_string()), "{errno:?}: {text}");
                 assert_eq!(err.kind(), ErrorKind::Config, "{errno:?}: {text}");
             }
         }
