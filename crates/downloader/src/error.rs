@@ -172,7 +172,7 @@ pub enum PullError {
         source: DestinationError,
     },
     /// A temporary layer file could not be written.
-    #[error("could not write temporary file {path:?}; check free space beside the destination")]
+    #[error("could not write temporary file {path:?}{}", out_of_room(.source).unwrap_or("; check free space beside the destination"))]
     Io {
         /// The path.
         path: PathBuf,
@@ -196,6 +196,24 @@ pub enum PullError {
 
 /// Linux `ENAMETOOLONG`.
 const ENAMETOOLONG: i32 = 36;
+
+/// The next step (`; …`) when a write failed for want of room: the disk is full (ENOSPC), the
+/// user's quota is used up (EDQUOT), or a file grew past the file system's or the process's
+/// file-size limit, `ulimit -f` (EFBIG). `None` for any other error. All three are local
+/// problems ([`ErrorKind::Config`], exit 2 in the CLI), never a reason to try a mirror.
+pub(crate) fn out_of_room(e: &std::io::Error) -> Option<&'static str> {
+    use rustix::io::Errno;
+    let code = e.raw_os_error()?;
+    if code == Errno::NOSPC.raw_os_error() {
+        Some("; the disk beside the destination is full: free space there, then rerun")
+    } else if code == Errno::DQUOT.raw_os_error() {
+        Some("; the disk quota beside the destination is used up: free space there, then rerun")
+    } else if code == Errno::FBIG.raw_os_error() {
+        Some("; a file is larger than the file system or this process's file-size limit (ulimit -f) allows: raise the limit or install on another file system, then rerun")
+    } else {
+        None
+    }
+}
 
 impl PullError {
     /// How to treat the error; see [`ErrorKind`].
@@ -263,4 +281,57 @@ pub fn error_messages(e: &dyn std::error::Error) -> Vec<String> {
 /// that must carry an error as text (a signature source's reason, a per-backend check result).
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     error_messages(e).join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::path::PathBuf;
+
+    use rustix::io::Errno;
+
+    use super::*;
+
+    /// A write refused for want of room says so and what to do, whatever the errno; it is a
+    /// local problem, never "unavailable" (which would send an install to a mirror).
+    #[test]
+    fn a_write_out_of_room_names_the_cause_and_is_local() {
+        let cases = [
+            (Errno::NOSPC, "the disk beside the destination is full"),
+            (Errno::DQUOT, "quota beside the destination is used up"),
+            (Errno::FBIG, "file-size limit (ulimit -f)"),
+        ];
+        for (errno, says) in cases {
+            let os = || io::Error::from_raw_os_error(errno.raw_os_error());
+            let download = PullError::Io {
+                path: PathBuf::from("/srv/.app.trustpull-layers-x/0000-ab"),
+                source: os(),
+            };
+            let extract = PullError::Extract {
+                image: "r.example/app:v1".to_owned(),
+                layer: Digest::of(b"layer"),
+                source: ExtractError::Io {
+                    path: PathBuf::from("app/big.bin"),
+                    source: os(),
+                },
+            };
+            for err in [download, extract] {
+                let text = error_chain(&err);
+                assert!(text.contains(says), "{errno:?}: {text}");
+                // The OS's own words stay (the e2e full-disk row looks for "No space left").
+                assert!(text.contains(&os().to_string()), "{errno:?}: {text}");
+                assert_eq!(err.kind(), ErrorKind::Config, "{errno:?}: {text}");
+            }
+        }
+        // Any other write error keeps the general advice and no "room" diagnosis.
+        let denied = PullError::Io {
+            path: PathBuf::from("/srv/x"),
+            source: io::Error::from_raw_os_error(Errno::ACCESS.raw_os_error()),
+        };
+        let text = denied.to_string();
+        assert!(
+            text.ends_with("; check free space beside the destination"),
+            "{text}"
+        );
+    }
 }

@@ -21,7 +21,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -31,7 +30,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{assert_exit, copy_dir, examples, names, trustpull_command, IDENTITY, ISSUER};
+use crate::{
+    assert_exit, assert_unchanged, copy_dir, examples, names, snapshot, trustpull_command, Entry,
+    IDENTITY, ISSUER,
+};
 
 /// The backend name the gallery offers; its directory in the install parent.
 const NAME: &str = "demo";
@@ -144,48 +146,6 @@ fn verify_installed(config: &Path, parent: &Path) -> Output {
 fn has_leftover(parent: &Path, kind: &str) -> bool {
     let prefix = format!(".{NAME}.trustpull-{kind}-");
     names(parent).iter().any(|n| n.starts_with(&prefix))
-}
-
-/// One entry of a [`snapshot`]: what it is, its mode, and a file's bytes or a link's target.
-#[derive(Debug, PartialEq, Eq)]
-enum Entry {
-    Dir(u32),
-    File(u32, Vec<u8>),
-    Symlink(PathBuf),
-}
-
-/// Everything under `dir`, recursively, by relative path: the state a test compares.
-fn snapshot(dir: &Path) -> BTreeMap<String, Entry> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let path = e.unwrap().path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            let mode = meta.permissions().mode();
-            let entry = if meta.is_symlink() {
-                Entry::Symlink(std::fs::read_link(&path).unwrap())
-            } else if meta.is_dir() {
-                walk(root, &path, out);
-                Entry::Dir(mode)
-            } else {
-                Entry::File(mode, std::fs::read(&path).unwrap())
-            };
-            let relative = path.strip_prefix(root).unwrap().display().to_string();
-            out.insert(relative, entry);
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
-/// Panics naming the paths whose entries differ between `before` and `after`.
-fn assert_unchanged(before: &BTreeMap<String, Entry>, after: &BTreeMap<String, Entry>, when: &str) {
-    let paths: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-    let changed: Vec<&&String> = paths
-        .iter()
-        .filter(|p| before.get(**p) != after.get(**p))
-        .collect();
-    assert!(changed.is_empty(), "{when}: changed or new: {changed:?}");
 }
 
 /// Kills process `pid` with `signal` (`INT`, `KILL`) through kill(1): unsafe code is forbidden.

@@ -5,6 +5,7 @@
 
 mod attestation;
 mod completions;
+mod disk;
 mod faults;
 mod install;
 mod interop;
@@ -16,6 +17,8 @@ mod trust_root;
 mod upgrade;
 mod verify;
 
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -87,4 +90,53 @@ pub fn trustpull(args: &[&str]) -> Output {
     trustpull_command(args)
         .output()
         .expect("the trustpull binary was built by cargo for this test")
+}
+
+/// One entry of a [`snapshot`]: what it is, its mode, and a file's bytes or a link's target.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A directory and its mode.
+    Dir(u32),
+    /// A file, its mode and bytes.
+    File(u32, Vec<u8>),
+    /// A symbolic link and its target.
+    Symlink(PathBuf),
+}
+
+/// Everything under `dir`, recursively, by relative path: the state a test compares.
+pub fn snapshot(dir: &Path) -> BTreeMap<String, Entry> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let mode = meta.permissions().mode();
+            let entry = if meta.is_symlink() {
+                Entry::Symlink(std::fs::read_link(&path).unwrap())
+            } else if meta.is_dir() {
+                walk(root, &path, out);
+                Entry::Dir(mode)
+            } else {
+                Entry::File(mode, std::fs::read(&path).unwrap())
+            };
+            let relative = path.strip_prefix(root).unwrap().display().to_string();
+            out.insert(relative, entry);
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Panics naming the paths whose entries differ between `before` and `after`.
+pub fn assert_unchanged(
+    before: &BTreeMap<String, Entry>,
+    after: &BTreeMap<String, Entry>,
+    when: &str,
+) {
+    let paths: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let changed: Vec<&&String> = paths
+        .iter()
+        .filter(|p| before.get(**p) != after.get(**p))
+        .collect();
+    assert!(changed.is_empty(), "{when}: changed or new: {changed:?}");
 }

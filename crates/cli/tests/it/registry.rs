@@ -168,10 +168,36 @@ pub async fn start(image: Image<'_>) -> Registry {
 /// signed; returns it and the layer's bytes.
 pub async fn start_with_demo_layer() -> (Registry, Vec<u8>) {
     let demo = crate::examples().join("demo-image");
-    let read = |digest: &serde_json::Value| {
-        let hex = digest.as_str().unwrap().strip_prefix("sha256:").unwrap();
-        std::fs::read(demo.join("blobs/sha256").join(hex)).unwrap()
-    };
+    let manifest = demo_manifest(&demo);
+    let layer = demo_blob(&demo, &manifest["layers"][0]["digest"]);
+    let registry = start_with_layer(&layer).await;
+    (registry, layer)
+}
+
+/// A registry serving a signed image of the offline demo image's config and `layer` (a gzip
+/// tar), e.g. one made to fill a disk.
+pub async fn start_with_layer(layer: &[u8]) -> Registry {
+    let demo = crate::examples().join("demo-image");
+    let config = demo_blob(&demo, &demo_manifest(&demo)["config"]["digest"]);
+    start(Image {
+        config: &config,
+        layers: &[layer],
+        signed: true,
+        referrers_status: None,
+        legacy: false,
+        attested: None,
+    })
+    .await
+}
+
+/// The blob of `digest` (a JSON string) in the demo layout at `demo`.
+fn demo_blob(demo: &std::path::Path, digest: &serde_json::Value) -> Vec<u8> {
+    let hex = digest.as_str().unwrap().strip_prefix("sha256:").unwrap();
+    std::fs::read(demo.join("blobs/sha256").join(hex)).unwrap()
+}
+
+/// The image manifest tagged v1 in the demo layout at `demo`.
+fn demo_manifest(demo: &std::path::Path) -> serde_json::Value {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(demo.join("index.json")).unwrap()).unwrap();
     let v1 = index["manifests"]
@@ -180,17 +206,5 @@ pub async fn start_with_demo_layer() -> (Registry, Vec<u8>) {
         .iter()
         .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "v1")
         .unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(&read(&v1["digest"])).unwrap();
-    let layer = read(&manifest["layers"][0]["digest"]);
-    let config = read(&manifest["config"]["digest"]);
-    let registry = start(Image {
-        config: &config,
-        layers: &[&layer],
-        signed: true,
-        referrers_status: None,
-        legacy: false,
-        attested: None,
-    })
-    .await;
-    (registry, layer)
+    serde_json::from_slice(&demo_blob(demo, &v1["digest"])).unwrap()
 }

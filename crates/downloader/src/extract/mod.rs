@@ -192,8 +192,9 @@ pub enum ExtractError {
         #[source]
         source: io::Error,
     },
-    /// Writing into the staging directory failed (disk full, permissions).
-    #[error("could not write {path:?} in the staging directory")]
+    /// Writing into the staging directory failed (disk full, a file over the size limit,
+    /// permissions). Out of room (ENOSPC, EDQUOT, EFBIG), the message says so and what to do.
+    #[error("could not write {path:?} in the staging directory{}", crate::error::out_of_room(.source).unwrap_or_default())]
     Io {
         /// The file being written.
         path: PathBuf,
