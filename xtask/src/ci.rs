@@ -1,5 +1,5 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest: fmt, clippy, unused
-//! dependencies (cargo-machete), the
+//! dependencies (cargo-machete), a check with the toolchain `rust-version` names, the
 //! trait-only crate setups compiled alone, the tests (the downloader's once more as an
 //! unprivileged user when run as root), `cargo package` of the published crates, a fuzz smoke
 //! run, then e2e.
@@ -27,6 +27,8 @@ pub fn run_ci() -> Result<(), String> {
     ]))?;
     // No dependency is declared and unused (cargo-machete, pinned, installed when missing).
     unused_dependencies()?;
+    // The declared rust-version builds everything.
+    oldest_supported_rust()?;
     // The trait-only setups compile on their own (a workspace build unifies features and
     // would hide a missing `cfg` or dependency): the downloader without the cosign verifier,
     // and the verifier without its default features.
@@ -74,6 +76,40 @@ pub fn run_ci() -> Result<(), String> {
     crate::fuzz::run(&["--seconds".to_owned(), "5".to_owned()])?;
     crate::e2e::run(&[])?;
     Ok(())
+}
+
+/// `cargo check --workspace --all-targets` with the toolchain the workspace's `rust-version`
+/// names (installed with rustup, minimal profile, when missing), in its own target directory.
+fn oldest_supported_rust() -> Result<(), String> {
+    let manifest = std::fs::read_to_string(util::root().join("Cargo.toml"))
+        .map_err(|e| format!("cannot read Cargo.toml: {e}"))?;
+    let version = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rust-version = "))
+        .map(|v| v.trim_matches('"').to_owned())
+        .ok_or("Cargo.toml declares no rust-version")?;
+    let installed = Command::new("rustup")
+        .args(["run", &version, "rustc", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        util::run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            &version,
+            "--profile",
+            "minimal",
+        ]))?;
+    }
+    util::run(
+        Command::new("cargo")
+            .current_dir(util::root())
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("RUSTC")
+            .arg(format!("+{version}"))
+            .args(["check", "--workspace", "--all-targets", "--locked"])
+            .env("CARGO_TARGET_DIR", util::target_dir().join("oldest-rust")),
+    )
 }
 
 /// Runs cargo-machete over the workspace: a dependency declared but not used fails CI (drop

@@ -292,9 +292,9 @@ fn workspace_dependencies_point_one_way() {
     );
 }
 
-/// The workspace's `rust-version` is what the locked dependencies need at least (this machine
-/// has only one toolchain, so it is computed, not tested; clippy's `incompatible_msrv` checks
-/// our own use of the standard library against it).
+/// The workspace's `rust-version` is what the locked dependencies need at least (`cargo xtask
+/// ci` also checks the workspace with that toolchain; clippy's `incompatible_msrv` checks our
+/// own use of the standard library against it).
 #[test]
 fn rust_version_covers_every_locked_dependency() {
     fn parse(v: &str) -> Vec<u64> {
