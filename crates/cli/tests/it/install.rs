@@ -351,6 +351,46 @@ async fn tarball_entries_follow_the_decision_table() {
     }
 }
 
+/// `file://` tarball entries: installed after the same sha256 check (exit 0, receipt
+/// `verified: false`), a wrong sha256 is exit 1 and a missing file exit 2 naming the path, both
+/// writing nothing.
+#[test]
+fn file_tarball_entries_install_and_a_missing_file_is_a_local_error() {
+    let files = tempfile::tempdir().unwrap();
+    let body = tarball(b"1");
+    let file = files.path().join("demo.tar.gz");
+    std::fs::write(&file, &body).unwrap();
+    let gone = files.path().join("gone.tar.gz");
+    let sha = trustpull_policy::Digest::of(&body);
+    let wrong = trustpull_policy::Digest::of(b"another tarball");
+    for (path, sha256, code) in [(&file, &sha, 0), (&file, &wrong, 1), (&gone, &sha, 2)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let index = format!(
+            "- name: demo\n  uri: file://{}\n  sha256: {}\n",
+            path.display(),
+            sha256.hex()
+        );
+        let config = setup(tmp.path(), "", &index);
+        let dest = tmp.path().join("backends");
+        let out = install(&config, &dest, "demo", &[]);
+        assert_exit(&out, code);
+        if code == 0 {
+            assert_eq!(std::fs::read(dest.join("demo/VERSION")).unwrap(), b"1");
+            let receipt: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dest.join("demo.receipt.json")).unwrap())
+                    .unwrap();
+            assert_eq!(receipt["verified"], serde_json::json!(false));
+            assert_eq!(receipt["digest"], serde_json::json!(sha.as_str()));
+        } else {
+            assert_nothing_written(&dest);
+        }
+        if code == 2 {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(&gone.display().to_string()), "{stderr}");
+        }
+    }
+}
+
 /// Upgrading tarball entries: with a sha256 in the index, compared without downloading
 /// (`current`, `would-upgrade` on a dry run, then `upgraded` with the new content); without
 /// one, `--dry-run` cannot tell (exit 2) and `upgrade` downloads to compare.
