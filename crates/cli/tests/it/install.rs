@@ -285,6 +285,16 @@ fn tarball(content: &[u8]) -> Vec<u8> {
     tar.into_inner().unwrap().finish().unwrap()
 }
 
+/// `demo` (the [`tarball`] of `1`) is installed under `dest` with a receipt saying it is not
+/// verified and naming its `sha256`.
+fn assert_tarball_installed(dest: &Path, sha256: &trustpull_policy::Digest) {
+    assert_eq!(std::fs::read(dest.join("demo/VERSION")).unwrap(), b"1");
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dest.join("demo.receipt.json")).unwrap()).unwrap();
+    assert_eq!(receipt["verified"], serde_json::json!(false));
+    assert_eq!(receipt["digest"], serde_json::json!(sha256.as_str()));
+}
+
 /// Tarball entries from a gallery without a policy: with their sha256, downloaded, checked,
 /// then installed like an image (receipt `verified: false`); a wrong sha256 is a rejection
 /// (exit 1) that writes nothing; without a sha256, installed with a warning that nothing
@@ -339,12 +349,7 @@ async fn tarball_entries_follow_the_decision_table() {
             assert!(stderr.contains("was not checked"), "{stderr}");
         }
         if code == 0 {
-            assert_eq!(std::fs::read(dest.join("demo/VERSION")).unwrap(), b"1");
-            let receipt: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(dest.join("demo.receipt.json")).unwrap())
-                    .unwrap();
-            assert_eq!(receipt["verified"], serde_json::json!(false));
-            assert_eq!(receipt["digest"], serde_json::json!(sha.as_str()));
+            assert_tarball_installed(&dest, &sha);
         } else {
             assert_nothing_written(&dest);
         }
@@ -375,12 +380,7 @@ fn file_tarball_entries_install_and_a_missing_file_is_a_local_error() {
         let out = install(&config, &dest, "demo", &[]);
         assert_exit(&out, code);
         if code == 0 {
-            assert_eq!(std::fs::read(dest.join("demo/VERSION")).unwrap(), b"1");
-            let receipt: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(dest.join("demo.receipt.json")).unwrap())
-                    .unwrap();
-            assert_eq!(receipt["verified"], serde_json::json!(false));
-            assert_eq!(receipt["digest"], serde_json::json!(sha.as_str()));
+            assert_tarball_installed(&dest, &sha);
         } else {
             assert_nothing_written(&dest);
         }

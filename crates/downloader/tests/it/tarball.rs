@@ -50,6 +50,21 @@ async fn install(d: &Downloader, url: &str, sha256: &Digest, dest: &Path) -> Res
     Ok(())
 }
 
+/// Installing `url` against `expected` (not its sha256) is a rejected `DigestMismatch`, and
+/// `dest` (holding version 1) is as it was, alone in its parent: no staging directory, no
+/// download left.
+async fn assert_mismatch_kept_v1(d: &Downloader, url: &str, expected: &Digest, dest: &Path) {
+    let err = install(d, url, expected, dest).await.unwrap_err();
+    assert!(
+        matches!(&err, PullError::DigestMismatch { expected: e, what: "tarball", .. } if e == expected),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert_eq!(std::fs::read(dest.join("VERSION")).unwrap(), b"1");
+    let parent = dest.parent().expect("dest has a parent");
+    assert_eq!(listing(parent), ["b"]);
+}
+
 /// A raw tar entry (any path, even one the tar crate's builder refuses).
 fn raw(kind: tar::EntryType, path: &str, link: &str, data: &[u8]) -> Vec<u8> {
     let mut header = tar::Header::new_gnu();
@@ -110,15 +125,7 @@ async fn a_sha256_mismatch_is_rejected_and_leaves_dest_as_it_was() {
     let v2 = gzip(&tar(&[("VERSION", b"2")]));
     let url = serve(&server, "v2.tar.gz", 200, v2).await;
     let expected = Digest::of(b"what the index promised");
-    let err = install(&d, &url, &expected, &dest).await.unwrap_err();
-    assert!(
-        matches!(&err, PullError::DigestMismatch { expected: e, what: "tarball", .. } if *e == expected),
-        "{err:?}"
-    );
-    assert_eq!(err.kind(), ErrorKind::Rejected);
-    assert_eq!(std::fs::read(dest.join("VERSION")).unwrap(), b"1");
-    // Nothing else beside it: no staging directory, no download left.
-    assert_eq!(listing(parent.path()), ["b"]);
+    assert_mismatch_kept_v1(&d, &url, &expected, &dest).await;
 }
 
 #[tokio::test]
@@ -225,14 +232,7 @@ async fn file_tarballs_get_the_same_checks_as_downloads() {
     let v2 = gzip(&tar(&[("VERSION", b"2")]));
     let url = write("v2.tar.gz", &v2);
     let expected = Digest::of(b"what the index promised");
-    let err = install(&d, &url, &expected, &dest).await.unwrap_err();
-    assert!(
-        matches!(&err, PullError::DigestMismatch { expected: e, what: "tarball", .. } if *e == expected),
-        "{err:?}"
-    );
-    assert_eq!(err.kind(), ErrorKind::Rejected);
-    assert_eq!(std::fs::read(dest.join("VERSION")).unwrap(), b"1");
-    assert_eq!(listing(&parent), ["b"]);
+    assert_mismatch_kept_v1(&d, &url, &expected, &dest).await;
 
     let small = Downloader::builder()
         .verifier(Arc::new(NoopVerifier::new("unused for tarballs")))
