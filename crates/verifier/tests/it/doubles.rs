@@ -1,7 +1,8 @@
 //! The one `SignatureSource` test double of this crate's tests: a [`StaticSource`] seen through
 //! hooks that count listings and can replace a listing or a bundle fetch (an outage, a list a
-//! limit cut, a bad candidate). (xtask's bench keeps its own slow source: it cannot depend on
-//! this test crate, and the testkit cannot be a dev-dependency here — see ARCHITECTURE.md.)
+//! limit cut, a bad candidate). It is not in the testkit: a dev-dependency on the testkit would
+//! turn the verifier's `cosign` and `tuf` features on in every test build (see ARCHITECTURE.md);
+//! xtask's bench keeps its own slow source.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
