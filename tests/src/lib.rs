@@ -2,6 +2,7 @@
 //!
 //! - [`conformance`]: the vendored sigstore-conformance `bundle-verify` cases and the
 //!   `verify-bundle` command lines that run them.
+//! - [`doubles`]: `CountingVerifier`, a verifier that counts the verifications reaching it.
 //! - [`json`]: JSON bytes with sorted keys, for fixtures compared byte for byte.
 //! - [`sigstore`]: the fixture signer, a "virtual Sigstore" (Fulcio-like CA, CT log, Rekor, TSA) whose
 //!   bundles pass the production checks, with knobs to get any single thing wrong.
@@ -14,6 +15,7 @@
 //! It is never published.
 
 pub mod conformance;
+pub mod doubles;
 pub mod json;
 pub mod layout;
 pub mod scenarios;

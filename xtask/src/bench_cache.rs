@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use trustpull_policy::Digest;
+use trustpull_testkit::doubles::CountingVerifier;
 use trustpull_testkit::sigstore::{default_policy, SignRequest, VirtualSigstore};
 use trustpull_verifier::{
     CachingVerifier, CandidateList, CosignVerifier, ImageSubject, ImageVerifier, MonotonicClock,
@@ -193,21 +194,22 @@ async fn concurrent(outage: bool) -> Result<Concurrent, String> {
             fail: outage,
         })
     });
-    let counted = Arc::new(Counted {
-        inner: cosign.clone(),
-        calls: AtomicUsize::new(0),
-    });
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::new(CountingVerifier::new(
+        Arc::new(cosign.clone()),
+        Arc::clone(&calls),
+    ));
     let cached: Arc<dyn ImageVerifier> = Arc::new(caching(counted.clone(), &cosign));
     let (answers, wall) = all_at_once(&cached, &subject, &source).await?;
     check_answers(&answers, outage)?;
-    let inner_calls = counted.calls.swap(0, Ordering::SeqCst);
+    let inner_calls = calls.swap(0, Ordering::SeqCst);
     let direct: Arc<dyn ImageVerifier> = counted.clone();
     let (answers, uncached_wall) = all_at_once(&direct, &subject, &source).await?;
     check_answers(&answers, outage)?;
     Ok(Concurrent {
         inner_calls,
         wall,
-        uncached_calls: counted.calls.load(Ordering::SeqCst),
+        uncached_calls: calls.load(Ordering::SeqCst),
         uncached_wall,
     })
 }
@@ -242,25 +244,6 @@ fn check_answers(answers: &Answers, outage: bool) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Counts how often the cosign verifier is asked.
-#[derive(Debug)]
-struct Counted {
-    inner: CosignVerifier,
-    calls: AtomicUsize,
-}
-
-#[async_trait]
-impl ImageVerifier for Counted {
-    async fn verify(
-        &self,
-        subject: &ImageSubject,
-        signatures: &dyn SignatureSource,
-    ) -> Result<Verification, VerifyError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.verify(subject, signatures).await
-    }
 }
 
 /// Lists candidates after `REGISTRY_DELAY`, or fails to (an outage).

@@ -15,8 +15,9 @@
 
 use std::sync::Arc;
 
-use trustpull_downloader::{ImageLocation, PlatformChoice, PullError};
-use trustpull_verifier::{predicate_type_uri, CosignVerifier, COSIGN_PREDICATE_TYPES};
+use trustpull_downloader::{ErrorKind, ImageLocation, PlatformChoice, PullError};
+use trustpull_policy::Digest;
+use trustpull_verifier::{predicate_type_uri, CosignVerifier, VerifyError, COSIGN_PREDICATE_TYPES};
 
 use crate::output::{self, Output};
 use crate::trust_args::{RegistryArgs, TrustArgs};
@@ -41,6 +42,37 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub(crate) output: Output,
+}
+
+/// Why `verify-attestation` found nothing to report as verified.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyAttestationError {
+    /// No attestation of the type verified for the pinned image (the verifier rejected every
+    /// candidate), or the signatures could not be looked up (`source` is unavailable).
+    #[error("no {predicate_type} attestation for {reference} verifies")]
+    NotVerified {
+        /// The predicate type URI asked for.
+        predicate_type: String,
+        /// The image as given on the command line.
+        reference: String,
+        /// The pinned manifest digest the attestations had to name.
+        digest: Digest,
+        /// The verifier's answer: every candidate and why it failed, or why none could be read.
+        #[source]
+        source: VerifyError,
+    },
+}
+
+impl VerifyAttestationError {
+    /// Rejected (exit 1) or, when the signatures could not be looked up, unavailable (exit 3):
+    /// the same mapping as a failed verification in a pull.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotVerified { source, .. } if source.is_unavailable() => ErrorKind::Unavailable,
+            Self::NotVerified { .. } => ErrorKind::Rejected,
+        }
+    }
 }
 
 /// Runs the command.
@@ -82,23 +114,21 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     let verified = verifier
         .verify_attestations(subject, source.as_ref(), &predicate_type)
         .await
-        .map_err(|e| {
-            let digest = e.digest().clone();
-            let kind = PullError::Verify {
-                image: pinned.reference().to_owned(),
-                source: Box::new(e.clone()),
-            }
-            .kind();
-            let reason = format!(
-                "no {predicate_type} attestation for {} verifies: {e}",
-                pinned.reference()
-            );
-            CliError::of(kind, reason).with_details(serde_json::json!({
+        .map_err(|source| {
+            let digest = source.digest().clone();
+            let error = VerifyAttestationError::NotVerified {
+                predicate_type: predicate_type.clone(),
+                reference: pinned.reference().to_owned(),
+                digest: digest.clone(),
+                source,
+            };
+            let details = serde_json::json!({
                 "digest": digest,
                 "verified": false,
                 "predicate_type": predicate_type,
                 "attestations": [],
-            }))
+            });
+            CliError::of(error.kind(), error).with_details(details)
         })?;
     match args.output {
         Output::Json => {

@@ -186,6 +186,15 @@ pub enum PullError {
         /// The URL.
         url: String,
     },
+    /// A local `file://` tarball could not be opened or read (missing, unreadable, a directory).
+    #[error("could not read the tarball {path:?}; check the file:// path in the index entry and that the file is readable")]
+    TarballFile {
+        /// The path after `file://`.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A registry reference was given but the downloader has no registry client.
     #[error("{image} is a registry reference but this downloader has no registry client; build it with .client(..) or use an oci-layout: reference")]
     NoRegistryClient {
@@ -248,6 +257,8 @@ impl PullError {
             // The destination (not writable, under a file, a failed swap) and temporary files
             // beside it are local: exit 2, and an install never moves on to a mirror for them.
             Self::Install { .. } | Self::Io { .. } => ErrorKind::Config,
+            // A local tarball that is missing or unreadable: the operator's file, not a server.
+            Self::TarballFile { .. } => ErrorKind::Config,
             Self::Cancelled { .. } => ErrorKind::Unavailable,
             Self::NoMatchingPlatform { .. }
             | Self::AmbiguousPlatform { .. }

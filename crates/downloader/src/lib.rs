@@ -17,7 +17,7 @@
 //! mirrors first, then the registry: [`DownloaderBuilder::mirrors`]), [`LayoutSource`] (a local
 //! OCI image layout, verified exactly like a registry), [`ArchiveSource`] (`ocifile://`, an OCI
 //! image archive read as its layout), or any [`ImageSource`] a caller implements.
-//! [`Downloader::stage_tarball`] installs an HTTP(S) tarball checked against its sha256 with the
+//! [`Downloader::stage_tarball`] installs an HTTP(S) or `file://` tarball checked against its sha256 with the
 //! same extractor and atomic install (no signature: the sha256 is the check).
 //!
 //! It knows only the verifier trait, never an implementation; it reads no environment and

@@ -1,8 +1,9 @@
-//! HTTP(S) tarballs: `https://…/x.tar`, `.tar.gz` / `.tgz`, `.tar.zst`, installed
-//! only when their sha256 is the one the caller gives.
+//! Tarballs: `https://…/x.tar`, `.tar.gz` / `.tgz`, `.tar.zst`, or the same names as a local
+//! `file://PATH`, installed only when their sha256 is the one the caller gives.
 //!
-//! [`Downloader::stage_tarball`]: under the destination's per-name lock, the body is streamed
-//! to a temporary file beside the destination (capped at [`crate::PullLimits::max_download_bytes`],
+//! [`Downloader::stage_tarball`]: under the destination's per-name lock, the body (an HTTP
+//! response or the local file, opened as one byte stream; everything after that is the same
+//! code) is streamed to a temporary file beside the destination (capped at [`crate::PullLimits::max_download_bytes`],
 //! hashed while it streams); nothing is decompressed or parsed until the whole file hashed to
 //! the expected sha256. Then the same safe extractor and atomic tree install as images: a
 //! private staging directory, [`StagedImage::commit`] with the receipt. A failed or mismatching
@@ -15,11 +16,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 use trustpull_policy::Digest;
-use trustpull_referrers::{RegistryError, RegistryErrorKind};
+use trustpull_referrers::{RegistryClient, RegistryError, RegistryErrorKind};
 use trustpull_verifier::Verification;
 
 use crate::downloader::ExtractionGuard;
@@ -49,9 +52,28 @@ pub fn tarball_compression(url: &str) -> Option<Compression> {
     }
 }
 
+/// The scheme of a local tarball: `file://PATH`, PATH as written (a relative one against the
+/// current directory, like `oci-layout:` and `ocifile://`; no percent-decoding, as LocalAI).
+const FILE_SCHEME: &str = "file://";
+
+/// Where a tarball's bytes come from.
+enum Origin<'a> {
+    /// `http(s)://`, through the downloader's registry client.
+    Http(&'a RegistryClient),
+    /// `file://PATH`.
+    File(PathBuf),
+}
+
+/// A tarball's bytes as they arrive: the length when known before reading (untrusted for HTTP),
+/// then the chunks, each error already a [`PullError`].
+struct TarballBody {
+    length: Option<u64>,
+    chunks: BoxStream<'static, Result<Bytes, PullError>>,
+}
+
 impl Downloader {
-    /// Downloads the tarball at `url` (`https://`, or `http://` for a plain-HTTP host of the
-    /// client), checks it against `sha256` when one is given, and extracts it into a staging
+    /// Downloads the tarball at `url` (`https://`, `http://` for a plain-HTTP host of the
+    /// client, or a local `file://PATH`), checks it against `sha256` when one is given, and extracts it into a staging
     /// directory beside `dest`; [`StagedImage::commit`] puts it in place (see the module docs).
     /// The outcome's `digest` is the tarball's sha256 (as downloaded) and its verification is
     /// `Unverified`, saying whether the sha256 was checked. Without `sha256` nothing vouches
@@ -60,7 +82,9 @@ impl Downloader {
     /// Errors: a URL not ending in a tarball suffix is [`PullError::NotATarball`] (nothing is
     /// fetched); a body that does not hash to `sha256` is [`PullError::DigestMismatch`]
     /// (rejected: nothing was extracted); a body over the download limit is
-    /// [`PullError::DownloadTooLarge`]; HTTP failures are [`PullError::Source`].
+    /// [`PullError::DownloadTooLarge`]; HTTP failures are [`PullError::Source`]; a local file
+    /// that cannot be opened or read is [`PullError::TarballFile`] (a local error, naming the
+    /// path). A local file gets exactly the checks a download gets.
     pub async fn stage_tarball(
         &self,
         url: &str,
@@ -72,10 +96,16 @@ impl Downloader {
                 url: url.to_owned(),
             });
         };
-        let Some(client) = &self.client else {
-            return Err(PullError::NoRegistryClient {
-                image: url.to_owned(),
-            });
+        let origin = match url.strip_prefix(FILE_SCHEME) {
+            Some(path) => Origin::File(PathBuf::from(path)),
+            None => match &self.client {
+                Some(client) => Origin::Http(client),
+                None => {
+                    return Err(PullError::NoRegistryClient {
+                        image: url.to_owned(),
+                    })
+                }
+            },
         };
         let install_err = |source| PullError::Install {
             image: url.to_owned(),
@@ -86,7 +116,8 @@ impl Downloader {
             .map_err(install_err)?;
         let download_dir = lock.layer_dir().map_err(install_err)?;
         let file = download_dir.path().join("tarball");
-        let digest = self.download_checked(client, url, sha256, &file).await?;
+        let body = open(origin, url).await?;
+        let digest = self.download_checked(body, url, sha256, &file).await?;
 
         let mut staging = lock.staging().map_err(install_err)?;
         let root = staging.root_handle().map_err(install_err)?;
@@ -129,10 +160,11 @@ impl Downloader {
         })
     }
 
-    /// Streams `url` into `file`, capped and hashed; the hash must be `sha256`.
+    /// Streams `body` (read from `url`) into `file`, capped and hashed; the hash must be
+    /// `sha256`.
     async fn download_checked(
         &self,
-        client: &trustpull_referrers::RegistryClient,
+        body: TarballBody,
         url: &str,
         expected: Option<&Digest>,
         file: &Path,
@@ -145,18 +177,17 @@ impl Downloader {
                 self.progress.on_event(&make(key));
             }
         };
-        let source_err = |e: RegistryError| PullError::Source {
-            image: url.to_owned(),
-            source: url_error(url, e),
-        };
         let limit = self.limits.max_download_bytes;
         let too_large = |total| PullError::DownloadTooLarge {
             image: url.to_owned(),
             total,
             limit,
         };
-        let mut stream = client.get_url(url).await.map_err(source_err)?;
-        if let Some(len) = stream.content_length.filter(|&len| len > limit) {
+        let TarballBody {
+            length,
+            chunks: mut stream,
+        } = body;
+        if let Some(len) = length.filter(|&len| len > limit) {
             return Err(too_large(len));
         }
         let io_err = |source| PullError::Io {
@@ -167,7 +198,6 @@ impl Downloader {
         let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, out);
         let mut hasher = Sha256::new();
         let mut received = 0u64;
-        let length = stream.content_length;
         event(&|digest| ProgressEvent::LayerStarted {
             index: 0,
             count: 1,
@@ -175,7 +205,7 @@ impl Downloader {
             size: length.unwrap_or(0),
         });
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(source_err)?;
+            let chunk = chunk?;
             received += chunk.len() as u64;
             if received > limit {
                 return Err(too_large(received));
@@ -202,6 +232,51 @@ impl Downloader {
             digest: digest.clone(),
         });
         Ok(actual)
+    }
+}
+
+/// Opens the byte stream of the tarball `url` at `origin`.
+async fn open(origin: Origin<'_>, url: &str) -> Result<TarballBody, PullError> {
+    match origin {
+        Origin::Http(client) => {
+            let source_err = |e: RegistryError| PullError::Source {
+                image: url.to_owned(),
+                source: url_error(url, e),
+            };
+            let stream = client.get_url(url).await.map_err(source_err)?;
+            let length = stream.content_length;
+            let url = url.to_owned();
+            Ok(TarballBody {
+                length,
+                chunks: stream
+                    .map(move |chunk| {
+                        chunk.map_err(|e| PullError::Source {
+                            image: url.clone(),
+                            source: url_error(&url, e),
+                        })
+                    })
+                    .boxed(),
+            })
+        }
+        Origin::File(path) => {
+            let local_err = |source| PullError::TarballFile {
+                path: path.clone(),
+                source,
+            };
+            let file = tokio::fs::File::open(&path).await.map_err(local_err)?;
+            let length = file.metadata().await.map_err(local_err)?.len();
+            Ok(TarballBody {
+                length: Some(length),
+                chunks: tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024)
+                    .map(move |chunk| {
+                        chunk.map_err(|source| PullError::TarballFile {
+                            path: path.clone(),
+                            source,
+                        })
+                    })
+                    .boxed(),
+            })
+        }
     }
 }
 

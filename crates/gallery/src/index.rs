@@ -19,13 +19,13 @@ pub const MAX_INDEX_BYTES: usize = 16 * 1024 * 1024;
 pub struct BackendEntry {
     /// The entry's name, unique within the index; a single safe path component.
     pub name: EntryName,
-    /// Where the backend comes from: an OCI reference, `oci-layout:…`, or an HTTP(S) tarball.
+    /// Where the backend comes from: an OCI reference, `oci-layout:…`, or an HTTP(S) or `file://` tarball.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     /// Other locations of the same backend, tried only when `uri` is unavailable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<String>,
-    /// The expected sha256 of an HTTP(S) tarball.
+    /// The expected sha256 of a tarball.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// The name under which the backend is installed, when it differs from `name`.

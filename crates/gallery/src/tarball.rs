@@ -1,5 +1,5 @@
-//! Tarball entries: `http(s)://…` ending in `.tar`, `.tar.gz` / `.tgz` or
-//! `.tar.zst`, with the `sha256` the index entry gives. [`Installer::stage_tarball`] stages one into
+//! Tarball entries: `http(s)://…` or a local `file://PATH`, ending in `.tar`, `.tar.gz` / `.tgz`
+//! or `.tar.zst`, with the `sha256` the index entry gives. [`Installer::stage_tarball`] stages one into
 //! `DEST/NAME` through the downloader ([`Downloader::stage_tarball`]: streamed, capped, sha256
 //! checked before anything is extracted, the images' safe extractor, the atomic tree install);
 //! the caller writes its receipt and commits, exactly as for an image.
@@ -24,7 +24,8 @@ pub fn tarball_sha256(value: &str) -> Option<Digest> {
 }
 
 impl Installer {
-    /// Downloads the tarball `url` (through the installer's client), checks it against
+    /// Downloads the tarball `url` (through the installer's client; a `file://` one is read from
+    /// disk the same way), checks it against
     /// `sha256` (as written in the index) when there is one, and extracts it into a staging
     /// directory for `dest_root/NAME` (replacing an existing tree only when committed).
     /// `gallery` names the gallery in errors. The staged outcome's `digest` is the tarball's

@@ -51,6 +51,25 @@ async fn reason_for(sigstore: &VirtualSigstore, signature: LegacySignature) -> C
     }
 }
 
+/// A legacy signature over [`digest`] by `sigstore`'s default signer.
+fn good(sigstore: &VirtualSigstore) -> LegacySignature {
+    sigstore.sign_legacy(&SignRequest::message(digest()))
+}
+
+/// The same, with `fault`.
+fn faulty(sigstore: &VirtualSigstore, fault: Fault) -> LegacySignature {
+    sigstore.sign_legacy(&SignRequest::message(digest()).with_fault(fault))
+}
+
+/// One signature per fault in `faults`, each rejected for a reason that `expected` accepts.
+async fn check_faults(faults: &[Fault], expected: impl Fn(&CandidateReason) -> bool) {
+    let sigstore = VirtualSigstore::new();
+    for &fault in faults {
+        let reason = reason_for(&sigstore, faulty(&sigstore, fault)).await;
+        assert!(expected(&reason), "{fault:?}: {reason:?}");
+    }
+}
+
 /// The SET annotation edited by `edit`.
 fn edit_rekor_bundle(signature: &mut LegacySignature, edit: impl FnOnce(&mut Value)) {
     let text = signature.annotations.get(ANNOTATION_BUNDLE).expect("a SET");
@@ -64,8 +83,7 @@ fn edit_rekor_bundle(signature: &mut LegacySignature, edit: impl FnOnce(&mut Val
 #[tokio::test]
 async fn a_valid_legacy_signature_passes_with_a_legacy_receipt() {
     let sigstore = VirtualSigstore::new();
-    let signature = sigstore.sign_legacy(&SignRequest::message(digest()));
-    let source = StaticSource::new().with_legacy(digest(), signature);
+    let source = StaticSource::new().with_legacy(digest(), good(&sigstore));
     let got = verify(&sigstore, source, default_spec()).await;
     let Ok(Verification::Verified(receipt)) = got else {
         panic!("expected a pass, got {got:?}")
@@ -94,9 +112,8 @@ async fn an_rfc3161_time_is_a_verified_timestamp_too() {
         "{got:?}"
     );
     // A timestamp from another TSA key fails the signature.
-    let bad = sigstore.sign_legacy(&SignRequest::message(digest()).with_fault(Fault::BadTimestamp));
     assert!(matches!(
-        reason_for(&sigstore, bad).await,
+        reason_for(&sigstore, faulty(&sigstore, Fault::BadTimestamp)).await,
         CandidateReason::Legacy(LegacyRejection::Bundle(BundleRejection::Timestamp { .. }))
     ));
 }
@@ -145,7 +162,7 @@ async fn a_payload_of_another_type_is_rejected() {
 #[tokio::test]
 async fn a_flipped_set_is_rejected() {
     let sigstore = VirtualSigstore::new();
-    let mut signature = sigstore.sign_legacy(&SignRequest::message(digest()));
+    let mut signature = good(&sigstore);
     edit_rekor_bundle(&mut signature, |v| {
         let set = v["SignedEntryTimestamp"].as_str().expect("SET");
         let mut bytes = STANDARD.decode(set).expect("base64");
@@ -163,33 +180,29 @@ async fn a_flipped_set_is_rejected() {
 
 #[tokio::test]
 async fn a_set_signed_by_another_key_or_with_another_time_is_rejected() {
-    let sigstore = VirtualSigstore::new();
-    for fault in [
-        Fault::BadInclusionPromise,
-        Fault::TamperedIntegratedTime,
-        Fault::UnknownRekorLog,
-    ] {
-        let signature = sigstore.sign_legacy(&SignRequest::message(digest()).with_fault(fault));
-        let reason = reason_for(&sigstore, signature).await;
-        assert!(
+    check_faults(
+        &[
+            Fault::BadInclusionPromise,
+            Fault::TamperedIntegratedTime,
+            Fault::UnknownRekorLog,
+        ],
+        |reason| {
             matches!(
                 reason,
                 CandidateReason::Legacy(LegacyRejection::Bundle(
                     BundleRejection::TransparencyLog { .. } | BundleRejection::TrustRoot { .. }
                 ))
-            ),
-            "{fault:?}: {reason:?}"
-        );
-    }
+            )
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_set_for_another_body_is_rejected() {
     let sigstore = VirtualSigstore::new();
     // The log recorded another artifact hash (a valid SET over that body).
-    let signature = sigstore
-        .sign_legacy(&SignRequest::message(digest()).with_fault(Fault::TlogBodyForOtherContent));
-    let reason = reason_for(&sigstore, signature).await;
+    let reason = reason_for(&sigstore, faulty(&sigstore, Fault::TlogBodyForOtherContent)).await;
     assert!(
         matches!(
             reason,
@@ -201,8 +214,7 @@ async fn a_set_for_another_body_is_rejected() {
     );
     // The log entry (valid SET, same payload) of ANOTHER signature and certificate: the body's
     // signature and certificate must be exactly this layer's.
-    let mine = sigstore.sign_legacy(&SignRequest::message(digest()));
-    let theirs = sigstore.sign_legacy(&SignRequest::message(digest()));
+    let (mine, theirs) = (good(&sigstore), good(&sigstore));
     assert_eq!(mine.payload, theirs.payload);
     let mut swapped = mine.clone();
     swapped.annotations.insert(
@@ -237,61 +249,52 @@ async fn a_set_for_another_body_is_rejected() {
 
 #[tokio::test]
 async fn a_certificate_outside_its_validity_at_the_integrated_time_is_rejected() {
-    let sigstore = VirtualSigstore::new();
-    for fault in [
-        Fault::CertificateExpiredAtSigning,
-        Fault::CertificateNotYetValid,
-    ] {
-        let signature = sigstore.sign_legacy(&SignRequest::message(digest()).with_fault(fault));
-        let reason = reason_for(&sigstore, signature).await;
-        assert!(
+    check_faults(
+        &[
+            Fault::CertificateExpiredAtSigning,
+            Fault::CertificateNotYetValid,
+        ],
+        |reason| {
             matches!(
                 reason,
                 CandidateReason::Legacy(LegacyRejection::Bundle(
                     BundleRejection::Certificate { .. } | BundleRejection::TransparencyLog { .. }
                 ))
-            ),
-            "{fault:?}: {reason:?}"
-        );
-    }
+            )
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_chain_to_another_root_is_rejected() {
     let sigstore = VirtualSigstore::new();
-    let signature =
-        sigstore.sign_legacy(&SignRequest::message(digest()).with_fault(Fault::UntrustedCa));
     assert!(matches!(
-        reason_for(&sigstore, signature).await,
+        reason_for(&sigstore, faulty(&sigstore, Fault::UntrustedCa)).await,
         CandidateReason::Legacy(LegacyRejection::Bundle(BundleRejection::Certificate { .. }))
     ));
     // And a good signature from another Sigstore instance (another Rekor key too).
     let stranger = VirtualSigstore::new();
-    let signature = stranger.sign_legacy(&SignRequest::message(digest()));
     assert!(matches!(
-        reason_for(&sigstore, signature).await,
+        reason_for(&sigstore, good(&stranger)).await,
         CandidateReason::Legacy(LegacyRejection::Bundle(_))
     ));
 }
 
 #[tokio::test]
 async fn other_faults_are_rejected_too() {
-    let sigstore = VirtualSigstore::new();
-    for fault in [
-        Fault::NoSct,
-        Fault::BadSctSignature,
-        Fault::NotCodeSigning,
-        Fault::BadSignature,
-        Fault::NoTlogEntry,
-        Fault::NoInclusionPromise,
-    ] {
-        let signature = sigstore.sign_legacy(&SignRequest::message(digest()).with_fault(fault));
-        let reason = reason_for(&sigstore, signature).await;
-        assert!(
-            matches!(reason, CandidateReason::Legacy(_)),
-            "{fault:?}: {reason:?}"
-        );
-    }
+    check_faults(
+        &[
+            Fault::NoSct,
+            Fault::BadSctSignature,
+            Fault::NotCodeSigning,
+            Fault::BadSignature,
+            Fault::NoTlogEntry,
+            Fault::NoInclusionPromise,
+        ],
+        |reason| matches!(reason, CandidateReason::Legacy(_)),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -301,7 +304,7 @@ async fn two_layers_where_only_the_second_passes() {
         san: San::Email("mallory@evil.test".into()),
         ..SignRequest::message(digest())
     });
-    let second = sigstore.sign_legacy(&SignRequest::message(digest()));
+    let second = good(&sigstore);
     let source = StaticSource::new()
         .with_legacy(digest(), first.clone())
         .with_legacy(digest(), second);
@@ -322,7 +325,7 @@ async fn two_layers_where_only_the_second_passes() {
 #[tokio::test]
 async fn formats_bundle_refuses_a_legacy_only_image_and_legacy_refuses_bundles() {
     let sigstore = VirtualSigstore::new();
-    let legacy = sigstore.sign_legacy(&SignRequest::message(digest()));
+    let legacy = good(&sigstore);
     let bundle_only = PolicySpec {
         formats: Some(vec![SignatureFormat::Bundle]),
         ..default_spec()

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use trustpull_policy::Digest;
 use trustpull_testkit::sigstore::VirtualSigstore;
 use trustpull_testkit::tuf::{long_ago, TufFault, TufRepository, TufState};
-use trustpull_verifier::{TrustRootSource, TufCache, TufError, TufFailure, TufMirror};
+use trustpull_verifier::{TrustRootSource, TufCache, TufError, TufFailure, TufMirror, TufUpdate};
 use wiremock::MockServer;
 
 fn now() -> DateTime<Utc> {
@@ -41,6 +41,31 @@ async fn fixture() -> Fixture {
         cache,
         _dir: dir,
     }
+}
+
+impl Fixture {
+    /// The mirror now serves `state`.
+    async fn serve(&self, state: &TufState) {
+        self.repo.serve(state, &self.server).await;
+    }
+
+    /// One refresh of the cache from the mirror, with `at` as the time.
+    async fn refresh_at(&self, at: DateTime<Utc>) -> Result<TufUpdate, TufError> {
+        self.cache.update(&self.mirror, at).await
+    }
+
+    /// One refresh at [`now`].
+    async fn refresh(&self) -> Result<TufUpdate, TufError> {
+        self.refresh_at(now()).await
+    }
+}
+
+/// A fixture whose mirror serves `state` and whose cache holds that first, successful refresh.
+async fn refreshed(state: TufState) -> (Fixture, TufUpdate) {
+    let f = fixture().await;
+    f.serve(&state).await;
+    let update = f.refresh().await.expect("the first refresh succeeds");
+    (f, update)
 }
 
 fn target(seed: &[u8]) -> Vec<u8> {
@@ -74,17 +99,8 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 #[tokio::test]
 async fn a_refresh_stores_the_target_and_load_reads_it_back_with_its_source() {
-    let f = fixture().await;
     let good = target(b"one");
-    f.repo
-        .serve(&TufState::new(1, good.clone()), &f.server)
-        .await;
-
-    let update = f
-        .cache
-        .update(&f.mirror, now())
-        .await
-        .expect("the refresh succeeds");
+    let (f, update) = refreshed(TufState::new(1, good.clone())).await;
     assert!(update.changed() && update.previous.is_none());
     assert_eq!(update.root.fingerprint(), &Digest::of(&good));
     assert_eq!((update.versions.root, update.versions.timestamp), (1, 1));
@@ -106,28 +122,16 @@ async fn a_refresh_stores_the_target_and_load_reads_it_back_with_its_source() {
     }
 
     // The same repository again: nothing new, the root unchanged.
-    let again = f
-        .cache
-        .update(&f.mirror, now())
-        .await
-        .expect("a second refresh");
+    let again = f.refresh().await.expect("a second refresh");
     assert!(!again.changed());
 }
 
 #[tokio::test]
 async fn with_no_cache_a_failed_refresh_leaves_nothing() {
     let f = fixture().await;
-    f.repo
-        .serve(
-            &TufState::new(1, target(b"one")).with_fault(TufFault::BadSignature),
-            &f.server,
-        )
+    f.serve(&TufState::new(1, target(b"one")).with_fault(TufFault::BadSignature))
         .await;
-    let err = f
-        .cache
-        .update(&f.mirror, now())
-        .await
-        .expect_err("a forged timestamp");
+    let err = f.refresh().await.expect_err("a forged timestamp");
     assert_eq!(err.failure(), Some(&TufFailure::BadSignature));
     assert!(f.cache.load().expect("a readable cache").is_none());
     assert!(!f.cache.dir().join("current.json").exists());
@@ -135,24 +139,13 @@ async fn with_no_cache_a_failed_refresh_leaves_nothing() {
 
 /// A good refresh at version 5, then `bad` served: the error is `expected`, retryable, and the
 /// cache is unchanged byte for byte; then a fixed mirror (version 9, a new target) succeeds.
-async fn fails_then_recovers(bad: TufState, expected: TufFailure, at: DateTime<Utc>) {
-    let f = fixture().await;
+async fn fails_then_recovers(bad: TufState, expected: TufFailure) {
     let good = target(b"one");
-    f.repo
-        .serve(&TufState::new(5, good.clone()), &f.server)
-        .await;
-    f.cache
-        .update(&f.mirror, now())
-        .await
-        .expect("the first refresh succeeds");
+    let (f, _) = refreshed(TufState::new(5, good.clone())).await;
     let before = snapshot(f.cache.dir());
 
-    f.repo.serve(&bad, &f.server).await;
-    let err = f
-        .cache
-        .update(&f.mirror, at)
-        .await
-        .expect_err("the bad mirror fails");
+    f.serve(&bad).await;
+    let err = f.refresh().await.expect_err("the bad mirror fails");
     assert!(
         matches!(&err, TufError::Mirror { failure, .. } if *failure == expected),
         "expected {expected:?}, found {err:?}"
@@ -171,34 +164,31 @@ async fn fails_then_recovers(bad: TufState, expected: TufFailure, at: DateTime<U
     assert_eq!(kept.fingerprint(), &Digest::of(&good));
 
     let fixed = target(b"two");
-    f.repo
-        .serve(
-            &TufState::new(9, fixed.clone()).with_root_version(bad.root_version.max(1)),
-            &f.server,
-        )
+    f.serve(&TufState::new(9, fixed.clone()).with_root_version(bad.root_version.max(1)))
         .await;
-    let update = f
-        .cache
-        .update(&f.mirror, now())
-        .await
-        .expect("the fixed mirror succeeds");
+    let update = f.refresh().await.expect("the fixed mirror succeeds");
     assert!(update.changed());
     assert_eq!(update.previous, Some(Digest::of(&good)));
     let loaded = f.cache.load().expect("a readable cache").expect("a root");
     assert_eq!(loaded.fingerprint(), &Digest::of(&fixed));
 }
 
+/// What an attacker (or a broken mirror) serves after the good version 5: version 6 of another
+/// target (each test adds its fault).
+fn evil() -> TufState {
+    TufState::new(6, target(b"evil"))
+}
+
+/// `TufFailure::Expired` for `role`.
+fn expired(role: &str) -> TufFailure {
+    TufFailure::Expired {
+        role: role.to_owned(),
+    }
+}
+
 #[tokio::test]
 async fn an_unreachable_mirror_keeps_the_last_good_root() {
-    let f = fixture().await;
-    let good = target(b"one");
-    f.repo
-        .serve(&TufState::new(1, good.clone()), &f.server)
-        .await;
-    f.cache
-        .update(&f.mirror, now())
-        .await
-        .expect("the first refresh");
+    let (f, _) = refreshed(TufState::new(1, target(b"one"))).await;
     let before = snapshot(f.cache.dir());
     // A loopback port nothing listens on (bound, then closed).
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -222,91 +212,64 @@ async fn an_unreachable_mirror_keeps_the_last_good_root() {
 
 #[tokio::test]
 async fn a_mirror_answering_404_is_unreachable() {
-    let f = fixture().await;
-    f.repo
-        .serve(&TufState::new(1, target(b"one")), &f.server)
-        .await;
-    f.cache
-        .update(&f.mirror, now())
-        .await
-        .expect("the first refresh");
+    let (f, _) = refreshed(TufState::new(1, target(b"one"))).await;
     f.server.reset().await;
-    let err = f
-        .cache
-        .update(&f.mirror, now())
-        .await
-        .expect_err("no timestamp");
+    let err = f.refresh().await.expect_err("no timestamp");
     assert_eq!(err.failure(), Some(&TufFailure::Unreachable), "{err}");
 }
 
 #[tokio::test]
 async fn a_bad_signature_is_refused() {
-    let bad = TufState::new(6, target(b"evil")).with_fault(TufFault::BadSignature);
-    fails_then_recovers(bad, TufFailure::BadSignature, now()).await;
+    let bad = evil().with_fault(TufFault::BadSignature);
+    fails_then_recovers(bad, TufFailure::BadSignature).await;
 }
 
 #[tokio::test]
 async fn garbage_metadata_is_refused() {
-    let bad = TufState::new(6, target(b"evil")).with_fault(TufFault::Garbage);
-    fails_then_recovers(bad, TufFailure::Malformed, now()).await;
+    let bad = evil().with_fault(TufFault::Garbage);
+    fails_then_recovers(bad, TufFailure::Malformed).await;
 }
 
 #[tokio::test]
 async fn a_target_that_does_not_match_its_hash_is_refused() {
-    let bad = TufState::new(6, target(b"evil")).with_fault(TufFault::TargetHashMismatch);
-    fails_then_recovers(bad, TufFailure::Integrity, now()).await;
+    let bad = evil().with_fault(TufFault::TargetHashMismatch);
+    fails_then_recovers(bad, TufFailure::Integrity).await;
 }
 
 #[tokio::test]
 async fn expired_metadata_is_refused() {
-    let mut bad = TufState::new(6, target(b"evil"));
-    bad.expires = long_ago();
-    fails_then_recovers(
-        bad,
-        TufFailure::Expired {
-            role: "snapshot".to_owned(),
-        },
-        now(),
-    )
-    .await;
+    let bad = TufState {
+        expires: long_ago(),
+        ..evil()
+    };
+    fails_then_recovers(bad, expired("snapshot")).await;
 }
 
 #[tokio::test]
 async fn an_older_version_is_a_rollback() {
     let bad = TufState::new(4, target(b"old"));
-    fails_then_recovers(bad, TufFailure::Rollback, now()).await;
+    fails_then_recovers(bad, TufFailure::Rollback).await;
 }
 
 #[tokio::test]
 async fn an_expired_timestamp_is_a_freeze() {
-    let mut bad = TufState::new(6, target(b"evil"));
-    bad.timestamp_expires = long_ago();
-    fails_then_recovers(
-        bad,
-        TufFailure::Expired {
-            role: "timestamp".to_owned(),
-        },
-        now(),
-    )
-    .await;
+    let bad = TufState {
+        timestamp_expires: long_ago(),
+        ..evil()
+    };
+    fails_then_recovers(bad, expired("timestamp")).await;
 }
 
 #[tokio::test]
 async fn a_mirror_replaying_the_same_metadata_past_its_expiry_is_a_freeze() {
     // The mirror keeps serving what was valid at the first refresh; a day after the timestamp
     // expired, the refresh must fail rather than report the stale view as fresh.
-    let f = fixture().await;
     let mut state = TufState::new(1, target(b"one"));
     state.timestamp_expires = now() + Duration::days(1);
-    f.repo.serve(&state, &f.server).await;
-    f.cache
-        .update(&f.mirror, now())
-        .await
-        .expect("fresh at first");
+    let (f, _) = refreshed(state).await;
     let before = snapshot(f.cache.dir());
     let err = f
-        .cache
-        .update(&f.mirror, now() + Duration::days(2))
+        .refresh_at(now() + Duration::days(2))
         .await
         .expect_err("frozen");
     assert!(err.failure().is_some_and(TufFailure::is_freeze), "{err}");
@@ -315,40 +278,28 @@ async fn a_mirror_replaying_the_same_metadata_past_its_expiry_is_a_freeze() {
 
 #[tokio::test]
 async fn a_root_rotation_is_followed_and_later_metadata_needs_the_new_keys() {
-    let f = fixture().await;
-    f.repo
-        .serve(&TufState::new(1, target(b"one")), &f.server)
-        .await;
-    f.cache.update(&f.mirror, now()).await.expect("version 1");
+    let (f, _) = refreshed(TufState::new(1, target(b"one"))).await;
     let rotated = target(b"two");
-    f.repo
-        .serve(
-            &TufState::new(2, rotated.clone()).with_root_version(3),
-            &f.server,
-        )
+    f.serve(&TufState::new(2, rotated.clone()).with_root_version(3))
         .await;
-    let update = f
-        .cache
-        .update(&f.mirror, now())
-        .await
-        .expect("the rotation chain 1→2→3");
+    let update = f.refresh().await.expect("the rotation chain 1→2→3");
     assert_eq!(update.versions.root, 3);
     assert_eq!(update.root.fingerprint(), &Digest::of(&rotated));
 }
 
 #[tokio::test]
 async fn a_broken_root_chain_is_refused() {
-    let bad = TufState::new(6, target(b"evil"))
+    let bad = evil()
         .with_root_version(2)
         .with_fault(TufFault::BrokenRootChain);
     // Recovery serves a valid chain to root 2.
-    fails_then_recovers(bad, TufFailure::BadSignature, now()).await;
+    fails_then_recovers(bad, TufFailure::BadSignature).await;
 }
 
 #[tokio::test]
 async fn a_target_that_is_not_a_trusted_root_is_refused() {
     let bad = TufState::new(6, b"{\"not\": \"a trusted root\"}".to_vec());
-    fails_then_recovers(bad, TufFailure::UnusableTarget, now()).await;
+    fails_then_recovers(bad, TufFailure::UnusableTarget).await;
 }
 
 #[tokio::test]
@@ -369,11 +320,7 @@ async fn a_root_that_does_not_sign_itself_cannot_start_trust() {
 
 #[tokio::test]
 async fn a_damaged_cached_root_is_reported_not_used() {
-    let f = fixture().await;
-    f.repo
-        .serve(&TufState::new(1, target(b"one")), &f.server)
-        .await;
-    let update = f.cache.update(&f.mirror, now()).await.expect("a refresh");
+    let (f, update) = refreshed(TufState::new(1, target(b"one"))).await;
     let TrustRootSource::Tuf { path, .. } = update.root.source().clone() else {
         panic!("a TUF source");
     };
@@ -388,18 +335,11 @@ async fn a_damaged_cached_root_is_reported_not_used() {
 
 #[tokio::test]
 async fn a_refresh_repairs_a_damaged_record() {
-    let f = fixture().await;
     let good = target(b"one");
-    f.repo
-        .serve(&TufState::new(1, good.clone()), &f.server)
-        .await;
-    f.cache.update(&f.mirror, now()).await.expect("a refresh");
+    let (f, _) = refreshed(TufState::new(1, good.clone())).await;
     std::fs::write(f.cache.dir().join("current.json"), b"garbage").expect("overwrite");
     assert!(matches!(f.cache.load(), Err(TufError::CacheCorrupt { .. })));
-    f.cache
-        .update(&f.mirror, now())
-        .await
-        .expect("the refresh repairs it");
+    f.refresh().await.expect("the refresh repairs it");
     let root = f.cache.load().expect("readable").expect("a root");
     assert_eq!(root.fingerprint(), &Digest::of(&good));
 }

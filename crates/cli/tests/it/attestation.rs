@@ -24,16 +24,28 @@ async fn registry(attested: Option<&str>) -> Registry {
 }
 
 async fn verify_attestation(f: &Registry, kind: &str, identity: &str) -> Output {
+    run_verify_attestation(f, kind, identity, &["--output", "json"]).await
+}
+
+/// `trustpull verify-attestation … EXTRA`: `extra` are output or global flags (`-v`).
+async fn run_verify_attestation(
+    f: &Registry,
+    kind: &str,
+    identity: &str,
+    extra: &[&str],
+) -> Output {
     let image = format!("{}/{REPO}:v1", f.server.address());
     let root = f.dir.path().join("trusted_root.json");
     let docker_config = f.dir.path().to_path_buf();
     let (kind, identity) = (kind.to_owned(), identity.to_owned());
+    let extra: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
         crate::trustpull_command(&[])
             .args(["verify-attestation", &image, "--type", &kind])
             .args(["--certificate-identity", &identity])
             .args(["--certificate-oidc-issuer", ISSUER])
-            .args(["--plain-http", "--output", "json", "--trusted-root"])
+            .args(&extra)
+            .args(["--plain-http", "--trusted-root"])
             .arg(root)
             .env("DOCKER_CONFIG", docker_config)
             .output()
@@ -82,6 +94,31 @@ async fn a_missing_type_or_another_identity_exits_1() {
     assert_eq!(
         (doc["status"].clone(), doc["verified"].clone()),
         (json!("rejected"), json!(false))
+    );
+    assert_eq!(doc["digest"], json!(f.digest.as_str()));
+    // The reason names the type and the image, then the verifier's cause.
+    let spdx = "https://spdx.dev/Document";
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!("no {spdx} attestation for ")) && error.contains(REPO),
+        "{error}"
+    );
+    assert!(error.contains(f.digest.as_str()), "{error}");
+    // With -v the verifier's answer is a separate cause, not part of the first line.
+    let out = run_verify_attestation(&f, "spdxjson", IDENTITY, &["-v"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("error: "))
+        .collect();
+    assert!(
+        lines.first().is_some_and(|l| l.ends_with("verifies")) && lines.len() >= 2,
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with("  caused by: ") && lines[1].contains(f.digest.as_str()),
+        "{stderr}"
     );
     let out = verify_attestation(
         &f,

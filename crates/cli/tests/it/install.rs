@@ -285,6 +285,16 @@ fn tarball(content: &[u8]) -> Vec<u8> {
     tar.into_inner().unwrap().finish().unwrap()
 }
 
+/// `demo` (the [`tarball`] of `1`) is installed under `dest` with a receipt saying it is not
+/// verified and naming its `sha256`.
+fn assert_tarball_installed(dest: &Path, sha256: &trustpull_policy::Digest) {
+    assert_eq!(std::fs::read(dest.join("demo/VERSION")).unwrap(), b"1");
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dest.join("demo.receipt.json")).unwrap()).unwrap();
+    assert_eq!(receipt["verified"], serde_json::json!(false));
+    assert_eq!(receipt["digest"], serde_json::json!(sha256.as_str()));
+}
+
 /// Tarball entries from a gallery without a policy: with their sha256, downloaded, checked,
 /// then installed like an image (receipt `verified: false`); a wrong sha256 is a rejection
 /// (exit 1) that writes nothing; without a sha256, installed with a warning that nothing
@@ -339,14 +349,44 @@ async fn tarball_entries_follow_the_decision_table() {
             assert!(stderr.contains("was not checked"), "{stderr}");
         }
         if code == 0 {
-            assert_eq!(std::fs::read(dest.join("demo/VERSION")).unwrap(), b"1");
-            let receipt: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(dest.join("demo.receipt.json")).unwrap())
-                    .unwrap();
-            assert_eq!(receipt["verified"], serde_json::json!(false));
-            assert_eq!(receipt["digest"], serde_json::json!(sha.as_str()));
+            assert_tarball_installed(&dest, &sha);
         } else {
             assert_nothing_written(&dest);
+        }
+    }
+}
+
+/// `file://` tarball entries: installed after the same sha256 check (exit 0, receipt
+/// `verified: false`), a wrong sha256 is exit 1 and a missing file exit 2 naming the path, both
+/// writing nothing.
+#[test]
+fn file_tarball_entries_install_and_a_missing_file_is_a_local_error() {
+    let files = tempfile::tempdir().unwrap();
+    let body = tarball(b"1");
+    let file = files.path().join("demo.tar.gz");
+    std::fs::write(&file, &body).unwrap();
+    let gone = files.path().join("gone.tar.gz");
+    let sha = trustpull_policy::Digest::of(&body);
+    let wrong = trustpull_policy::Digest::of(b"another tarball");
+    for (path, sha256, code) in [(&file, &sha, 0), (&file, &wrong, 1), (&gone, &sha, 2)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let index = format!(
+            "- name: demo\n  uri: file://{}\n  sha256: {}\n",
+            path.display(),
+            sha256.hex()
+        );
+        let config = setup(tmp.path(), "", &index);
+        let dest = tmp.path().join("backends");
+        let out = install(&config, &dest, "demo", &[]);
+        assert_exit(&out, code);
+        if code == 0 {
+            assert_tarball_installed(&dest, &sha);
+        } else {
+            assert_nothing_written(&dest);
+        }
+        if code == 2 {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(&gone.display().to_string()), "{stderr}");
         }
     }
 }

@@ -65,14 +65,39 @@ fn source(server: &MockServer) -> RegistrySource {
     RegistrySource::new(client, image)
 }
 
-/// Mounts `GET at` answering `response`, expected `times` times (checked when the server drops).
-async fn mount(server: &MockServer, at: &str, response: ResponseTemplate, times: u64) {
-    Mock::given(method("GET"))
+/// Mounts `GET at` answering `response`, expected `times` times when given (checked when the
+/// server drops).
+async fn mount(server: &MockServer, at: &str, response: ResponseTemplate, times: Option<u64>) {
+    let mock = Mock::given(method("GET"))
         .and(path(at))
-        .respond_with(response)
-        .expect(times)
-        .mount(server)
-        .await;
+        .respond_with(response);
+    match times {
+        Some(times) => mock.expect(times).mount(server).await,
+        None => mock.mount(server).await,
+    }
+}
+
+/// Serves `blobs` by digest (not counted).
+async fn serve_blobs(server: &MockServer, blobs: &[(Digest, Vec<u8>)]) {
+    for (d, bytes) in blobs {
+        mount(server, &format!("/v2/{REPO}/blobs/{d}"), blob(bytes), None).await;
+    }
+}
+
+/// A legacy signature over [`image_digest`] by `sigstore`'s default signer.
+fn good(sigstore: &VirtualSigstore) -> LegacySignature {
+    sigstore.sign_legacy(&SignRequest::message(image_digest()))
+}
+
+/// `sigstore`'s verifier under `spec`, asked about the image on `server`.
+async fn verify_on(
+    sigstore: &VirtualSigstore,
+    spec: PolicySpec,
+    server: &MockServer,
+) -> Result<Verification, VerifyError> {
+    verifier(sigstore, spec)
+        .verify(&subject(server), &source(server))
+        .await
 }
 
 fn blob(bytes: &[u8]) -> ResponseTemplate {
@@ -83,44 +108,37 @@ fn not_found() -> ResponseTemplate {
     ResponseTemplate::new(404).set_body_json(json!({"errors": [{"code": "MANIFEST_UNKNOWN"}]}))
 }
 
-/// The registry without a referrers API: the referrers endpoint and the referrers tag both 404
-/// (each asked once); the `.sig` tag answers `sig` (asked `sig_times`), payloads are served.
+/// The registry without a referrers API: the referrers endpoint and the referrers tag both 404,
+/// the legacy tag `sha256-<hex>.<suffix>` (`sig` or `att`) answers `answer`, and `blobs` are
+/// served. With `tag_times`, the legacy tag must be asked that often and each discovery
+/// endpoint once; without, nothing is counted (a server reused across runs).
+async fn legacy_registry_with(
+    server: &MockServer,
+    suffix: &str,
+    blobs: &[(Digest, Vec<u8>)],
+    answer: ResponseTemplate,
+    tag_times: Option<u64>,
+) {
+    let hex = image_digest().hex().to_owned();
+    let v2 = format!("/v2/{REPO}");
+    let once = tag_times.map(|_| 1);
+    let referrers = format!("{v2}/referrers/{}", image_digest());
+    mount(server, &referrers, not_found(), once).await;
+    let referrers_tag = format!("{v2}/manifests/sha256-{hex}");
+    mount(server, &referrers_tag, not_found(), once).await;
+    let legacy_tag = format!("{v2}/manifests/sha256-{hex}.{suffix}");
+    mount(server, &legacy_tag, answer, tag_times).await;
+    serve_blobs(server, blobs).await;
+}
+
+/// [`legacy_registry_with`] for the `.sig` tag, asked `sig_times`.
 async fn legacy_registry(
     server: &MockServer,
     blobs: &[(Digest, Vec<u8>)],
     sig: ResponseTemplate,
     sig_times: u64,
 ) {
-    let hex = image_digest().hex().to_owned();
-    let v2 = format!("/v2/{REPO}");
-    mount(
-        server,
-        &format!("{v2}/referrers/{}", image_digest()),
-        not_found(),
-        1,
-    )
-    .await;
-    mount(
-        server,
-        &format!("{v2}/manifests/sha256-{hex}"),
-        not_found(),
-        1,
-    )
-    .await;
-    mount(
-        server,
-        &format!("{v2}/manifests/sha256-{hex}.sig"),
-        sig,
-        sig_times,
-    )
-    .await;
-    for (d, bytes) in blobs {
-        Mock::given(method("GET"))
-            .and(path(format!("{v2}/blobs/{d}")))
-            .respond_with(blob(bytes))
-            .mount(server)
-            .await;
-    }
+    legacy_registry_with(server, "sig", blobs, sig, Some(sig_times)).await;
 }
 
 fn sig_manifest(manifest: &[u8]) -> ResponseTemplate {
@@ -130,13 +148,10 @@ fn sig_manifest(manifest: &[u8]) -> ResponseTemplate {
 #[tokio::test]
 async fn a_sig_tag_verifies_in_four_requests_on_a_registry_without_referrers() {
     let sigstore = VirtualSigstore::new();
-    let signature = sigstore.sign_legacy(&SignRequest::message(image_digest()));
-    let (manifest, blobs) = legacy_manifest(&[signature]);
+    let (manifest, blobs) = legacy_manifest(&[good(&sigstore)]);
     let server = MockServer::start().await;
     legacy_registry(&server, &blobs, sig_manifest(&manifest), 1).await;
-    let got = verifier(&sigstore, default_spec())
-        .verify(&subject(&server), &source(&server))
-        .await;
+    let got = verify_on(&sigstore, default_spec(), &server).await;
     assert!(
         matches!(&got, Ok(Verification::Verified(r)) if r.format() == SignatureFormat::Legacy && r.referrer() == Some(&Digest::of(&manifest))),
         "{got:?}"
@@ -148,8 +163,7 @@ async fn a_sig_tag_verifies_in_four_requests_on_a_registry_without_referrers() {
 #[tokio::test]
 async fn a_docker_v2_sig_manifest_is_accepted() {
     let sigstore = VirtualSigstore::new();
-    let signature = sigstore.sign_legacy(&SignRequest::message(image_digest()));
-    let (manifest, blobs) = legacy_manifest(&[signature]);
+    let (manifest, blobs) = legacy_manifest(&[good(&sigstore)]);
     let mut docker: Value = serde_json::from_slice(&manifest).expect("JSON");
     docker["mediaType"] = json!("application/vnd.docker.distribution.manifest.v2+json");
     let docker = serde_json::to_vec(&docker).expect("JSON");
@@ -159,9 +173,7 @@ async fn a_docker_v2_sig_manifest_is_accepted() {
         "application/vnd.docker.distribution.manifest.v2+json",
     );
     legacy_registry(&server, &blobs, answer, 1).await;
-    let got = verifier(&sigstore, default_spec())
-        .verify(&subject(&server), &source(&server))
-        .await;
+    let got = verify_on(&sigstore, default_spec(), &server).await;
     assert!(matches!(got, Ok(Verification::Verified(_))), "{got:?}");
 }
 
@@ -170,9 +182,7 @@ async fn a_sig_tag_answering_500_is_unavailable() {
     let sigstore = VirtualSigstore::new();
     let server = MockServer::start().await;
     legacy_registry(&server, &[], ResponseTemplate::new(500), 1).await;
-    let got = verifier(&sigstore, default_spec())
-        .verify(&subject(&server), &source(&server))
-        .await;
+    let got = verify_on(&sigstore, default_spec(), &server).await;
     assert!(
         matches!(
             &got,
@@ -193,9 +203,7 @@ async fn no_sig_tag_is_no_legacy_signature() {
     let sigstore = VirtualSigstore::new();
     let server = MockServer::start().await;
     legacy_registry(&server, &[], not_found(), 1).await;
-    let got = verifier(&sigstore, default_spec())
-        .verify(&subject(&server), &source(&server))
-        .await;
+    let got = verify_on(&sigstore, default_spec(), &server).await;
     assert!(
         matches!(&got, Err(VerifyError::Rejected(r)) if r.candidates.is_empty()),
         "{got:?}"
@@ -205,28 +213,27 @@ async fn no_sig_tag_is_no_legacy_signature() {
 #[tokio::test]
 async fn formats_bundle_never_fetches_the_sig_tag() {
     let sigstore = VirtualSigstore::new();
-    let signature = sigstore.sign_legacy(&SignRequest::message(image_digest()));
-    let (manifest, blobs) = legacy_manifest(&[signature]);
+    let (manifest, blobs) = legacy_manifest(&[good(&sigstore)]);
     let server = MockServer::start().await;
     legacy_registry(&server, &blobs, sig_manifest(&manifest), 0).await;
     let spec = PolicySpec {
         formats: Some(vec![SignatureFormat::Bundle]),
         ..default_spec()
     };
-    let got = verifier(&sigstore, spec)
-        .verify(&subject(&server), &source(&server))
-        .await;
+    let got = verify_on(&sigstore, spec, &server).await;
     assert!(
         matches!(&got, Err(VerifyError::Rejected(r)) if r.candidates.is_empty()),
         "{got:?}"
     );
 }
 
-/// A referrers API listing `descriptors`, each referrer manifest and blob served.
+/// A referrers API listing `referrers`, each referrer manifest and blob served; the `.sig` tag
+/// answers `sig` (asked `sig_times`) and `sig_blobs` (its payloads) are served.
 async fn referrers_registry(
     server: &MockServer,
     referrers: &[Referrer],
     sig: ResponseTemplate,
+    sig_blobs: &[(Digest, Vec<u8>)],
     sig_times: u64,
 ) {
     let v2 = format!("/v2/{REPO}");
@@ -237,32 +244,19 @@ async fn referrers_registry(
         &format!("{v2}/referrers/{}", image_digest()),
         ResponseTemplate::new(200)
             .set_body_raw(serde_json::to_vec(&index).expect("JSON"), OCI_INDEX),
-        1,
+        Some(1),
     )
     .await;
     for (d, manifest, blobs) in referrers {
         let digest = d["digest"].as_str().expect("digest");
-        Mock::given(method("GET"))
-            .and(path(format!("{v2}/manifests/{digest}")))
-            .respond_with(sig_manifest(manifest))
-            .mount(server)
-            .await;
-        for (b, bytes) in blobs {
-            Mock::given(method("GET"))
-                .and(path(format!("{v2}/blobs/{b}")))
-                .respond_with(blob(bytes))
-                .mount(server)
-                .await;
-        }
+        let at = format!("{v2}/manifests/{digest}");
+        mount(server, &at, sig_manifest(manifest), None).await;
+        serve_blobs(server, blobs).await;
     }
     let hex = image_digest().hex().to_owned();
-    mount(
-        server,
-        &format!("{v2}/manifests/sha256-{hex}.sig"),
-        sig,
-        sig_times,
-    )
-    .await;
+    let at = format!("{v2}/manifests/sha256-{hex}.sig");
+    mount(server, &at, sig, Some(sig_times)).await;
+    serve_blobs(server, sig_blobs).await;
 }
 
 fn bundle_referrer(bundle: &[u8]) -> Referrer {
@@ -288,10 +282,8 @@ async fn a_passing_bundle_means_the_sig_tag_is_never_fetched() {
     let sigstore = VirtualSigstore::new();
     let bundle = sigstore.sign(&SignRequest::dsse(image_digest()));
     let server = MockServer::start().await;
-    referrers_registry(&server, &[bundle_referrer(&bundle)], not_found(), 0).await;
-    let got = verifier(&sigstore, default_spec())
-        .verify(&subject(&server), &source(&server))
-        .await;
+    referrers_registry(&server, &[bundle_referrer(&bundle)], not_found(), &[], 0).await;
+    let got = verify_on(&sigstore, default_spec(), &server).await;
     assert!(
         matches!(&got, Ok(Verification::Verified(r)) if r.format() == SignatureFormat::Bundle),
         "{got:?}"
@@ -308,51 +300,25 @@ async fn a_failing_bundle_then_a_passing_sig_tag_and_both_listed_on_rejection() 
         ..r
     };
     let bundle = sigstore.sign(&evil(SignRequest::dsse(image_digest())));
-    let good = sigstore.sign_legacy(&SignRequest::message(image_digest()));
-    let (manifest, blobs) = legacy_manifest(&[good]);
-    let server = MockServer::start().await;
-    referrers_registry(
-        &server,
-        &[bundle_referrer(&bundle)],
-        sig_manifest(&manifest),
-        1,
-    )
-    .await;
-    for (d, bytes) in &blobs {
-        Mock::given(method("GET"))
-            .and(path(format!("/v2/{REPO}/blobs/{d}")))
-            .respond_with(blob(bytes))
-            .mount(&server)
-            .await;
-    }
-    let got = verifier(&sigstore, default_spec())
-        .verify(&subject(&server), &source(&server))
-        .await;
+    // A registry listing the bundle as a referrer and serving `legacy` under the `.sig` tag.
+    let verify_with = |legacy: LegacySignature| {
+        let (sigstore, bundle) = (&sigstore, &bundle);
+        async move {
+            let (manifest, blobs) = legacy_manifest(&[legacy]);
+            let server = MockServer::start().await;
+            let referrers = [bundle_referrer(bundle)];
+            referrers_registry(&server, &referrers, sig_manifest(&manifest), &blobs, 1).await;
+            verify_on(sigstore, default_spec(), &server).await
+        }
+    };
+    let got = verify_with(good(&sigstore)).await;
     assert!(
         matches!(&got, Ok(Verification::Verified(r)) if r.format() == SignatureFormat::Legacy),
         "{got:?}"
     );
 
     let bad = sigstore.sign_legacy(&evil(SignRequest::message(image_digest())));
-    let (manifest, blobs) = legacy_manifest(&[bad]);
-    let server = MockServer::start().await;
-    referrers_registry(
-        &server,
-        &[bundle_referrer(&bundle)],
-        sig_manifest(&manifest),
-        1,
-    )
-    .await;
-    for (d, bytes) in &blobs {
-        Mock::given(method("GET"))
-            .and(path(format!("/v2/{REPO}/blobs/{d}")))
-            .respond_with(blob(bytes))
-            .mount(&server)
-            .await;
-    }
-    let got = verifier(&sigstore, default_spec())
-        .verify(&subject(&server), &source(&server))
-        .await;
+    let got = verify_with(bad).await;
     let Err(VerifyError::Rejected(r)) = got else {
         panic!("expected a rejection, got {got:?}")
     };
@@ -363,8 +329,7 @@ async fn a_failing_bundle_then_a_passing_sig_tag_and_both_listed_on_rejection() 
 #[tokio::test]
 async fn an_old_format_referrer_is_a_legacy_candidate() {
     let sigstore = VirtualSigstore::new();
-    let good = sigstore.sign_legacy(&SignRequest::message(image_digest()));
-    let (manifest, blobs) = legacy_manifest(&[good]);
+    let (manifest, blobs) = legacy_manifest(&[good(&sigstore)]);
     let mut referrer: Value = serde_json::from_slice(&manifest).expect("JSON");
     referrer["artifactType"] = json!("application/vnd.dev.cosign.artifact.sig.v1+json");
     referrer["subject"] = json!({"mediaType": OCI_MANIFEST, "digest": image_digest(), "size": 10});
@@ -380,12 +345,11 @@ async fn an_old_format_referrer_is_a_legacy_candidate() {
         &server,
         &[(descriptor, referrer.clone(), blobs)],
         not_found(),
+        &[],
         1,
     )
     .await;
-    let got = verifier(&sigstore, default_spec())
-        .verify(&subject(&server), &source(&server))
-        .await;
+    let got = verify_on(&sigstore, default_spec(), &server).await;
     assert!(
         matches!(&got, Ok(Verification::Verified(r)) if r.format() == SignatureFormat::Legacy && r.referrer() == Some(&Digest::of(&referrer))),
         "{got:?}"
@@ -445,7 +409,7 @@ async fn a_layout_with_a_sig_tag_verifies() {
 #[tokio::test]
 async fn no_mutant_of_the_sig_manifest_or_its_annotations_is_accepted() {
     let sigstore = VirtualSigstore::new();
-    let good = sigstore.sign_legacy(&SignRequest::message(image_digest()));
+    let good = good(&sigstore);
     let mut mutants: Vec<(Vec<u8>, Blobs)> = Vec::new();
     for signature in annotation_mutants(&good) {
         mutants.push(legacy_manifest(&[signature]));
@@ -531,31 +495,11 @@ fn mutation(good: &[u8], mutant: &[u8]) -> String {
     )
 }
 
+/// The `.sig` tag answers `manifest` (payloads `blobs`) on a server cleared first; nothing is
+/// counted, the server is reused for every mutant.
 async fn serve_mutant(server: &MockServer, manifest: &[u8], blobs: &[(Digest, Vec<u8>)]) {
     server.reset().await;
-    let hex = image_digest().hex().to_owned();
-    let v2 = format!("/v2/{REPO}");
-    for (at, response) in [
-        (format!("{v2}/referrers/{}", image_digest()), not_found()),
-        (format!("{v2}/manifests/sha256-{hex}"), not_found()),
-        (
-            format!("{v2}/manifests/sha256-{hex}.sig"),
-            sig_manifest(manifest),
-        ),
-    ] {
-        Mock::given(method("GET"))
-            .and(path(at))
-            .respond_with(response)
-            .mount(server)
-            .await;
-    }
-    for (d, bytes) in blobs {
-        Mock::given(method("GET"))
-            .and(path(format!("{v2}/blobs/{d}")))
-            .respond_with(blob(bytes))
-            .mount(server)
-            .await;
-    }
+    legacy_registry_with(server, "sig", blobs, sig_manifest(manifest), None).await;
 }
 
 fn spread(len: usize, n: usize) -> Vec<usize> {
@@ -679,36 +623,7 @@ async fn a_legacy_att_tag_is_read_for_attestations_only() {
         "application/vnd.dsse.envelope.v1+json",
     );
     let server = MockServer::start().await;
-    let hex = image_digest().hex().to_owned();
-    let v2 = format!("/v2/{REPO}");
-    mount(
-        &server,
-        &format!("{v2}/referrers/{}", image_digest()),
-        not_found(),
-        1,
-    )
-    .await;
-    mount(
-        &server,
-        &format!("{v2}/manifests/sha256-{hex}"),
-        not_found(),
-        1,
-    )
-    .await;
-    mount(
-        &server,
-        &format!("{v2}/manifests/sha256-{hex}.att"),
-        sig_manifest(&manifest),
-        1,
-    )
-    .await;
-    for (d, bytes) in &blobs {
-        Mock::given(method("GET"))
-            .and(path(format!("{v2}/blobs/{d}")))
-            .respond_with(blob(bytes))
-            .mount(&server)
-            .await;
-    }
+    legacy_registry_with(&server, "att", &blobs, sig_manifest(&manifest), Some(1)).await;
     let got = verifier(&sigstore, default_spec())
         .verify_attestations(&subject(&server), &source(&server), slsa)
         .await;

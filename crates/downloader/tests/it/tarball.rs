@@ -1,11 +1,13 @@
-//! HTTP(S) tarballs (`Downloader::stage_tarball`) from a wiremock server on 127.0.0.1, and OCI
-//! image archives (`ocifile://`) read as layouts.
+//! HTTP(S) tarballs (`Downloader::stage_tarball`) from a wiremock server on 127.0.0.1, local
+//! `file://` tarballs through the same checks, and OCI image archives (`ocifile://`) read as
+//! layouts.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use trustpull_downloader::{
     Downloader, ErrorKind, ExistingDestination, ExtractError, ImageLocation, Platform, PullError,
+    PullLimits,
 };
 use trustpull_policy::Digest;
 use trustpull_referrers::{Limits, RegistryClient};
@@ -46,6 +48,21 @@ async fn install(d: &Downloader, url: &str, sha256: &Digest, dest: &Path) -> Res
         .await?
         .commit(None)?;
     Ok(())
+}
+
+/// Installing `url` against `expected` (not its sha256) is a rejected `DigestMismatch`, and
+/// `dest` (holding version 1) is as it was, alone in its parent: no staging directory, no
+/// download left.
+async fn assert_mismatch_kept_v1(d: &Downloader, url: &str, expected: &Digest, dest: &Path) {
+    let err = install(d, url, expected, dest).await.unwrap_err();
+    assert!(
+        matches!(&err, PullError::DigestMismatch { expected: e, what: "tarball", .. } if e == expected),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert_eq!(std::fs::read(dest.join("VERSION")).unwrap(), b"1");
+    let parent = dest.parent().expect("dest has a parent");
+    assert_eq!(listing(parent), ["b"]);
 }
 
 /// A raw tar entry (any path, even one the tar crate's builder refuses).
@@ -108,15 +125,7 @@ async fn a_sha256_mismatch_is_rejected_and_leaves_dest_as_it_was() {
     let v2 = gzip(&tar(&[("VERSION", b"2")]));
     let url = serve(&server, "v2.tar.gz", 200, v2).await;
     let expected = Digest::of(b"what the index promised");
-    let err = install(&d, &url, &expected, &dest).await.unwrap_err();
-    assert!(
-        matches!(&err, PullError::DigestMismatch { expected: e, what: "tarball", .. } if *e == expected),
-        "{err:?}"
-    );
-    assert_eq!(err.kind(), ErrorKind::Rejected);
-    assert_eq!(std::fs::read(dest.join("VERSION")).unwrap(), b"1");
-    // Nothing else beside it: no staging directory, no download left.
-    assert_eq!(listing(parent.path()), ["b"]);
+    assert_mismatch_kept_v1(&d, &url, &expected, &dest).await;
 }
 
 #[tokio::test]
@@ -187,6 +196,85 @@ async fn http_failures_keep_their_kind_and_other_names_are_not_fetched() {
         .collect();
     assert_eq!(fetched, ["/gone.tar", "/down.tar"]);
     assert!(listing(parent.path()).is_empty());
+}
+
+/// `file://` tarballs need no client and get exactly the HTTP path's checks: installed only when
+/// the sha256 matches (a mismatch is a rejection that leaves dest as it was), capped at the
+/// download limit, hostile entries refused; a missing file is a local error naming the path.
+#[tokio::test]
+async fn file_tarballs_get_the_same_checks_as_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    let parent = dir.path().join("installed");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::create_dir_all(&parent).unwrap();
+    let d = Downloader::builder()
+        .verifier(Arc::new(NoopVerifier::new("unused for tarballs")))
+        .existing_destination(ExistingDestination::Replace)
+        .build()
+        .unwrap();
+    let write = |name: &str, body: &[u8]| {
+        let path = files.join(name);
+        std::fs::write(&path, body).unwrap();
+        format!("file://{}", path.display())
+    };
+    let dest = parent.join("b");
+    let v1 = zstd(&tar(&[("VERSION", b"1")]));
+    let url = write("v1.tar.zst", &v1);
+    let staged = d
+        .stage_tarball(&url, Some(&Digest::of(&v1)), &dest)
+        .await
+        .unwrap();
+    assert_eq!(staged.outcome().digest, Digest::of(&v1));
+    staged.commit(None).unwrap();
+    assert_eq!(std::fs::read(dest.join("VERSION")).unwrap(), b"1");
+
+    let v2 = gzip(&tar(&[("VERSION", b"2")]));
+    let url = write("v2.tar.gz", &v2);
+    let expected = Digest::of(b"what the index promised");
+    assert_mismatch_kept_v1(&d, &url, &expected, &dest).await;
+
+    let small = Downloader::builder()
+        .verifier(Arc::new(NoopVerifier::new("unused for tarballs")))
+        .existing_destination(ExistingDestination::Replace)
+        .limits(PullLimits {
+            max_download_bytes: v2.len() as u64 - 1,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let err = install(&small, &url, &Digest::of(&v2), &dest)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PullError::DownloadTooLarge { total, .. } if total == v2.len() as u64),
+        "{err:?}"
+    );
+
+    let mut hostile = raw(tar::EntryType::Regular, "../escape", "", b"x");
+    hostile.extend([0u8; 1024]);
+    let url = write("hostile.tar", &hostile);
+    let err = install(&d, &url, &Digest::of(&hostile), &dest)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected, "{err:?}");
+    assert!(!dir.path().join("escape").exists());
+    assert_eq!(std::fs::read(dest.join("VERSION")).unwrap(), b"1");
+
+    let gone = files.join("gone.tar");
+    let url = format!("file://{}", gone.display());
+    let err = install(&d, &url, &expected, &dest).await.unwrap_err();
+    assert!(
+        matches!(&err, PullError::TarballFile { path, source }
+            if *path == gone && source.kind() == std::io::ErrorKind::NotFound),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.to_string().contains(&gone.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(listing(&parent), ["b"]);
 }
 
 /// A tar of the directory `layout` (paths relative to it).

@@ -6,19 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use trustpull_downloader::{ErrorKind, TreeListing};
 use trustpull_gallery::{
     CheckStatus, DecisionTable, InstallError, Installer, OperatorConfig, UpgradeStatus,
     VerifierChoice, VerifierFactory, VerifierRequest,
 };
 use trustpull_policy::Digest;
+use trustpull_testkit::doubles::CountingVerifier;
 use trustpull_testkit::layout::Layout;
 use trustpull_testkit::sigstore::{VirtualSigstore, IDENTITY, ISSUER};
-use trustpull_verifier::{
-    CosignVerifier, ImageSubject, ImageVerifier, MonotonicClock, SignatureSource, Verification,
-    VerificationCache, VerifyError,
-};
+use trustpull_verifier::{CosignVerifier, ImageVerifier, MonotonicClock, VerificationCache};
 
 /// A gallery `acme` (signed by the testkit's default signer) over one layout with tags
 /// `cpu`, `cuda` and `whisper`, each a signed image, and LocalAI's shapes in its index: a meta
@@ -329,25 +326,6 @@ async fn upgrade_current_dry_run_new_signed_digest_and_refused_unsigned() {
     assert!(matches!(err, InstallError::NotInstalled { .. }), "{err:?}");
 }
 
-/// Counts the verifications that reach it.
-#[derive(Debug)]
-struct Counted {
-    inner: Arc<dyn ImageVerifier>,
-    count: Arc<AtomicUsize>,
-}
-
-#[async_trait]
-impl ImageVerifier for Counted {
-    async fn verify(
-        &self,
-        subject: &ImageSubject,
-        signatures: &dyn SignatureSource,
-    ) -> Result<Verification, VerifyError> {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        self.inner.verify(subject, signatures).await
-    }
-}
-
 /// Cosign cells: a counted cosign verifier behind the installer's cache.
 #[derive(Debug, Default)]
 struct CountingFactory {
@@ -365,10 +343,10 @@ impl VerifierFactory for CountingFactory {
         let cosign = CosignVerifier::new(Arc::new(policy.clone()), request.trust_root()?);
         let scope = cosign.cache_scope();
         Ok(request.cached(
-            Arc::new(Counted {
-                inner: Arc::new(cosign),
-                count: Arc::clone(&self.count),
-            }),
+            Arc::new(CountingVerifier::new(
+                Arc::new(cosign),
+                Arc::clone(&self.count),
+            )),
             scope,
         ))
     }

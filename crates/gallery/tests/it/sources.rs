@@ -224,3 +224,102 @@ async fn an_index_read_from_a_mirror_is_a_warning() {
         outcome.warnings
     );
 }
+
+/// `file://` tarball entries take the decision table's tarball cells through
+/// `Installer::install`: the right sha256 installs (receipt `verified: false`, digest = the
+/// sha256), a wrong one is a rejection that writes nothing, none installs with a warning outside
+/// strict mode and is refused in it, a signed gallery refuses the entry, and a missing file is a
+/// local error naming the path.
+#[tokio::test]
+async fn file_tarball_entries_follow_the_decision_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = tar_of(&[("VERSION", b"1")]);
+    let file = dir.path().join("demo.tar");
+    std::fs::write(&file, &body).expect("tarball");
+    let sha = Digest::of(&body);
+    let wrong = Digest::of(b"another tarball");
+    let gone = dir.path().join("gone.tar");
+    let policy = format!("\n    verification:\n      issuer: {ISSUER}\n      identity: {IDENTITY}");
+    // (case, tarball, sha256, gallery policy, strict, expected error kind)
+    let (file, gone, policy) = (file.as_path(), gone.as_path(), policy.as_str());
+    let cases = [
+        ("checked", file, Some(&sha), "", false, None),
+        ("unchecked", file, None, "", false, None),
+        (
+            "wrong-sha",
+            file,
+            Some(&wrong),
+            "",
+            false,
+            Some(ErrorKind::Rejected),
+        ),
+        ("strict", file, None, "", true, Some(ErrorKind::Rejected)),
+        (
+            "signed",
+            file,
+            Some(&sha),
+            policy,
+            false,
+            Some(ErrorKind::Rejected),
+        ),
+        (
+            "missing",
+            gone,
+            Some(&sha),
+            "",
+            false,
+            Some(ErrorKind::Config),
+        ),
+    ];
+    for (case, tarball, sha256, verification, strict, expected) in cases {
+        let case_dir = dir.path().join(case);
+        std::fs::create_dir(&case_dir).expect("case dir");
+        let uri = format!("file://{}", tarball.display());
+        let entry = match sha256 {
+            Some(s) => format!("- name: demo\n  uri: {uri}\n  sha256: {}\n", s.hex()),
+            None => format!("- name: demo\n  uri: {uri}\n"),
+        };
+        std::fs::write(case_dir.join("index.yaml"), entry).expect("index");
+        let config = OperatorConfig::parse(
+            &format!("galleries:\n  - name: g\n    url: ./index.yaml{verification}\n"),
+            &case_dir.join("galleries.yaml"),
+        )
+        .expect("config");
+        let installer = Installer::builder(config)
+            .require_integrity(strict)
+            .build()
+            .expect("installer");
+        let dest = case_dir.join("backends");
+        let result = installer.install("demo", &dest).await;
+        match (expected, result) {
+            (None, Ok(outcome)) => {
+                assert_eq!(
+                    std::fs::read(dest.join("demo/VERSION")).expect("installed"),
+                    b"1",
+                    "{case}"
+                );
+                assert!(!outcome.receipt.verified, "{case}");
+                assert_eq!(outcome.receipt.digest, sha, "{case}");
+                let unchecked = outcome.warnings.iter().any(|w| w.contains("not checked"));
+                assert_eq!(
+                    unchecked,
+                    sha256.is_none(),
+                    "{case}: {:?}",
+                    outcome.warnings
+                );
+            }
+            (Some(kind), Err(err)) => {
+                assert_eq!(err.kind(), kind, "{case}: {err:?}");
+                assert!(
+                    !dest.exists() || std::fs::read_dir(&dest).expect("ls").next().is_none(),
+                    "{case}: something was written"
+                );
+                if case == "missing" {
+                    let text = trustpull_downloader::error_chain(&err);
+                    assert!(text.contains(&gone.display().to_string()), "{text}");
+                }
+            }
+            (expected, result) => panic!("{case}: expected {expected:?}, got {result:?}"),
+        }
+    }
+}

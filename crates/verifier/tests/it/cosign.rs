@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use trustpull_policy::{Digest, Platform, PolicySpec, SignedBy, TrustPolicy};
 use trustpull_verifier::{
-    verify_bundle, BundleRejection, CandidateList, CandidateReason, CosignVerifier, ImageSubject,
-    ImageVerifier, LegacySignature, SignatureCandidate, SignatureSource, SignatureSourceError,
-    SignedTarget, StaticSource, TrustRoot, Verification, VerifyError,
+    verify_bundle, BundleRejection, CandidateReason, CosignVerifier, ImageSubject, ImageVerifier,
+    SignatureSource, SignatureSourceError, SignedTarget, StaticSource, TrustRoot, Verification,
+    VerifyError,
 };
+
+use crate::doubles::{outage, Interposed};
 
 pub(crate) const IDENTITY: &str =
     "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
@@ -154,71 +155,11 @@ async fn no_signatures_is_an_empty_rejection() {
     );
 }
 
-/// A source whose lookups fail, or whose bundle fetches fail, with a retryable error.
-#[derive(Debug)]
-struct Flaky {
-    list_fails: bool,
-    inner: StaticSource,
-}
-
-fn outage() -> SignatureSourceError {
-    SignatureSourceError::Unavailable {
-        location: "http://127.0.0.1:5000/v2/acme/b/referrers".into(),
-        reason: "HTTP 503".into(),
-        status: Some(503),
-    }
-}
-
-#[async_trait]
-impl SignatureSource for Flaky {
-    async fn candidates(
-        &self,
-        subject: &ImageSubject,
-        digest: &Digest,
-    ) -> Result<CandidateList, SignatureSourceError> {
-        if self.list_fails {
-            return Err(outage());
-        }
-        self.inner.candidates(subject, digest).await
-    }
-    async fn bundle(
-        &self,
-        subject: &ImageSubject,
-        candidate: &SignatureCandidate,
-    ) -> Result<Vec<u8>, SignatureSourceError> {
-        let bundle = self.inner.bundle(subject, candidate).await?;
-        if bundle.len() > 100 {
-            return Err(outage());
-        }
-        Ok(bundle)
-    }
-    async fn legacy_candidates(
-        &self,
-        subject: &ImageSubject,
-        digest: &Digest,
-        referrers: &[SignatureCandidate],
-        kind: trustpull_verifier::LegacyKind,
-    ) -> Result<CandidateList, SignatureSourceError> {
-        self.inner
-            .legacy_candidates(subject, digest, referrers, kind)
-            .await
-    }
-    async fn legacy_signature(
-        &self,
-        subject: &ImageSubject,
-        candidate: &SignatureCandidate,
-    ) -> Result<LegacySignature, SignatureSourceError> {
-        self.inner.legacy_signature(subject, candidate).await
-    }
-}
-
 #[tokio::test]
 async fn an_unavailable_source_is_unavailable_never_no_signatures() {
+    // Lookups fail with a retryable error.
     let got = verifier(
-        Flaky {
-            list_fails: true,
-            inner: StaticSource::new(),
-        },
+        Interposed::new(StaticSource::new()).on_list(|_| Err(outage())),
         IDENTITY,
     )
     .verify(&subject())
@@ -242,15 +183,14 @@ async fn an_unavailable_source_is_unavailable_never_no_signatures() {
     let inner = StaticSource::new()
         .with_bundle(artifact_digest(), b"{}".to_vec())
         .with_bundle(artifact_digest(), case("happy-path-v0.3"));
-    let got = verifier(
-        Flaky {
-            list_fails: false,
-            inner,
-        },
-        IDENTITY,
-    )
-    .verify(&subject())
-    .await;
+    let flaky_fetches = Interposed::new(inner).on_bundle(|bundle| {
+        if bundle.len() > 100 {
+            Err(outage())
+        } else {
+            Ok(bundle)
+        }
+    });
+    let got = verifier(flaky_fetches, IDENTITY).verify(&subject()).await;
     assert!(
         matches!(&got, Err(VerifyError::Unavailable { .. })),
         "{got:?}"
@@ -291,58 +231,18 @@ async fn candidates_over_the_bound_make_a_failure_inconclusive_never_a_rejection
 
 #[tokio::test]
 async fn a_truncated_list_from_the_source_is_inconclusive() {
-    let got = verifier(
-        Truncating(StaticSource::new().with_bundle(artifact_digest(), b"{}".to_vec())),
-        IDENTITY,
-    )
-    .verify(&subject())
-    .await;
+    // The source found one candidate but says a limit cut its list.
+    let truncating =
+        Interposed::new(StaticSource::new().with_bundle(artifact_digest(), b"{}".to_vec()))
+            .on_list(|mut list| {
+                list.truncated = Some("more than 1000 referrer descriptors".into());
+                Ok(list)
+            });
+    let got = verifier(truncating, IDENTITY).verify(&subject()).await;
     assert!(
         matches!(&got, Err(VerifyError::Unavailable { source: SignatureSourceError::Inconclusive { limit, .. }, .. }) if limit == "more than 1000 referrer descriptors"),
         "{got:?}"
     );
-}
-
-/// A source that found one candidate but says a limit cut its list.
-#[derive(Debug)]
-struct Truncating(StaticSource);
-
-#[async_trait]
-impl SignatureSource for Truncating {
-    async fn candidates(
-        &self,
-        subject: &ImageSubject,
-        digest: &Digest,
-    ) -> Result<CandidateList, SignatureSourceError> {
-        let mut list = self.0.candidates(subject, digest).await?;
-        list.truncated = Some("more than 1000 referrer descriptors".into());
-        Ok(list)
-    }
-    async fn bundle(
-        &self,
-        subject: &ImageSubject,
-        candidate: &SignatureCandidate,
-    ) -> Result<Vec<u8>, SignatureSourceError> {
-        self.0.bundle(subject, candidate).await
-    }
-    async fn legacy_candidates(
-        &self,
-        subject: &ImageSubject,
-        digest: &Digest,
-        referrers: &[SignatureCandidate],
-        kind: trustpull_verifier::LegacyKind,
-    ) -> Result<CandidateList, SignatureSourceError> {
-        self.0
-            .legacy_candidates(subject, digest, referrers, kind)
-            .await
-    }
-    async fn legacy_signature(
-        &self,
-        subject: &ImageSubject,
-        candidate: &SignatureCandidate,
-    ) -> Result<LegacySignature, SignatureSourceError> {
-        self.0.legacy_signature(subject, candidate).await
-    }
 }
 
 #[tokio::test]
@@ -470,57 +370,16 @@ fn verify_bundle_needs_no_registry() {
     ));
 }
 
-/// A source that can only say one listed candidate is unusable.
-#[derive(Debug)]
-struct ListsBad;
-
-#[async_trait]
-impl SignatureSource for ListsBad {
-    async fn candidates(
-        &self,
-        _: &ImageSubject,
-        _: &Digest,
-    ) -> Result<CandidateList, SignatureSourceError> {
+#[tokio::test]
+async fn a_bad_candidate_while_listing_is_a_rejection_not_an_outage() {
+    // The source can only say one listed candidate is unusable.
+    let lists_bad = Interposed::new(StaticSource::new()).on_list(|_| {
         Err(SignatureSourceError::BadCandidate {
             candidate: Digest::of(b"referrer"),
             reason: "manifest has 2 layers, expected 1 bundle layer".into(),
         })
-    }
-    async fn bundle(
-        &self,
-        _: &ImageSubject,
-        c: &SignatureCandidate,
-    ) -> Result<Vec<u8>, SignatureSourceError> {
-        Err(SignatureSourceError::BadCandidate {
-            candidate: c.digest().clone(),
-            reason: "unreachable in this test".into(),
-        })
-    }
-    async fn legacy_candidates(
-        &self,
-        subject: &ImageSubject,
-        digest: &Digest,
-        referrers: &[SignatureCandidate],
-        kind: trustpull_verifier::LegacyKind,
-    ) -> Result<CandidateList, SignatureSourceError> {
-        StaticSource::new()
-            .legacy_candidates(subject, digest, referrers, kind)
-            .await
-    }
-    async fn legacy_signature(
-        &self,
-        subject: &ImageSubject,
-        candidate: &SignatureCandidate,
-    ) -> Result<LegacySignature, SignatureSourceError> {
-        StaticSource::new()
-            .legacy_signature(subject, candidate)
-            .await
-    }
-}
-
-#[tokio::test]
-async fn a_bad_candidate_while_listing_is_a_rejection_not_an_outage() {
-    let got = verifier(ListsBad, IDENTITY).verify(&subject()).await;
+    });
+    let got = verifier(lists_bad, IDENTITY).verify(&subject()).await;
     assert!(
         matches!(&got, Err(VerifyError::Rejected(r)) if r.candidates.len() == 1 && matches!(r.candidates[0].reason, CandidateReason::Source(SignatureSourceError::BadCandidate { .. }))),
         "{got:?}"
