@@ -83,6 +83,24 @@ pub fn plan(entry: &BackendEntry, gallery: &Gallery, strict: bool) -> InstallPla
     }
 }
 
+/// Locations that name files on this machine rather than a network source.
+fn is_local(location: &str) -> bool {
+    ["file://", "oci-layout:", "ocifile://"]
+        .iter()
+        .any(|p| location.starts_with(p))
+}
+
+/// Where the gallery's index may come from, when any of it is remote; `None` when the index and
+/// every index mirror are local files.
+fn remote_index(gallery: &Gallery) -> Option<&str> {
+    std::iter::once(&gallery.url)
+        .chain(&gallery.mirrors)
+        .find_map(|l| match l {
+            crate::IndexLocation::Url(url) => Some(url.as_str()),
+            crate::IndexLocation::File(_) => None,
+        })
+}
+
 fn is_tarball(location: &str) -> bool {
     ["https://", "http://", "file://"]
         .iter()
@@ -96,6 +114,17 @@ fn plan_location(
     strict: bool,
 ) -> SourcePlan {
     let name = &gallery.name;
+    // The index is untrusted input: one fetched from the network must not pick files on this
+    // machine to install (a file only the installing user can read, a FIFO, a device).
+    if let Some(url) = remote_index(gallery).filter(|_| is_local(location)) {
+        return SourcePlan::Refuse {
+            location: location.to_owned(),
+            reason: format!(
+                "gallery {name:?} reads its index from {url}, and a remote index may not name files on this machine ({location}); publish backend {:?} to a registry or over https, or use a local index",
+                entry.name
+            ),
+        };
+    }
     if !is_tarball(location) {
         let verifier = match (&gallery.verification, strict) {
             (Some(policy), _) => VerifierChoice::Cosign(policy.clone()),
@@ -311,6 +340,63 @@ mod tests {
                 assert_eq!(policy.require_attestations(), [slsa]);
             }
         }
+    }
+
+    #[test]
+    fn a_remote_index_may_not_name_local_files() {
+        for location in [
+            "file:///etc/shadow.tar",
+            "oci-layout:/srv/b:v1",
+            "ocifile:///srv/b.tar",
+        ] {
+            for (url, mirrors) in [
+                (
+                    IndexLocation::Url("https://g.example/i.yaml".into()),
+                    vec![],
+                ),
+                (
+                    IndexLocation::File("i.yaml".into()),
+                    vec![IndexLocation::Url("https://m.example/i.yaml".into())],
+                ),
+            ] {
+                for signed in [false, true] {
+                    let g = Gallery {
+                        url: url.clone(),
+                        mirrors: mirrors.clone(),
+                        ..gallery(signed)
+                    };
+                    match plan(&entry(location, Some(SHA)), &g, false).primary {
+                        SourcePlan::Refuse { reason, .. } => {
+                            assert!(
+                                reason.contains("may not name files on this machine"),
+                                "{reason}"
+                            );
+                            assert!(reason.contains(location), "{reason}");
+                        }
+                        other => panic!("{location} from {url:?}: {other:?}"),
+                    }
+                }
+            }
+            // The same entry in a local index keeps its row of the table.
+            let local = plan(&entry(location, Some(SHA)), &gallery(false), false).primary;
+            assert!(
+                !matches!(local, SourcePlan::Refuse { .. }),
+                "{location}: {local:?}"
+            );
+        }
+        // Network locations from a remote index are planned as before.
+        let g = Gallery {
+            url: IndexLocation::Url("https://g.example/i.yaml".into()),
+            ..gallery(false)
+        };
+        assert!(matches!(
+            plan(&entry("https://g.example/b.tar", Some(SHA)), &g, false).primary,
+            SourcePlan::Tarball { .. }
+        ));
+        assert!(matches!(
+            plan(&entry("quay.io/acme/b:v1", None), &g, false).primary,
+            SourcePlan::Oci { .. }
+        ));
     }
 
     #[test]

@@ -173,7 +173,8 @@ async fn a_signed_ocifile_archive_is_verified_and_an_unsigned_one_rejected() {
 }
 
 /// A gallery whose url is unavailable (a 503) is read from its mirror, and the install says so
-/// in a warning: the operator's primary index source is down.
+/// in a warning: the operator's primary index source is down. (The entry is a tarball on the
+/// same host: a gallery with a remote index may not name local files, mirror or not.)
 #[tokio::test]
 async fn an_index_read_from_a_mirror_is_a_warning() {
     let server = MockServer::start().await;
@@ -182,14 +183,20 @@ async fn an_index_read_from_a_mirror_is_a_warning() {
         .respond_with(ResponseTemplate::new(503))
         .mount(&server)
         .await;
+    let body = tar_of(&[("VERSION", b"1")]);
+    Mock::given(method("GET"))
+        .and(path("/demo.tar"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(body.clone()))
+        .mount(&server)
+        .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let layout = examples()
-        .canonicalize()
-        .expect("examples")
-        .join("demo-image");
     std::fs::write(
         dir.path().join("mirror.yaml"),
-        format!("- name: demo\n  uri: oci-layout:{}:v1\n", layout.display()),
+        format!(
+            "- name: demo\n  uri: http://{}/demo.tar\n  sha256: {}\n",
+            server.address(),
+            Digest::of(&body).hex()
+        ),
     )
     .expect("mirror index");
     let config = OperatorConfig::parse(
