@@ -11,12 +11,10 @@
 //! installs the new image.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use trustpull_testkit::sigstore::{IDENTITY as SIGNER, ISSUER as SIGNER_ISSUER};
-
-use crate::registry::{Registry, REPO};
-use crate::{assert_exit, assert_unchanged, names, snapshot, trustpull_command};
+use crate::registry::Registry;
+use crate::{assert_exit, assert_unchanged, names, run, snapshot};
 
 /// The largest file trustpull may write under the limit: 256 KiB (`ulimit -f` counts 512-byte
 /// blocks). Far above the demo image's files, the receipt and any metadata.
@@ -48,31 +46,12 @@ fn under_file_size_limit(command: &Command) -> Command {
 
 /// `trustpull pull HOST/acme/app@DIGEST --dest DEST --replace`, not started.
 fn pull(registry: &Registry, dest: &Path) -> Command {
-    let image = format!("{}/{REPO}@{}", registry.server.address(), registry.digest);
-    let root = registry.dir.path().join("trusted_root.json");
-    let mut command = trustpull_command(&[
-        "pull",
-        &image,
-        "--plain-http",
-        "--replace",
-        "--dest",
-        dest.to_str().unwrap(),
-        "--trusted-root",
-        root.to_str().unwrap(),
-        "--certificate-identity",
-        SIGNER,
-        "--certificate-oidc-issuer",
-        SIGNER_ISSUER,
-    ]);
-    command.env("DOCKER_CONFIG", registry.dir.path());
-    command
-}
-
-/// Runs `command` to its end off the test's runtime.
-async fn run(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
+    registry.pull_command(
+        &registry.server.address().to_string(),
+        dest,
+        &[],
+        &["--replace"],
+    )
 }
 
 /// A gzip tar of one file `app/NAME` holding `content`.

@@ -8,7 +8,6 @@ use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use trustpull_testkit::sigstore::{IDENTITY as SIGNER, ISSUER as SIGNER_ISSUER};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -17,25 +16,7 @@ use crate::{assert_exit, copy_dir, examples, names, trustpull_command, IDENTITY,
 
 /// `trustpull pull HOST/acme/app@DIGEST --dest DEST`, run to its end.
 async fn pull(registry: &Registry, host: String, dest: &Path) -> Output {
-    let image = format!("{host}/{REPO}@{}", registry.digest);
-    let root = registry.dir.path().join("trusted_root.json");
-    let mut command = trustpull_command(&[
-        "pull",
-        &image,
-        "--plain-http",
-        "--dest",
-        dest.to_str().unwrap(),
-        "--trusted-root",
-        root.to_str().unwrap(),
-        "--certificate-identity",
-        SIGNER,
-        "--certificate-oidc-issuer",
-        SIGNER_ISSUER,
-    ]);
-    command.env("DOCKER_CONFIG", registry.dir.path());
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
+    crate::run(registry.pull_command(&host, dest, &[], &[])).await
 }
 
 fn blob_path(digest: &[u8]) -> String {

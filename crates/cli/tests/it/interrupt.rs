@@ -606,8 +606,6 @@ async fn relay(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trickling_registry_hits_the_overall_deadline() {
-    use trustpull_testkit::sigstore::{IDENTITY as SIGNER, ISSUER as SIGNER_ISSUER};
-
     let tmp = tempfile::tempdir().unwrap();
     // The demo image's config and first layer, signed, in a registry.
     let (registry, layer) = crate::registry::start_with_demo_layer().await;
@@ -615,33 +613,14 @@ async fn a_trickling_registry_hits_the_overall_deadline() {
     let proxy = trickling_proxy(*registry.server.address(), layer_digest.hex().to_owned()).await;
     let parent = tmp.path().join("out");
     std::fs::create_dir(&parent).unwrap();
-    let image = format!(
-        "{}/{}@{}",
-        proxy.addr,
-        crate::registry::REPO,
-        registry.digest
-    );
     let dest = parent.join(NAME);
-    let root = registry.dir.path().join("trusted_root.json");
-    let mut pull = trustpull_command(&[
-        "--timeout",
-        "2s",
-        "pull",
-        &image,
-        "--plain-http",
-        "--dest",
-        dest.to_str().unwrap(),
-        "--trusted-root",
-        root.to_str().unwrap(),
-        "--certificate-identity",
-        SIGNER,
-        "--certificate-oidc-issuer",
-        SIGNER_ISSUER,
-    ]);
-    pull.env("DOCKER_CONFIG", registry.dir.path());
-    let out = tokio::task::spawn_blocking(move || pull.output().unwrap())
-        .await
-        .unwrap();
+    let out = crate::run(registry.pull_command(
+        &proxy.addr.to_string(),
+        &dest,
+        &["--timeout", "2s"],
+        &[],
+    ))
+    .await;
 
     assert_exit(&out, 3);
     let stderr = String::from_utf8_lossy(&out.stderr);

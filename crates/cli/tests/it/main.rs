@@ -85,6 +85,13 @@ pub fn trustpull_command(args: &[&str]) -> Command {
     command
 }
 
+/// Runs `command` to its end off the test's runtime.
+pub async fn run(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
 /// Runs the built `trustpull` binary with `args`.
 pub fn trustpull(args: &[&str]) -> Output {
     trustpull_command(args)

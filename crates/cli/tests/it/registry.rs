@@ -54,6 +54,41 @@ pub struct Registry {
     pub digest: Digest,
 }
 
+impl Registry {
+    /// `trustpull GLOBAL… pull HOST/acme/app@DIGEST --plain-http --dest DEST EXTRA…`, with this
+    /// registry's trust root, the signer's identity and issuer, and its empty `DOCKER_CONFIG`;
+    /// not started. `host` is the registry's address or a proxy's in front of it.
+    pub fn pull_command(
+        &self,
+        host: &str,
+        dest: &std::path::Path,
+        global: &[&str],
+        extra: &[&str],
+    ) -> std::process::Command {
+        use trustpull_testkit::sigstore::{IDENTITY as SIGNER, ISSUER as SIGNER_ISSUER};
+        let image = format!("{host}/{REPO}@{}", self.digest);
+        let root = self.dir.path().join("trusted_root.json");
+        let mut args = global.to_vec();
+        args.extend([
+            "pull",
+            &image,
+            "--plain-http",
+            "--dest",
+            dest.to_str().expect("UTF-8 path"),
+            "--trusted-root",
+            root.to_str().expect("UTF-8 path"),
+            "--certificate-identity",
+            SIGNER,
+            "--certificate-oidc-issuer",
+            SIGNER_ISSUER,
+        ]);
+        args.extend(extra);
+        let mut command = crate::trustpull_command(&args);
+        command.env("DOCKER_CONFIG", self.dir.path());
+        command
+    }
+}
+
 async fn mount(server: &MockServer, at: &str, response: ResponseTemplate) {
     Mock::given(method("GET"))
         .and(path(at))
