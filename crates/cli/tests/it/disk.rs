@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::registry::Registry;
-use crate::{assert_exit, assert_unchanged, names, run, snapshot};
+use crate::{assert_exit, assert_unchanged, gzip_tar, names, run, snapshot};
 
 /// The largest file trustpull may write under the limit: 256 KiB (`ulimit -f` counts 512-byte
 /// blocks). Far above the demo image's files, the receipt and any metadata.
@@ -52,21 +52,6 @@ fn pull(registry: &Registry, dest: &Path) -> Command {
         &[],
         &["--replace"],
     )
-}
-
-/// A gzip tar of one file `app/NAME` holding `content`.
-fn gzip_tar(name: &str, content: &[u8]) -> Vec<u8> {
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::default(),
-    ));
-    let mut header = tar::Header::new_gnu();
-    header.set_size(content.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, format!("app/{name}"), content)
-        .unwrap();
-    tar.into_inner().unwrap().finish().unwrap()
 }
 
 /// `len` bytes that do not compress (xorshift64).
@@ -122,7 +107,7 @@ async fn a_file_too_large_keeps_the_tree_then_a_rerun_installs(
 async fn a_file_size_limit_hit_while_downloading_a_layer_exits_2_and_keeps_the_tree() {
     // 1 MiB that does not compress: the layer blob itself does not fit.
     let content = incompressible(TOO_BIG);
-    let layer = gzip_tar("data.bin", &content);
+    let layer = gzip_tar("app/data.bin", &content);
     assert!(layer.len() > TOO_BIG, "the layer compressed");
     let stderr =
         a_file_too_large_keeps_the_tree_then_a_rerun_installs("data.bin", &content, layer).await;
@@ -133,7 +118,7 @@ async fn a_file_size_limit_hit_while_downloading_a_layer_exits_2_and_keeps_the_t
 async fn a_file_size_limit_hit_during_extraction_exits_2_and_keeps_the_tree() {
     // 1 MiB of zeros: a layer of a few KiB (it downloads) whose file does not fit.
     let content = vec![0u8; TOO_BIG];
-    let layer = gzip_tar("zeros.bin", &content);
+    let layer = gzip_tar("app/zeros.bin", &content);
     assert!(layer.len() < 64 << 10, "{} bytes", layer.len());
     let stderr =
         a_file_too_large_keeps_the_tree_then_a_rerun_installs("zeros.bin", &content, layer).await;

@@ -273,16 +273,7 @@ fn rejected_primary_does_not_fall_through() {
 
 /// A tar.gz of one file `VERSION` containing `content`.
 fn tarball(content: &[u8]) -> Vec<u8> {
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::default(),
-    ));
-    let mut header = tar::Header::new_gnu();
-    header.set_size(content.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, "VERSION", content).unwrap();
-    tar.into_inner().unwrap().finish().unwrap()
+    crate::gzip_tar("VERSION", content)
 }
 
 /// `demo` (the [`tarball`] of `1`) is installed under `dest` with a receipt saying it is not

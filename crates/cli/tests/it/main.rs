@@ -85,6 +85,20 @@ pub fn trustpull_command(args: &[&str]) -> Command {
     command
 }
 
+/// A gzip tar of one regular file at `path` holding `content`.
+pub fn gzip_tar(path: &str, content: &[u8]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, path, content).unwrap();
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
 /// Runs `command` to its end off the test's runtime.
 pub async fn run(mut command: Command) -> Output {
     tokio::task::spawn_blocking(move || command.output().unwrap())
