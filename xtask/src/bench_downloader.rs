@@ -207,7 +207,7 @@ fn registry_comparison(bin: &Path, work: &Path) -> Result<Vec<String>, String> {
     let registry = Registry::start(&work.join("registry"), &Options::default())?;
     let umoci = Command::new("umoci").arg("--version").output().is_ok();
     let mut rows = Vec::new();
-    for (size, runs) in [(100u64, RUNS), (1024, 3)] {
+    for (size, runs) in [(100u64, RUNS), (1024, 5)] {
         let img = work.join(format!("img-{size}"));
         if !img.join("layout").exists() {
             internal(bin, &["gen", &img.display().to_string(), &size.to_string()])?;
