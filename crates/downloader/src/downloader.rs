@@ -187,7 +187,28 @@ impl StagedImage {
     /// Swaps the staged tree into place (atomically, with the old tree swapped out) together
     /// with `sidecar` (a file `DEST<suffix>` beside it, e.g. a receipt): a crash at any moment
     /// leaves either the old tree with its old sidecar or the new tree with the new one.
-    pub fn commit(self, sidecar: Option<Sidecar>) -> Result<PullOutcome, PullError> {
+    ///
+    /// The renames, fsyncs and the removal of the previous tree (which can be large) run on
+    /// tokio's blocking pool, not on the caller's executor thread. Once started, the commit runs
+    /// to its end even if this future is dropped: the destination is never left half-swapped.
+    pub async fn commit(self, sidecar: Option<Sidecar>) -> Result<PullOutcome, PullError> {
+        let image = self.outcome.reference.clone();
+        let dest = self.outcome.dest.clone();
+        match tokio::task::spawn_blocking(move || self.commit_blocking(sidecar)).await {
+            Ok(result) => result,
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(join) => Err(PullError::Install {
+                image,
+                source: crate::DestinationError::Io {
+                    action: "finish installing",
+                    path: dest,
+                    source: std::io::Error::other(join),
+                },
+            }),
+        }
+    }
+
+    fn commit_blocking(self, sidecar: Option<Sidecar>) -> Result<PullOutcome, PullError> {
         self.staging
             .commit(self.lock, sidecar)
             .map_err(|source| PullError::Install {
@@ -350,7 +371,7 @@ impl Downloader {
         source: &dyn ImageSource,
         dest: &Path,
     ) -> Result<PullOutcome, PullError> {
-        self.stage_from(source, dest).await?.commit(None)
+        self.stage_from(source, dest).await?.commit(None).await
     }
 
     /// Pulls the image `location` names into a staging directory beside `dest` and stops before

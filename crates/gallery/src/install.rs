@@ -170,13 +170,15 @@ impl Installer {
                 Ok((staged, reference)) => {
                     let receipt =
                         self.receipt_for(&found, name, reference, staged.outcome(), staged.tree());
-                    let outcome = self.commit(
-                        staged,
-                        &receipt,
-                        dest_root,
-                        &found.entry.name,
-                        found.gallery,
-                    )?;
+                    let outcome = self
+                        .commit(
+                            staged,
+                            &receipt,
+                            dest_root,
+                            &found.entry.name,
+                            found.gallery,
+                        )
+                        .await?;
                     warnings.extend(receipt.warning.clone());
                     return Ok(InstallOutcome {
                         receipt_path: receipt_path(dest_root, &found.entry.name),
@@ -305,7 +307,7 @@ impl Installer {
     }
 
     /// Swaps the staged tree in together with `receipt`: a crash leaves the old pair or the new.
-    pub(crate) fn commit(
+    pub(crate) async fn commit(
         &self,
         staged: StagedImage,
         receipt: &InstallReceipt,
@@ -319,6 +321,7 @@ impl Installer {
                 suffix: RECEIPT_SUFFIX.to_owned(),
                 bytes,
             }))
+            .await
             .map_err(|e| self.pull_error(name, gallery, &receipt.source, e))
     }
 }

@@ -266,7 +266,8 @@ impl Installer {
         );
         let warning = new.warning.clone();
         let digest = new.digest.clone();
-        self.commit(staged, &new, dest_root, name, found.gallery)?;
+        self.commit(staged, &new, dest_root, name, found.gallery)
+            .await?;
         Ok((UpgradeStatus::Upgraded, digest, warning))
     }
 
@@ -321,7 +322,8 @@ impl Installer {
         );
         let warning = new.warning.clone();
         let digest = new.digest.clone();
-        self.commit(staged, &new, dest_root, name, found.gallery)?;
+        self.commit(staged, &new, dest_root, name, found.gallery)
+            .await?;
         Ok((UpgradeStatus::Upgraded, digest, warning))
     }
 }

@@ -46,7 +46,8 @@ async fn serve(server: &MockServer, name: &str, status: u16, body: Vec<u8>) -> S
 async fn install(d: &Downloader, url: &str, sha256: &Digest, dest: &Path) -> Result<(), PullError> {
     d.stage_tarball(url, Some(sha256), dest)
         .await?
-        .commit(None)?;
+        .commit(None)
+        .await?;
     Ok(())
 }
 
@@ -105,7 +106,7 @@ async fn good_tarballs_install_in_every_compression() {
             staged.outcome().verification,
             Verification::Unverified { .. }
         ));
-        staged.commit(None).unwrap();
+        staged.commit(None).await.unwrap();
         assert_eq!(std::fs::read(dest.join("VERSION")).unwrap(), b"1", "{name}");
         assert_eq!(std::fs::read(dest.join("bin/run")).unwrap(), b"#!/bin/sh\n");
     }
@@ -226,7 +227,7 @@ async fn file_tarballs_get_the_same_checks_as_downloads() {
         .await
         .unwrap();
     assert_eq!(staged.outcome().digest, Digest::of(&v1));
-    staged.commit(None).unwrap();
+    staged.commit(None).await.unwrap();
     assert_eq!(std::fs::read(dest.join("VERSION")).unwrap(), b"1");
 
     let v2 = gzip(&tar(&[("VERSION", b"2")]));
@@ -335,4 +336,46 @@ async fn ocifile_archives_are_read_as_layouts_and_verified_like_any_image() {
     let err = noop.pull(&bad, &dir.path().join("y")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Rejected, "{err:?}");
     assert!(!dir.path().join("escape").exists());
+}
+
+/// A commit that has started runs to its end on the blocking pool even when its future is
+/// dropped: the next holder of the destination's lock finds the new tree in place, with nothing
+/// half-swapped and no staging directory left.
+#[tokio::test]
+async fn a_started_commit_finishes_when_its_future_is_dropped() {
+    let d = Downloader::builder()
+        .verifier(Arc::new(NoopVerifier::new("unused for tarballs")))
+        .existing_destination(ExistingDestination::Replace)
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("app");
+    let file = |version: &[u8]| {
+        let body = tar(&[("VERSION", version)]);
+        let path = dir
+            .path()
+            .join(format!("v{}.tar", String::from_utf8_lossy(version)));
+        std::fs::write(&path, &body).unwrap();
+        (format!("file://{}", path.display()), Digest::of(&body))
+    };
+    let (v1, sha1) = file(b"1");
+    let (v2, sha2) = file(b"2");
+    install(&d, &v1, &sha1, &dest).await.unwrap();
+
+    let staged = d.stage_tarball(&v2, Some(&sha2), &dest).await.unwrap();
+    let mut commit = Box::pin(staged.commit(None));
+    // One poll hands the commit to the blocking pool; then the future is dropped.
+    assert!(futures::poll!(commit.as_mut()).is_pending());
+    drop(commit);
+
+    // Taking the lock again waits for the commit to let go of it.
+    let again = d.stage_tarball(&v1, Some(&sha1), &dest).await.unwrap();
+    assert_eq!(std::fs::read(dest.join("VERSION")).unwrap(), b"2");
+    drop(again);
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["app", "v1.tar", "v2.tar"]);
 }

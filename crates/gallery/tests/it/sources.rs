@@ -65,7 +65,7 @@ async fn a_tarball_installs_into_dest_name_only_with_its_sha256() {
         .await
         .expect("staged");
     assert_eq!(staged.outcome().digest, sha);
-    staged.commit(None).expect("commit");
+    staged.commit(None).await.expect("commit");
     assert_eq!(
         std::fs::read(dir.path().join("backend/VERSION")).expect("installed"),
         b"1"
