@@ -175,8 +175,12 @@ impl Answer {
             Some(t) => headers.push(("content-type", t.to_owned())),
             None => headers.push(("content-type", default_type.to_owned())),
         }
+        // What the client sees: a status HTTP cannot carry is sent as 400.
+        let status = status
+            .filter(|s| http::StatusCode::from_u16(*s).is_ok())
+            .unwrap_or(if status.is_some() { 400 } else { 200 });
         Self {
-            status: status.unwrap_or(200),
+            status,
             headers,
             body,
         }
@@ -195,8 +199,7 @@ impl Answer {
     }
 
     fn into_response(self) -> reqwest::Response {
-        let status =
-            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::BAD_REQUEST);
+        let status = http::StatusCode::from_u16(self.status).expect("statuses are valid");
         let mut response = http::Response::new(self.body);
         *response.status_mut() = status;
         for (name, value) in self.headers {
