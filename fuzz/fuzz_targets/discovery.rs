@@ -41,9 +41,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use trustpull_policy::Digest;
 use trustpull_referrers::{
-    is_bundle_media_type, Descriptor, Discovery, DiscoveryOptions, DiscoverySource, ImageIndex,
-    ImageManifest, Limits, RegistryClient, Repository, ANNOTATION_CREATED,
-    COSIGN_SIGNATURE_ARTIFACT_TYPE, MANIFEST_ACCEPT, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST,
+    is_bundle_media_type, Descriptor, Discovery, DiscoveryOptions, DiscoverySource,
+    DiscoveryTruncation, ImageIndex, ImageManifest, Limits, RegistryClient, Repository,
+    ANNOTATION_CREATED, COSIGN_SIGNATURE_ARTIFACT_TYPE, MANIFEST_ACCEPT, OCI_EMPTY, OCI_INDEX,
+    OCI_MANIFEST,
 };
 
 const HOST: &str = "registry.fuzz";
@@ -529,8 +530,13 @@ fn served_manifest<'a>(log: &'a [Exchange], digest: &Digest) -> Option<&'a [u8]>
 /// What the media-type rule makes of a fetched untyped referrer: its bundle artifactType (the
 /// manifest's, else its single layer's) and `created`, or `None` when it is not a bundle for
 /// `subject`.
-fn classify(bytes: &[u8], digest: &Digest, subject: &Digest) -> Option<(String, Option<String>)> {
-    if &Digest::of(bytes) != digest {
+fn classify(
+    bytes: &[u8],
+    digest: &Digest,
+    subject: &Digest,
+    limits: &Limits,
+) -> Option<(String, Option<String>)> {
+    if &Digest::of(bytes) != digest || bytes.len() as u64 > limits.max_manifest_bytes {
         return None;
     }
     let m: ImageManifest = serde_json::from_slice(bytes).ok()?;
@@ -646,7 +652,9 @@ fn check(
         );
     }
     // Budget order: every untyped digest left unfetched is dated no more plausibly than the
-    // fetched ones (by its descriptor's annotation).
+    // fetched ones (by its descriptor's annotation). Not when `max_referrers` cut the listing:
+    // then the client did not see every descriptor the registry served.
+    let saw_everything = !matches!(found.truncated, Some(DiscoveryTruncation::Referrers { .. }));
     let untyped: Vec<(&Digest, (usize, &Descriptor))> = first
         .iter()
         .filter(|(_, (_, d))| is_untyped(d))
@@ -661,6 +669,7 @@ fn check(
     };
     if let Some(worst_fetched) = untyped
         .iter()
+        .filter(|_| saw_everything)
         .filter(|(g, _)| fetched.contains(g))
         .map(|(_, (_, d))| desc_key(d))
         .max()
@@ -702,7 +711,7 @@ fn check(
             );
             let bytes = served_manifest(log, &d.digest)
                 .unwrap_or_else(|| panic!("untyped {} is a candidate without a fetch", d.digest));
-            let (artifact_type, created) = classify(bytes, &d.digest, subject)
+            let (artifact_type, created) = classify(bytes, &d.digest, subject, limits)
                 .unwrap_or_else(|| panic!("untyped {} is a candidate but its manifest is not a bundle for the subject", d.digest));
             assert_eq!(c.artifact_type.as_deref(), Some(artifact_type.as_str()));
             let created = created.or_else(|| d.annotations.get(ANNOTATION_CREATED).cloned());
@@ -747,7 +756,8 @@ fn check(
         for (g, (_, d)) in &first {
             let expected = trimmed_type(d).is_some_and(is_bundle_media_type)
                 || (is_untyped(d)
-                    && served_manifest(log, g).is_some_and(|b| classify(b, g, subject).is_some()));
+                    && served_manifest(log, g)
+                        .is_some_and(|b| classify(b, g, subject, limits).is_some()));
             assert_eq!(
                 seen.contains(g),
                 expected,
