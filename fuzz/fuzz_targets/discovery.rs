@@ -24,6 +24,11 @@
 //!   then future or unparsable; typed before untyped within a rank; newest first; then listing
 //!   order.
 //!
+//! Then each candidate's bundle is fetched (`fetch_signature_bundle`, as a verifier would): one
+//! it accepts comes from a manifest with the candidate's digest and our subject, with exactly
+//! one bundle layer, and has that layer's digest and exactly its stated size, within
+//! `max_bundle_bytes` (a layer's blob is its media type's text; its stated size may lie).
+//!
 //! The input is JSON (see [`Input`]; every field may be left out). `cargo xtask fuzz` seeds it
 //! with the shapes of a real referrers listing (xtask/src/fuzz.rs, `inline_seeds`): cosign 3's
 //! typed bundle, an older cosign's untyped fallback entry, a legacy `.sig` referrer and an
@@ -43,8 +48,8 @@ use trustpull_policy::Digest;
 use trustpull_referrers::{
     is_bundle_media_type, Descriptor, Discovery, DiscoveryOptions, DiscoverySource,
     DiscoveryTruncation, ImageIndex, ImageManifest, Limits, RegistryClient, Repository,
-    ANNOTATION_CREATED, COSIGN_SIGNATURE_ARTIFACT_TYPE, MANIFEST_ACCEPT, OCI_EMPTY, OCI_INDEX,
-    OCI_MANIFEST,
+    SignatureBundle, ANNOTATION_CREATED, COSIGN_SIGNATURE_ARTIFACT_TYPE, MANIFEST_ACCEPT,
+    OCI_EMPTY, OCI_INDEX, OCI_MANIFEST,
 };
 
 const HOST: &str = "registry.fuzz";
@@ -123,6 +128,9 @@ struct Manifest {
     tamper: bool,
     /// Answer 307 to a same-origin URL that serves it.
     redirect: bool,
+    /// The size its layer descriptors state (default the true one). A layer's blob is its
+    /// media type's text.
+    layer_size: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -135,6 +143,7 @@ struct SmallLimits {
     /// Attempts per request: 1 + this % 3.
     retries: u8,
     manifest_bytes: u32,
+    bundle_bytes: u32,
 }
 
 impl SmallLimits {
@@ -150,6 +159,9 @@ impl SmallLimits {
         l.max_referrer_pages = pick(self.pages.into(), l.max_referrer_pages);
         if self.manifest_bytes != 0 {
             l.max_manifest_bytes = self.manifest_bytes.into();
+        }
+        if self.bundle_bytes != 0 {
+            l.max_bundle_bytes = self.bundle_bytes.into();
         }
         l
     }
@@ -219,6 +231,8 @@ enum Kind {
     Page,
     Tag,
     Manifest(String),
+    /// A blob by digest: only `fetch_signature_bundle` reads one.
+    Blob(String),
     Token,
     Other,
 }
@@ -242,6 +256,8 @@ struct Registry {
     listed: Vec<(Value, usize)>,
     /// Manifest digest → the answer at it (the first referrer with that digest wins).
     manifests: HashMap<String, (Manifest, Vec<u8>)>,
+    /// Blob digest → bytes: every manifest's layers.
+    blobs: HashMap<String, Vec<u8>>,
     log: Mutex<Vec<Exchange>>,
 }
 
@@ -261,7 +277,7 @@ fn manifest_bytes(m: &Manifest, subject: &Digest) -> Vec<u8> {
     let layers: Vec<Value> = m
         .layers
         .iter()
-        .map(|t| json!({"mediaType": t, "digest": Digest::of(t.as_bytes()).to_string(), "size": t.len()}))
+        .map(|t| json!({"mediaType": t, "digest": Digest::of(t.as_bytes()).to_string(), "size": m.layer_size.unwrap_or(t.len() as u64)}))
         .collect();
     let mut doc = json!({
         "schemaVersion": 2,
@@ -301,6 +317,12 @@ impl Registry {
         };
         let mut listed = Vec::new();
         let mut manifests = HashMap::new();
+        let blobs = input
+            .referrers
+            .iter()
+            .flat_map(|r| &r.manifest.layers)
+            .map(|t| (Digest::of(t.as_bytes()).to_string(), t.clone().into_bytes()))
+            .collect();
         for (i, r) in input.referrers.into_iter().enumerate() {
             let (digest, bytes) = match r.same_as {
                 Some(j) if j < own.len() => &own[j],
@@ -330,6 +352,7 @@ impl Registry {
             pages,
             listed,
             manifests,
+            blobs,
             log: Mutex::new(Vec::new()),
         }
     }
@@ -396,6 +419,8 @@ impl Registry {
             } else {
                 Kind::Other
             }
+        } else if let Some(d) = path.strip_prefix(&format!("{}/blobs/", self.base())) {
+            Kind::Blob(d.to_owned())
         } else {
             Kind::Other
         };
@@ -459,6 +484,10 @@ impl Registry {
                     }
                     Answer::new(m.status, m.content_type.as_deref(), OCI_MANIFEST, body)
                 }
+                None => Answer::status(404),
+            },
+            Kind::Blob(d) => match self.blobs.get(d.as_str()) {
+                Some(bytes) => Answer::new(None, None, "application/octet-stream", bytes.clone()),
                 None => Answer::status(404),
             },
             Kind::Token | Kind::Other => Answer::status(404),
@@ -564,7 +593,11 @@ fn check(
     // Requests: only the expected kinds, within their budgets.
     let mut per_url: HashMap<&str, u32> = HashMap::new();
     for e in log {
-        assert_ne!(e.kind, Kind::Other, "discovery requested {}", e.url);
+        assert!(
+            !matches!(e.kind, Kind::Other | Kind::Blob(_)),
+            "discovery requested {}",
+            e.url
+        );
         *per_url.entry(e.url.as_str()).or_default() += 1;
     }
     for (url, n) in &per_url {
@@ -806,6 +839,66 @@ fuzz_target!(|data: &[u8]| {
     let repo = Repository::new(HOST, NAME).expect("a fixed repository parses");
     let found =
         RUNTIME.block_on(client.discover_signatures(&repo, &subject, &DiscoveryOptions::at(now)));
-    let log = registry.log.lock().expect("the log lock is not poisoned");
-    check(&found, &log, &subject, &limits, now);
+    {
+        let log = registry.log.lock().expect("the log lock is not poisoned");
+        check(&found, &log, &subject, &limits, now);
+    }
+    // Then each candidate's bundle, as a verifier would ask for it.
+    let Ok(found) = found else {
+        return;
+    };
+    for c in &found.candidates {
+        let bundle = RUNTIME.block_on(client.fetch_signature_bundle(
+            &repo,
+            &c.manifest_digest,
+            std::slice::from_ref(&subject),
+        ));
+        if let Ok(bundle) = bundle {
+            let log = registry.log.lock().expect("the log lock is not poisoned");
+            check_bundle(&bundle, &c.manifest_digest, &log, &subject, &limits);
+        }
+    }
 });
+
+/// A bundle `fetch_signature_bundle` accepted for `candidate`: from a manifest served with the
+/// candidate's digest, for our subject, with exactly one layer, a bundle by its artifactType
+/// or that layer's type; the bytes have the layer's digest and exactly its stated size, within
+/// `max_bundle_bytes` (a lying size is refused).
+fn check_bundle(
+    bundle: &SignatureBundle,
+    candidate: &Digest,
+    log: &[Exchange],
+    subject: &Digest,
+    limits: &Limits,
+) {
+    assert_eq!(&bundle.manifest_digest, candidate);
+    let bytes = served_manifest(log, candidate)
+        .unwrap_or_else(|| panic!("a bundle for {candidate} without its manifest served"));
+    assert_eq!(
+        &Digest::of(bytes),
+        candidate,
+        "manifest bytes of another digest"
+    );
+    let m: ImageManifest = serde_json::from_slice(bytes).expect("the accepted manifest parses");
+    assert_eq!(m.subject.as_ref().map(|s| &s.digest), Some(subject));
+    let [layer] = m.layers.as_slice() else {
+        panic!(
+            "a bundle from {candidate}, which has {} layers",
+            m.layers.len()
+        );
+    };
+    assert!(
+        m.artifact_type.as_deref().is_some_and(is_bundle_media_type)
+            || is_bundle_media_type(&layer.media_type),
+        "{candidate} is not a bundle manifest"
+    );
+    assert_eq!(bundle.bundle_digest, layer.digest);
+    assert_eq!(bundle.media_type, layer.media_type);
+    assert_eq!(Digest::of(&bundle.bytes), layer.digest);
+    assert_eq!(
+        bundle.bytes.len() as u64,
+        layer.size,
+        "a lying layer size was accepted"
+    );
+    assert!(layer.size <= limits.max_bundle_bytes);
+}
