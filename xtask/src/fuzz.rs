@@ -51,6 +51,7 @@ const TARGETS: &[(&str, &[(&str, &str)])] = &[
     ("extract", &[("examples/demo-image/blobs/sha256", "")]),
     ("legacy", &[]),
     ("candidates", &[]),
+    ("discovery", &[]),
 ];
 
 /// Seeds written inline (text inputs with no fixture file).
@@ -65,6 +66,19 @@ fn inline_seeds(target: &str) -> &'static [&'static str] {
         ],
         "candidates" => &[
             r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":1,"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json","annotations":{"org.opencontainers.image.created":"2026-01-01T00:00:00Z"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":1,"annotations":{"org.opencontainers.image.created":"2099-01-01T00:00:00Z"}}]}"#,
+        ],
+        // The `discovery` target's registry (fuzz/fuzz_targets/discovery.rs, `Input`), in the
+        // shapes real listings have: cosign 3's typed bundle referrer, an older cosign's
+        // untyped entry (OCI empty artifactType, bundle layer), a legacy `.sig` referrer and an
+        // SBOM on the referrers API; the tag fallback behind a token with a future date, a
+        // wrong subject, a duplicate digest with a lying size, two layers with tampered bytes
+        // and a redirect; three API pages under tight caps; an API that is not one, and a
+        // bundle layer whose stated size lies each way.
+        "discovery" => &[
+            r#"{"api":{},"referrers":[{"artifact_type":"application/vnd.dev.sigstore.bundle.v0.3+json","created":"2026-05-01T10:00:00Z","manifest":{"artifact_type":"application/vnd.dev.sigstore.bundle.v0.3+json","layers":["application/vnd.dev.sigstore.bundle.v0.3+json"],"created":"2026-05-01T10:00:00Z"}},{"artifact_type":"application/vnd.oci.empty.v1+json","manifest":{"layers":["application/vnd.dev.sigstore.bundle+json;version=0.2"],"created":"2025-11-02T08:00:00Z"}},{"artifact_type":"application/vnd.dev.cosign.artifact.sig.v1+json","manifest":{"artifact_type":"application/vnd.dev.cosign.artifact.sig.v1+json","layers":["application/vnd.dev.cosign.simplesigning.v1+json"]}},{"artifact_type":"application/spdx+json","created":"2026-05-01T10:00:01Z","manifest":{"artifact_type":"application/spdx+json","layers":["application/spdx+json"]}}]}"#,
+            r#"{"tag":{},"auth":true,"limits":{"untyped_fetches":3},"referrers":[{"created":"2099-01-01T00:00:00Z","manifest":{"layers":["application/vnd.dev.sigstore.bundle.v0.3+json"],"created":"2099-01-01T00:00:00Z"}},{"manifest":{"artifact_type":"application/vnd.dev.sigstore.bundle.v0.3+json","layers":["application/vnd.dev.sigstore.bundle.v0.3+json"],"subject":"other"}},{"same_as":0,"artifact_type":"application/vnd.dev.sigstore.bundle.v0.3+json","size":1},{"created":"yesterday","manifest":{"layers":["application/vnd.dev.sigstore.bundle.v0.3+json","application/vnd.dev.sigstore.bundle.v0.3+json"],"tamper":true}},{"artifact_type":" ","manifest":{"artifact_type":"application/vnd.dev.sigstore.bundle.v0.2+json","redirect":true,"created":"2026-01-01T00:00:00Z"}}]}"#,
+            r#"{"api":{"pages":3},"limits":{"candidates":2,"pages":2,"retries":1},"referrers":[{"page":0,"manifest":{"layers":["application/vnd.dev.sigstore.bundle.v0.3+json"]}},{"page":1,"artifact_type":"application/vnd.dev.sigstore.bundle.v0.3+json","created":"2026-02-01T00:00:00Z"},{"page":1,"manifest":{"layers":["application/vnd.dev.sigstore.bundle.v0.3+json"],"created":"2026-03-01T00:00:00Z"}},{"page":2,"artifact_type":"application/vnd.dev.sigstore.bundle.v0.3+json"}]}"#,
+            r#"{"api":{"content_type":"application/json"},"tag":{},"referrers":[{"artifact_type":"","manifest":{"status":404}},{"manifest":{"raw":"not json"}},{"artifact_type":"application/vnd.dev.sigstore.bundle.v0.3+json","manifest":{"layers":["application/vnd.dev.sigstore.bundle.v0.3+json"],"layer_size":4}},{"artifact_type":"application/vnd.dev.sigstore.bundle.v0.3+json","manifest":{"layers":["application/vnd.dev.sigstore.bundle+json;version=0.3"],"layer_size":4096}}]}"#,
         ],
         "www_authenticate" => &[
             r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:acme/b:pull""#,

@@ -28,6 +28,12 @@ mod auth;
 pub use auth::fuzz_challenge;
 mod url_fetch;
 
+/// Fuzzing only (`--cfg fuzzing`): answers every request a [`RegistryClient`] would send over
+/// the network, so the `discovery` fuzz target drives the real client (authentication,
+/// retries, redirects, caps, discovery) over an in-memory registry, with no socket.
+#[cfg(fuzzing)]
+pub type FuzzResponder = Arc<dyn Fn(&reqwest::Request) -> Response + Send + Sync>;
+
 use self::auth::AuthorizationValue;
 use crate::credentials::{Credential, Credentials};
 use crate::manifest::{effective_media_type, MANIFEST_ACCEPT};
@@ -53,6 +59,8 @@ pub struct RegistryClientBuilder {
     host_ca_pem: Vec<(String, Vec<u8>)>,
     limits: Limits,
     user_agent: Option<String>,
+    #[cfg(fuzzing)]
+    fuzz_responder: Option<FuzzResponder>,
 }
 
 /// Shows the settings, never a secret: [`Credentials`]' own `Debug` redacts them, and CA
@@ -125,6 +133,15 @@ impl RegistryClientBuilder {
         self
     }
 
+    /// Fuzzing only (`--cfg fuzzing`): `responder` answers every request instead of the
+    /// network (see [`FuzzResponder`]).
+    #[cfg(fuzzing)]
+    #[must_use]
+    pub fn fuzz_responder(mut self, responder: FuzzResponder) -> Self {
+        self.fuzz_responder = Some(responder);
+        self
+    }
+
     /// Builds the client. Fails only on unusable configuration (a CA file that does not parse).
     ///
     /// Building is cheap: the system root store (read from disk, about 10 ms) is loaded the
@@ -172,6 +189,8 @@ impl RegistryClientBuilder {
                 credential_cache: tokio::sync::Mutex::new(HashMap::new()),
                 jitter: AtomicU64::new(0),
                 jitter_state: std::collections::hash_map::RandomState::new(),
+                #[cfg(fuzzing)]
+                fuzz_responder: self.fuzz_responder.map(FuzzResponderCell),
             }),
         })
     }
@@ -244,6 +263,19 @@ struct Inner {
     credential_cache: tokio::sync::Mutex<HashMap<String, Option<Credential>>>,
     jitter: AtomicU64,
     jitter_state: std::collections::hash_map::RandomState,
+    #[cfg(fuzzing)]
+    fuzz_responder: Option<FuzzResponderCell>,
+}
+
+/// A [`FuzzResponder`] in [`Inner`] (which derives `Debug`).
+#[cfg(fuzzing)]
+struct FuzzResponderCell(FuzzResponder);
+
+#[cfg(fuzzing)]
+impl std::fmt::Debug for FuzzResponderCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FuzzResponder")
+    }
 }
 
 /// A manifest or index read from a registry, with the digest of exactly these bytes.
@@ -638,7 +670,7 @@ impl RegistryClient {
             if opts.whole_timeout {
                 request = request.timeout(limits.request_timeout);
             }
-            let resp = match request.send().await {
+            let resp = match self.execute(request).await {
                 Ok(resp) => resp,
                 Err(e) => {
                     return Attempt::Failed(transport_error(
@@ -681,6 +713,20 @@ impl RegistryClient {
             url: url.to_string(),
             reason: format!("more than {} redirects", limits.max_redirects),
         })
+    }
+
+    /// Sends `request` over the network; in a fuzz build with a [`FuzzResponder`], hands it to
+    /// the responder instead (the one place a request leaves the client).
+    pub(crate) async fn execute(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Response, reqwest::Error> {
+        #[cfg(fuzzing)]
+        if let Some(responder) = &self.inner.fuzz_responder {
+            let request = request.build()?;
+            return Ok((responder.0)(&request));
+        }
+        request.send().await
     }
 
     /// Full-jitter exponential backoff for attempt `n` (1-based).

@@ -240,6 +240,8 @@ enum Listing {
 /// A candidate and its place in the order.
 struct Ranked {
     key: order::OrderKey,
+    /// Its place in the listing: the tie-break among equal keys.
+    position: usize,
     candidate: SignatureCandidate,
 }
 
@@ -267,7 +269,7 @@ impl RegistryClient {
         let mut ranked = Vec::new();
         let mut untyped = Vec::new();
         let mut legacy_referrers = Vec::new();
-        for d in descriptors {
+        for (position, d) in descriptors.into_iter().enumerate() {
             if !seen.insert(d.digest.clone()) {
                 continue;
             }
@@ -281,6 +283,7 @@ impl RegistryClient {
                     let created = d.annotations.get(ANNOTATION_CREATED).cloned();
                     ranked.push(Ranked {
                         key: order::order_key(created.as_deref(), true, options.now),
+                        position,
                         candidate: SignatureCandidate {
                             manifest_digest: d.digest.clone(),
                             artifact_type: Some(t.to_owned()),
@@ -288,13 +291,13 @@ impl RegistryClient {
                         },
                     });
                 }
-                None | Some(OCI_EMPTY) => untyped.push(d),
+                None | Some(OCI_EMPTY) => untyped.push((position, d)),
                 Some(COSIGN_SIGNATURE_ARTIFACT_TYPE) => legacy_referrers.push(d.digest.clone()),
                 Some(_) => {}
             }
         }
         // Untyped descriptors cost a fetch each: the most plausible first, within a budget.
-        untyped.sort_by_key(|d| {
+        untyped.sort_by_key(|(_, d)| {
             let created = d.annotations.get(ANNOTATION_CREATED).map(String::as_str);
             order::order_key(created, false, options.now)
         });
@@ -305,10 +308,11 @@ impl RegistryClient {
             });
         }
         let mut skipped = Vec::new();
-        for d in untyped {
+        for (position, d) in untyped {
             match self.classify_untyped(repo, digest, &d).await {
                 Ok(candidate) => ranked.push(Ranked {
                     key: order::order_key(candidate.created.as_deref(), false, options.now),
+                    position,
                     candidate,
                 }),
                 Err(e) if e.kind() == RegistryErrorKind::Unavailable => return Err(e),
@@ -318,8 +322,9 @@ impl RegistryClient {
                 }),
             }
         }
-        // Stable: equal keys keep listing order.
-        ranked.sort_by_key(|r| r.key);
+        // Equal keys keep listing order. Untyped candidates were pushed in fetch order (by
+        // their descriptor's date), so a stable sort on the key alone would not do that.
+        ranked.sort_by_key(|r| (r.key, r.position));
         if ranked.len() > limits.max_candidates {
             ranked.truncate(limits.max_candidates);
             truncated.get_or_insert(DiscoveryTruncation::Candidates {

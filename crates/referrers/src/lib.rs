@@ -56,7 +56,7 @@ mod reference;
 /// Entry points for the fuzz targets under `fuzz/` (built only with `--cfg fuzzing`).
 #[cfg(fuzzing)]
 #[doc(hidden)]
-pub use client::fuzz_challenge;
+pub use client::{fuzz_challenge, FuzzResponder};
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
 pub use credentials::{Credential, Credentials, DockerConfig};
 pub use discovery::{

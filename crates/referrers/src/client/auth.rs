@@ -204,9 +204,8 @@ impl RegistryClient {
             }
             request
         };
-        let resp = request
-            .timeout(limits.request_timeout)
-            .send()
+        let resp = self
+            .execute(request.timeout(limits.request_timeout))
             .await
             .map_err(|e| transport_error(realm_url.as_str(), e, limits.request_timeout))?;
         let status = resp.status();

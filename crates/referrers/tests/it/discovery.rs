@@ -625,3 +625,57 @@ async fn a_next_page_on_another_origin_is_reported_not_followed() {
     );
     assert_eq!(reg.count("/v2/").await, 1);
 }
+
+/// Untyped candidates of equal rank keep listing order, whatever their descriptors' dates.
+/// Those dates pick which untyped entries are fetched first; the manifests' own dates rank
+/// them. Found by the `discovery` fuzz target: the second entry listed (its descriptor dated
+/// plausibly) came out before the first (its descriptor dated in the future), though both
+/// manifests carry the same date.
+#[tokio::test]
+async fn untyped_candidates_of_equal_rank_keep_listing_order() {
+    let reg = Registry::start().await;
+    let d = subject();
+    let untyped = |n: u32| {
+        signature_with(
+            &d,
+            &bundle_json(n),
+            "2026-01-01T00:00:00Z",
+            None,
+            SIGSTORE_BUNDLE_V03,
+        )
+    };
+    let (first, second) = (untyped(1), untyped(2));
+    reg.push_signature(&first).await;
+    reg.push_signature(&second).await;
+    let dated = |sig: &Signature, created: &str| {
+        let mut d = descriptor(sig, None);
+        d["annotations"]["org.opencontainers.image.created"] = created.into();
+        d
+    };
+    reg.referrers_status(&d, 404).await;
+    reg.fallback_index(
+        &d,
+        vec![
+            dated(&first, "2099-01-01T00:00:00Z"),
+            dated(&second, "2025-01-01T00:00:00Z"),
+        ],
+    )
+    .await;
+
+    let found = reg.discover(&d).await;
+
+    assert_eq!(found.truncated, None);
+    let got: Vec<_> = found
+        .candidates
+        .iter()
+        .map(|c| (&c.manifest_digest, c.created.as_deref()))
+        .collect();
+    let created = Some("2026-01-01T00:00:00Z");
+    assert_eq!(
+        got,
+        vec![
+            (&first.manifest_digest, created),
+            (&second.manifest_digest, created)
+        ]
+    );
+}
