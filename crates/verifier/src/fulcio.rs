@@ -79,7 +79,7 @@ pub(crate) fn verify_chain(
         )
         .map_err(|e| {
             rejected(format!(
-                "the signing certificate does not chain to the trust root's Fulcio CA at {time}: {e}"
+                "certificate chain: the signing certificate does not chain to a Fulcio CA of the trust root at {time}: {e}"
             ))
         })?;
     // webpki compares whole seconds; the X.509 validity bounds are whole seconds too, but a
@@ -152,23 +152,25 @@ pub(crate) fn verify_sct(
     issuer_spki: &[u8],
     root: &TrustedRoot,
 ) -> Result<(), BundleRejection> {
+    let rejected =
+        |reason: String| rejected(format!("signed certificate timestamp (SCT): {reason}"));
     let list: SignedCertificateTimestampList = match cert.tbs_certificate.get() {
         Ok(Some((_, list))) => list,
-        Ok(None) => return Err(rejected("the signing certificate has no SCT")),
-        Err(e) => return Err(rejected(format!("the SCT list does not parse: {e}"))),
+        Ok(None) => return Err(rejected("the signing certificate has none".into())),
+        Err(e) => return Err(rejected(format!("the list does not parse: {e}"))),
     };
     let scts = list
         .parse_timestamps()
-        .map_err(|e| rejected(format!("the SCT list does not parse: {e:?}")))?;
+        .map_err(|e| rejected(format!("the list does not parse: {e:?}")))?;
     let [one] = scts.as_slice() else {
         return Err(rejected(format!(
-            "the signing certificate has {} SCTs, expected one",
+            "the signing certificate has {}, expected one",
             scts.len()
         )));
     };
     let sct: SignedCertificateTimestamp = one
         .parse_timestamp()
-        .map_err(|e| rejected(format!("the SCT does not parse: {e:?}")))?;
+        .map_err(|e| rejected(format!("it does not parse: {e:?}")))?;
 
     let mut tbs = cert.tbs_certificate.clone();
     tbs.extensions = tbs.extensions.map(|exts| {
@@ -182,9 +184,10 @@ pub(crate) fn verify_sct(
     let tbs_len = u32::try_from(tbs_der.len())
         .ok()
         .filter(|l| *l < 1 << 24)
-        .ok_or_else(|| rejected("the certificate is too large for an SCT"))?;
+        .ok_or_else(|| rejected("the certificate is too large for one".into()))?;
     let ext = sct.extensions.as_slice();
-    let ext_len = u16::try_from(ext.len()).map_err(|_| rejected("SCT extensions too long"))?;
+    let ext_len =
+        u16::try_from(ext.len()).map_err(|_| rejected("its extensions are too long".into()))?;
     let mut signed = Vec::with_capacity(tbs_der.len() + 64);
     signed.push(0); // v1
     signed.push(0); // certificate_timestamp
@@ -207,18 +210,19 @@ pub(crate) fn verify_sct(
         (H::Sha512, S::Rsa) => SigningScheme::RsaPkcs1Sha512,
         (h, s) => {
             return Err(rejected(format!(
-                "unsupported SCT signature algorithm {h:?}/{s:?}"
+                "unsupported signature algorithm {h:?}/{s:?}"
             )))
         }
     };
-    let issued_ms = i64::try_from(sct.timestamp).map_err(|_| rejected("SCT time out of range"))?;
+    let issued_ms =
+        i64::try_from(sct.timestamp).map_err(|_| rejected("its time is out of range".into()))?;
     let issued = jiff::Timestamp::from_millisecond(issued_ms)
-        .map_err(|e| rejected(format!("SCT time out of range: {e}")))?;
+        .map_err(|e| rejected(format!("its time is out of range: {e}")))?;
     let log = root
         .ctlogs
         .iter()
         .find(|l| l.log_id.key_id.as_bytes() == sct.log_id.key_id.as_slice())
-        .ok_or_else(|| rejected("the SCT comes from a CT log the trust root does not list"))?;
+        .ok_or_else(|| rejected("it comes from a CT log the trust root does not list".into()))?;
     if log
         .public_key
         .valid_for
@@ -226,7 +230,7 @@ pub(crate) fn verify_sct(
         .is_some_and(|w| !w.contains(issued))
     {
         return Err(rejected(
-            "the SCT was issued outside its CT log key's validity",
+            "it was issued outside its CT log key's validity".into(),
         ));
     }
     let key = DerPublicKey::new(log.public_key.raw_bytes.as_bytes().to_vec());
@@ -236,5 +240,5 @@ pub(crate) fn verify_sct(
         &SignatureBytes::new(sct.signature.signature.as_slice().to_vec()),
         scheme,
     )
-    .map_err(|e| rejected(format!("the SCT signature does not verify: {e}")))
+    .map_err(|e| rejected(format!("its signature does not verify: {e}")))
 }

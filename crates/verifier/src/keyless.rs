@@ -193,12 +193,16 @@ fn token_times(
     let mut times = Vec::new();
     for t in tokens {
         let token = t.signed_timestamp.as_bytes();
-        // This crate's checks for every token (the only ones a fractional-second token gets:
-        // sigstore-tsa cannot decode it), then sigstore-tsa's for whole-second ones.
+        // sigstore-tsa's checks for a whole-second token (it cannot decode a fractional one),
+        // then this crate's, stricter on framing, for every token.
+        let theirs = if crate::timestamp::has_fractional_seconds(token) {
+            None
+        } else {
+            Some(sigstore_tsa_time(&t.signed_timestamp, &sig, &authorities)?)
+        };
         let time = crate::timestamp::verify(token, signature, &authorities)
             .map_err(|e| timestamp(e.to_string()))?;
-        if !crate::timestamp::has_fractional_seconds(token) {
-            let theirs = sigstore_tsa_time(&t.signed_timestamp, &sig, &authorities)?;
+        if let Some(theirs) = theirs {
             if theirs != time {
                 return Err(timestamp(format!(
                     "the RFC 3161 token's time reads {time} here and {theirs} in sigstore-tsa"
@@ -248,12 +252,15 @@ fn verify_set(
         return Ok(None);
     };
     let log_id = entry.log_id.key_id.as_bytes();
-    let id = Sha256Hash::try_from(log_id)
-        .map_err(|e| tlog(format!("the Rekor log id is not a SHA-256 hash: {e}")))?;
+    let id = Sha256Hash::try_from(log_id).map_err(|e| {
+        tlog(format!(
+            "inclusion promise: the Rekor log id is not a SHA-256 hash: {e}"
+        ))
+    })?;
     let key = match entry.integrated_time {
         Some(t) => keys.key_at(&id, t).ok_or_else(|| {
             tlog(format!(
-                "no Rekor key of the trust root with log id {} is valid at the integrated time {t}",
+                "inclusion promise: no Rekor key of the trust root with log id {} is valid at the integrated time {t}",
                 entry.log_id.key_id
             ))
         })?,
@@ -261,7 +268,7 @@ fn verify_set(
             .key_started_by(&id, jiff::Timestamp::now())
             .ok_or_else(|| {
                 tlog(format!(
-                    "the entry comes from log {}, which the trust root does not list",
+                    "inclusion promise: the entry comes from log {}, which the trust root does not list",
                     entry.log_id.key_id
                 ))
             })?,
@@ -279,7 +286,11 @@ fn verify_set(
         payload.as_bytes(),
         &SignatureBytes::new(promise.signed_entry_timestamp.as_bytes().to_vec()),
     )
-    .map_err(|e| tlog(format!("the signed entry timestamp does not verify: {e}")))?;
+    .map_err(|e| {
+        tlog(format!(
+            "inclusion promise: the signed entry timestamp does not verify: {e}"
+        ))
+    })?;
     let Some(time) = entry.integrated_time else {
         return Ok(None);
     };
