@@ -24,9 +24,10 @@ use serde::Serialize;
 use serde_json::Value;
 use trustpull_policy::{Digest, PolicySpec, SignatureFormat, TrustPolicy};
 
+use crate::cosign::Attempt;
 use crate::{
     verify_bundle, verify_legacy_attestation, CandidateReason, CandidateRejection, CosignVerifier,
-    ImageSubject, LegacyKind, Rejection, SignatureCandidate, SignatureSource, SignatureSourceError,
+    ImageSubject, LegacyKind, SignatureCandidate, SignatureSource, SignatureSourceError,
     SignedTarget, VerifiedBundle, VerifyError,
 };
 
@@ -160,21 +161,13 @@ impl CosignVerifier {
         let policy = Arc::new(policy);
         crate::cosign::check_index_membership(subject)?;
         let mut work = Vec::new();
-        let mut truncated = None;
-        let mut failures = Vec::new();
+        let mut attempt = Attempt::default();
         for (digest, target) in self.targets(subject) {
-            let found = signatures
+            let mut found = signatures
                 .candidates(subject, &digest)
                 .await
                 .map_err(unavailable)?;
-            truncated = truncated.or(found.truncated);
-            for (candidate, e) in found.unusable {
-                failures.push(CandidateRejection {
-                    candidate,
-                    signs: digest.clone(),
-                    reason: CandidateReason::Source(e),
-                });
-            }
+            attempt.listed(&digest, &mut found);
             work.extend(
                 found
                     .candidates
@@ -183,18 +176,11 @@ impl CosignVerifier {
                     .map(|c| (digest.clone(), target, c)),
             );
             if policy.accepts(SignatureFormat::Legacy) {
-                let found = signatures
+                let mut found = signatures
                     .legacy_candidates(subject, &digest, &[], LegacyKind::Attestation)
                     .await
                     .map_err(unavailable)?;
-                truncated = truncated.or(found.truncated);
-                for (candidate, e) in found.unusable {
-                    failures.push(CandidateRejection {
-                        candidate,
-                        signs: digest.clone(),
-                        reason: CandidateReason::Source(e),
-                    });
-                }
+                attempt.listed(&digest, &mut found);
                 work.extend(
                     found
                         .candidates
@@ -204,11 +190,11 @@ impl CosignVerifier {
             }
         }
         if work.len() > self.max_candidates() {
-            truncated = truncated.or(Some(format!(
+            attempt.truncated.get_or_insert(format!(
                 "the verifier's bound of {} candidates ({} listed)",
                 self.max_candidates(),
                 work.len()
-            )));
+            ));
             work.truncate(self.max_candidates());
         }
         let root = self.trust_root();
@@ -305,27 +291,13 @@ impl CosignVerifier {
                 .collect());
         }
         failed.sort_by_key(|(i, _)| *i);
-        failures.extend(failed.into_iter().map(|(i, reason)| CandidateRejection {
-            candidate: work[i].2.clone(),
-            signs: work[i].0.clone(),
-            reason,
-        }));
-        if let Some(e) = failures.iter().find_map(|f| match &f.reason {
-            CandidateReason::Source(e) if e.is_unavailable() => Some(e.clone()),
-            _ => None,
-        }) {
-            return Err(unavailable(e));
-        }
-        if let Some(limit) = truncated {
-            return Err(unavailable(SignatureSourceError::Inconclusive {
-                image: subject.to_string(),
-                limit,
+        attempt
+            .failures
+            .extend(failed.into_iter().map(|(i, reason)| CandidateRejection {
+                candidate: work[i].2.clone(),
+                signs: work[i].0.clone(),
+                reason,
             }));
-        }
-        Err(VerifyError::Rejected(Rejection {
-            image: subject.name(),
-            digest: subject.digest().clone(),
-            candidates: failures,
-        }))
+        Err(attempt.into_error(subject))
     }
 }

@@ -229,14 +229,42 @@ impl CosignVerifier {
 
 /// What the candidates tried so far left behind: every failure, and which limit cut a list.
 #[derive(Default)]
-struct Attempt {
-    failures: Vec<CandidateRejection>,
-    truncated: Option<String>,
+pub(crate) struct Attempt {
+    pub(crate) failures: Vec<CandidateRejection>,
+    pub(crate) truncated: Option<String>,
 }
 
 impl Attempt {
+    /// The answer when no candidate passed. If any candidate could not be fetched for a
+    /// retryable reason, it is "unavailable": that candidate might have passed. Likewise when
+    /// a limit left candidates unread. Otherwise a rejection listing every candidate.
+    pub(crate) fn into_error(self, subject: &ImageSubject) -> VerifyError {
+        let unavailable = |source: SignatureSourceError| VerifyError::Unavailable {
+            image: subject.name(),
+            digest: subject.digest().clone(),
+            source,
+        };
+        if let Some(source) = self.failures.iter().find_map(|f| match &f.reason {
+            CandidateReason::Source(e) if e.is_unavailable() => Some(e.clone()),
+            _ => None,
+        }) {
+            return unavailable(source);
+        }
+        if let Some(limit) = self.truncated {
+            return unavailable(SignatureSourceError::Inconclusive {
+                image: subject.to_string(),
+                limit,
+            });
+        }
+        VerifyError::Rejected(Rejection {
+            image: subject.name(),
+            digest: subject.digest().clone(),
+            candidates: self.failures,
+        })
+    }
+
     /// Takes in a listing: its truncation and the candidates the source found unusable.
-    fn listed(&mut self, signs: &Digest, list: &mut CandidateList) {
+    pub(crate) fn listed(&mut self, signs: &Digest, list: &mut CandidateList) {
         if let Some(t) = list.truncated.take() {
             self.truncated.get_or_insert(t);
         }
@@ -455,26 +483,7 @@ impl CosignVerifier {
                 }
             }
         }
-        // None passed. If any candidate could not be fetched for a retryable reason, the answer
-        // is "unavailable": that candidate might have passed. Likewise when a limit left
-        // candidates unread.
-        if let Some(source) = attempt.failures.iter().find_map(|f| match &f.reason {
-            CandidateReason::Source(e) if e.is_unavailable() => Some(e.clone()),
-            _ => None,
-        }) {
-            return Err(unavailable(source));
-        }
-        if let Some(limit) = attempt.truncated {
-            return Err(unavailable(SignatureSourceError::Inconclusive {
-                image: subject.to_string(),
-                limit,
-            }));
-        }
-        Err(VerifyError::Rejected(Rejection {
-            image: subject.name(),
-            digest: subject.digest().clone(),
-            candidates: attempt.failures,
-        }))
+        Err(attempt.into_error(subject))
     }
 }
 
