@@ -400,7 +400,7 @@ fn check_registry(trustpull: &Path, dir: &Path) -> Result<(), String> {
                 .and_then(Value::as_array)
                 .and_then(|b| b.iter().find(|b| text(b, "file") == file))
         };
-        if let Some(attestation) = listed("attestations") {
+        let checks = if let Some(attestation) = listed("attestations") {
             // An attestation, not a signature: `verify-attestation` must find it by type.
             let predicate_type = text(attestation, "predicateType");
             let verify_attestation = |kind: &str, identity: &str| -> Vec<String> {
@@ -420,7 +420,7 @@ fn check_registry(trustpull: &Path, dir: &Path) -> Result<(), String> {
                 .map(str::to_owned)
                 .to_vec()
             };
-            for (what, args, want) in [
+            vec![
                 (
                     "verifies the attestation by its type",
                     verify_attestation(&predicate_type, &identity),
@@ -436,77 +436,60 @@ fn check_registry(trustpull: &Path, dir: &Path) -> Result<(), String> {
                     verify_attestation(&predicate_type, OTHER_IDENTITY),
                     Want::Rejected(None),
                 ),
-            ] {
-                runs += 1;
-                let output = Command::new(trustpull)
-                    .args(&args)
-                    .env("DOCKER_CONFIG", &docker)
-                    .output()
-                    .map_err(|e| format!("cannot run {}: {e}", trustpull.display()))?;
-                match judge(&output, want) {
-                    Ok(()) => eprintln!("ok    registry {file}: {what}"),
-                    Err(surprise) => {
-                        eprintln!("FAIL  registry {file}: {what}: {surprise}");
-                        failures.push(format!(
-                            "registry {file}: {what}: {surprise}\n      trustpull {}",
-                            args.join(" ")
-                        ));
-                    }
-                }
-            }
-            continue;
-        }
-        let entry = listed("bundles").ok_or_else(|| {
-            format!("attach.cjs attached {file}, which interop.json does not list")
-        })?;
-        let by_tag = match image.split_once('@') {
-            Some((repo, _)) => format!("{repo}:interop"),
-            None => {
-                return Err(format!(
-                    "attach.cjs printed an image without a digest: {image}"
-                ))
-            }
-        };
-        let verify = |image: &str, identity: &str| -> Vec<String> {
-            [
-                "verify",
-                image,
-                "--plain-http",
-                "--certificate-identity",
-                identity,
-                "--certificate-oidc-issuer",
-                &issuer,
-                "--trusted-root",
-                &root,
-            ]
-            .map(str::to_owned)
-            .to_vec()
-        };
-        let checks = if text(entry, "expect") == "verify" {
-            vec![
-                (
-                    "verifies the attached bundle by digest",
-                    verify(&image, &identity),
-                    Want::Verified,
-                ),
-                (
-                    "verifies the attached bundle by tag",
-                    verify(&by_tag, &identity),
-                    Want::Verified,
-                ),
-                (
-                    "rejects another identity",
-                    verify(&image, OTHER_IDENTITY),
-                    Want::Rejected(Some("identity mismatch")),
-                ),
             ]
         } else {
-            let reason = entry.get("reject").and_then(Value::as_str);
-            vec![(
-                "is rejected as recorded",
-                verify(&image, &identity),
-                Want::Rejected(reason),
-            )]
+            let entry = listed("bundles").ok_or_else(|| {
+                format!("attach.cjs attached {file}, which interop.json does not list")
+            })?;
+            let by_tag = match image.split_once('@') {
+                Some((repo, _)) => format!("{repo}:interop"),
+                None => {
+                    return Err(format!(
+                        "attach.cjs printed an image without a digest: {image}"
+                    ))
+                }
+            };
+            let verify = |image: &str, identity: &str| -> Vec<String> {
+                [
+                    "verify",
+                    image,
+                    "--plain-http",
+                    "--certificate-identity",
+                    identity,
+                    "--certificate-oidc-issuer",
+                    &issuer,
+                    "--trusted-root",
+                    &root,
+                ]
+                .map(str::to_owned)
+                .to_vec()
+            };
+            if text(entry, "expect") == "verify" {
+                vec![
+                    (
+                        "verifies the attached bundle by digest",
+                        verify(&image, &identity),
+                        Want::Verified,
+                    ),
+                    (
+                        "verifies the attached bundle by tag",
+                        verify(&by_tag, &identity),
+                        Want::Verified,
+                    ),
+                    (
+                        "rejects another identity",
+                        verify(&image, OTHER_IDENTITY),
+                        Want::Rejected(Some("identity mismatch")),
+                    ),
+                ]
+            } else {
+                let reason = entry.get("reject").and_then(Value::as_str);
+                vec![(
+                    "is rejected as recorded",
+                    verify(&image, &identity),
+                    Want::Rejected(reason),
+                )]
+            }
         };
         for (what, args, want) in checks {
             runs += 1;
