@@ -57,7 +57,7 @@ const BACKENDS: usize = 200;
 const FLEETS: [usize; 2] = [8, 32];
 /// The fleet image's layer: incompressible, large enough that concurrent downloads overlap.
 const FLEET_LAYER_BYTES: usize = 4 * 1024 * 1024;
-const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+use crate::push::LAYER;
 const REPO: &str = "bench/backends";
 const FLEET_REPO: &str = "bench/fleet";
 /// The host the fleet's index names: never reachable, only its mirror serves.

@@ -19,7 +19,7 @@ use crate::e2e::Env;
 use crate::push::{gzip_tar, Pusher};
 use crate::registry::{Options, Registry};
 
-const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+use crate::push::LAYER;
 const REPO: &str = "e2e/faults";
 
 /// `len` bytes that do not compress (a SHA-256 counter stream).

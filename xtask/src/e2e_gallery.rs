@@ -21,7 +21,7 @@ use crate::push::{gzip_tar, Pusher};
 use crate::registry::{Options, Registry};
 use crate::util;
 
-const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+use crate::push::LAYER;
 const REPO: &str = "e2e/gallery";
 
 /// Entry point: `cargo xtask e2e-gallery`, only the gallery cases on a registry of their own.

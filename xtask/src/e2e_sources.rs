@@ -24,7 +24,7 @@ use crate::e2e::Env;
 use crate::push::{gzip_tar, Pusher};
 use crate::registry::{Options, Registry, Tls};
 
-const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+use crate::push::LAYER;
 
 /// A running `openssl s_server -WWW` serving `dir`; killed on drop.
 struct TlsFileServer {

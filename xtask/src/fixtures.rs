@@ -33,7 +33,7 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+use crate::push::LAYER as LAYER_GZIP;
 const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const CREATED: &str = "org.opencontainers.image.created";

@@ -19,6 +19,8 @@ use trustpull_testkit::sigstore::{SignRequest, VirtualSigstore};
 
 use crate::registry::Registry;
 
+/// An OCI gzip tar layer.
+pub const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// An OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// An OCI image index.
