@@ -19,25 +19,38 @@ async fn pull(registry: &Registry, host: String, dest: &Path) -> Output {
     crate::run(registry.pull_command(&host, dest, &[], &[])).await
 }
 
+/// The same, straight from the registry.
+async fn pull_direct(registry: &Registry, dest: &Path) -> Output {
+    pull(registry, registry.server.address().to_string(), dest).await
+}
+
 fn blob_path(digest: &[u8]) -> String {
     format!("/v2/{REPO}/blobs/{}", trustpull_policy::Digest::of(digest))
+}
+
+/// A mock answering GETs of `layer`'s blob with `response`.
+fn layer_answers(layer: &[u8], response: ResponseTemplate) -> Mock {
+    Mock::given(method("GET"))
+        .and(path(blob_path(layer)))
+        .respond_with(response)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_503_storm_with_retry_after_is_waited_out() {
     let (registry, layer) = crate::registry::start_with_demo_layer().await;
     // The layer answers 503 "come back in 1 s" twice, then serves.
-    Mock::given(method("GET"))
-        .and(path(blob_path(&layer)))
-        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "1"))
-        .up_to_n_times(2)
-        .with_priority(1)
-        .expect(2)
-        .mount(&registry.server)
-        .await;
+    layer_answers(
+        &layer,
+        ResponseTemplate::new(503).insert_header("Retry-After", "1"),
+    )
+    .up_to_n_times(2)
+    .with_priority(1)
+    .expect(2)
+    .mount(&registry.server)
+    .await;
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("app");
-    let out = pull(&registry, registry.server.address().to_string(), &dest).await;
+    let out = pull_direct(&registry, &dest).await;
     assert_exit(&out, 0);
     assert_eq!(names(tmp.path()), ["app"]);
     registry.server.verify().await;
@@ -46,19 +59,15 @@ async fn a_503_storm_with_retry_after_is_waited_out() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endless_503_storm_exits_3_and_installs_nothing() {
     let (registry, layer) = crate::registry::start_with_demo_layer().await;
-    Mock::given(method("GET"))
-        .and(path(blob_path(&layer)))
-        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "0"))
-        .with_priority(1)
-        .mount(&registry.server)
-        .await;
-    let tmp = tempfile::tempdir().unwrap();
-    let out = pull(
-        &registry,
-        registry.server.address().to_string(),
-        &tmp.path().join("app"),
+    layer_answers(
+        &layer,
+        ResponseTemplate::new(503).insert_header("Retry-After", "0"),
     )
+    .with_priority(1)
+    .mount(&registry.server)
     .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = pull_direct(&registry, &tmp.path().join("app")).await;
     assert_exit(&out, 3);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("503"), "{stderr}");
@@ -69,29 +78,23 @@ async fn an_endless_503_storm_exits_3_and_installs_nothing() {
 async fn a_retry_answered_with_other_bytes_is_a_rejection_that_writes_nothing() {
     let (registry, layer) = crate::registry::start_with_demo_layer().await;
     // The layer answers 503 once, then (on the retry) bytes of the same size that are not it.
-    Mock::given(method("GET"))
-        .and(path(blob_path(&layer)))
-        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "0"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&registry.server)
-        .await;
+    layer_answers(
+        &layer,
+        ResponseTemplate::new(503).insert_header("Retry-After", "0"),
+    )
+    .up_to_n_times(1)
+    .with_priority(1)
+    .mount(&registry.server)
+    .await;
     let mut other = layer.clone();
     let last = other.len() - 1;
     other[last] ^= 0xff;
-    Mock::given(method("GET"))
-        .and(path(blob_path(&layer)))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(other))
+    layer_answers(&layer, ResponseTemplate::new(200).set_body_bytes(other))
         .with_priority(2)
         .mount(&registry.server)
         .await;
     let tmp = tempfile::tempdir().unwrap();
-    let out = pull(
-        &registry,
-        registry.server.address().to_string(),
-        &tmp.path().join("app"),
-    )
-    .await;
+    let out = pull_direct(&registry, &tmp.path().join("app")).await;
     assert_exit(&out, 1);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("tampered or corrupt"), "{stderr}");
