@@ -18,7 +18,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
-use trustpull_downloader::{error_chain, ErrorKind, ExistingDestination, PlatformChoice};
+use trustpull_downloader::{
+    error_chain, ErrorKind, ExistingDestination, PlatformChoice, StagedImage,
+};
 use trustpull_policy::Digest;
 
 use crate::install::plan_location;
@@ -257,16 +259,24 @@ impl Installer {
             .with_digest(pinned.index_digest().cloned().unwrap_or_else(|| to.clone()));
         let dir = install_dir(dest_root, name)?;
         let staged = downloader.stage(&at, &dir).await.map_err(pull_error)?;
-        let new = self.receipt_for(
-            found,
-            &receipt.requested,
-            cell.reference,
-            staged.outcome(),
-            staged.tree(),
-        );
+        self.commit_upgrade(found, &receipt.requested, cell.reference, staged, dest_root)
+            .await
+    }
+
+    /// Puts the staged upgrade in place with its new receipt (the installed entry's `requested`
+    /// name kept, `source` the location it came from).
+    async fn commit_upgrade(
+        &self,
+        found: &Found<'_>,
+        requested: &str,
+        source: &str,
+        staged: StagedImage,
+        dest_root: &Path,
+    ) -> Result<(UpgradeStatus, Digest, Option<String>), InstallError> {
+        let new = self.receipt_for(found, requested, source, staged.outcome(), staged.tree());
         let warning = new.warning.clone();
         let digest = new.digest.clone();
-        self.commit(staged, &new, dest_root, name, found.gallery)
+        self.commit(staged, &new, dest_root, &found.entry.name, found.gallery)
             .await?;
         Ok((UpgradeStatus::Upgraded, digest, warning))
     }
@@ -313,17 +323,7 @@ impl Installer {
             // Downloaded to compare (no sha256 in the index): the same content; nothing changes.
             return Ok((UpgradeStatus::Current, receipt.digest.clone(), None));
         }
-        let new = self.receipt_for(
-            found,
-            &receipt.requested,
-            url,
-            staged.outcome(),
-            staged.tree(),
-        );
-        let warning = new.warning.clone();
-        let digest = new.digest.clone();
-        self.commit(staged, &new, dest_root, name, found.gallery)
-            .await?;
-        Ok((UpgradeStatus::Upgraded, digest, warning))
+        self.commit_upgrade(found, &receipt.requested, url, staged, dest_root)
+            .await
     }
 }
